@@ -1,0 +1,840 @@
+//! The client state machine: one connection at a time, rules R1–R8, H1–H4, Q1–Q4 and S1.
+//!
+//! Methods are grouped as in quinn-proto: getters, `handle_*` inputs, user mutators, then the
+//! `poll_*` drains. Every input takes `now`; nothing here reads a clock or touches a socket.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::backoff::{self, Rng};
+use crate::config::{Config, HeartbeatMode};
+use crate::message::{OutgoingMessage, SendId};
+use crate::outbox::{Entry, Outbox};
+use crate::output::{
+    Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
+};
+use crate::protocol::{Context, Protocol, ProtocolEvent, SendInfo};
+use crate::transport::{ConnId, Endpoint, Frame, TransportEvent};
+
+/// WebSocket close code for a normal closure. Always sent explicitly: nats-server 2.9 answers a
+/// code-less close with the illegal 1005.
+pub const CLOSE_NORMAL: u16 = 1000;
+
+/// The sans-IO messaging client. See the crate docs for the driver loop.
+pub struct Client {
+    config: Config,
+    protocol: Box<dyn Protocol>,
+    phase: Phase,
+    rng: Rng,
+    /// Prefix of generated idempotency keys; from the seed, so distinct per client instance.
+    tag: String,
+    next_conn: u64,
+    next_send: u64,
+    /// Consecutive failed attempts (R1 `n`, R2, R3).
+    failures: u32,
+    endpoints: Vec<Endpoint>,
+    endpoint_idx: usize,
+    /// R8: the server asked us not to come back before this long.
+    server_hint: Option<Duration>,
+    outbox: Outbox,
+    /// S1: the channels the user wants, whatever the connection is doing.
+    desired: BTreeSet<String>,
+    out: VecDeque<Output>,
+    scratch: Vec<ProtocolEvent>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Idle,
+    Connecting {
+        conn: ConnId,
+        endpoint: Endpoint,
+        deadline: Instant,
+    },
+    Handshaking {
+        conn: ConnId,
+        endpoint: Endpoint,
+        deadline: Instant,
+        heartbeat: HeartbeatMode,
+    },
+    Ready {
+        conn: ConnId,
+        link: Link,
+        /// R2: when the failure counter resets; `None` once it did.
+        stable_at: Option<Instant>,
+    },
+    Backoff {
+        until: Instant,
+    },
+    Closed(CloseReason),
+}
+
+/// Liveness bookkeeping of a `Ready` connection (H1–H4).
+#[derive(Debug)]
+struct Link {
+    mode: HeartbeatMode,
+    last_inbound: Instant,
+    next_heartbeat: Option<Instant>,
+    /// H4: a probe is out; the link is dead if nothing arrives by then.
+    probe_deadline: Option<Instant>,
+    /// H3: when the unanswered heartbeat went out, for the round-trip time.
+    ping_sent_at: Option<Instant>,
+}
+
+impl Link {
+    fn new(now: Instant, mode: HeartbeatMode) -> Self {
+        Link {
+            mode,
+            last_inbound: now,
+            next_heartbeat: mode.send_every().map(|i| now + i),
+            probe_deadline: None,
+            ping_sent_at: None,
+        }
+    }
+
+    /// H2: the instant the link is declared dead if nothing arrives.
+    fn dead_at(&self) -> Option<Instant> {
+        self.probe_deadline
+            .or_else(|| self.mode.dead_after().map(|w| self.last_inbound + w))
+    }
+
+    /// H3: any inbound frame proves liveness.
+    fn saw_inbound(&mut self, now: Instant) {
+        self.last_inbound = now;
+        self.probe_deadline = None;
+    }
+}
+
+impl Client {
+    /// A client in `Idle`: call [`connect`](Self::connect) to start.
+    pub fn new(config: Config, protocol: Box<dyn Protocol>, _now: Instant) -> Self {
+        debug_assert!(config.validate().is_ok(), "Config must come from the builder");
+        let mut rng = Rng::new(config.seed);
+        let tag = format!("{:016x}", rng.next_u64());
+        let limits = &config.limits;
+        Client {
+            outbox: Outbox::new(limits.outbox_messages, limits.outbox_bytes),
+            endpoints: config.endpoints.clone(),
+            config,
+            protocol,
+            phase: Phase::Idle,
+            rng,
+            tag,
+            next_conn: 0,
+            next_send: 0,
+            failures: 0,
+            endpoint_idx: 0,
+            server_hint: None,
+            desired: BTreeSet::new(),
+            out: VecDeque::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    // ----- getters -----
+
+    pub fn state(&self) -> State {
+        match &self.phase {
+            Phase::Idle => State::Idle,
+            Phase::Connecting { .. } => State::Connecting,
+            Phase::Handshaking { .. } => State::Handshaking,
+            Phase::Ready { .. } => State::Ready,
+            Phase::Backoff { .. } => State::Backoff,
+            Phase::Closed(reason) => State::Closed(reason.clone()),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed(_))
+    }
+
+    /// The live transport, if any (R5: never more than one).
+    pub fn connection(&self) -> Option<ConnId> {
+        match self.phase {
+            Phase::Connecting { conn, .. }
+            | Phase::Handshaking { conn, .. }
+            | Phase::Ready { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// Consecutive failed attempts so far (R1's `n`).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Configured plus discovered endpoints (R7), in rotation order.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// Messages held (queued plus awaiting ack) and their bytes (Q1).
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    pub fn outbox_bytes(&self) -> usize {
+        self.outbox.bytes()
+    }
+
+    /// The desired subscription set (S1).
+    pub fn subscriptions(&self) -> impl Iterator<Item = &str> {
+        self.desired.iter().map(String::as_str)
+    }
+
+    pub fn protocol_name(&self) -> &'static str {
+        self.protocol.name()
+    }
+
+    /// WebSocket subprotocols the current protocol needs.
+    pub fn subprotocols(&self) -> &'static [&'static str] {
+        self.protocol.subprotocols()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ----- inputs -----
+
+    /// Report what happened to connection `conn`. Events for any other generation are stale and
+    /// ignored.
+    pub fn handle_transport(&mut self, now: Instant, conn: ConnId, event: TransportEvent) {
+        if self.connection() != Some(conn) {
+            return;
+        }
+        match event {
+            TransportEvent::Opened => self.on_opened(now, conn),
+            TransportEvent::Frame(frame) => {
+                if matches!(self.phase, Phase::Connecting { .. }) {
+                    // A driver that reports a frame first has evidently opened the socket.
+                    self.on_opened(now, conn);
+                }
+                self.on_frame(now, conn, frame);
+            }
+            TransportEvent::Closed { code, reason } => {
+                self.lose_connection(now, Cause::ClosedByPeer { code, reason }, false);
+            }
+            TransportEvent::Failed(error) => {
+                self.lose_connection(now, Cause::Transport(error), false);
+            }
+        }
+    }
+
+    /// Act on every deadline at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(deadline) = self.poll_timeout() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        // H4: woken far later than asked: the process was frozen, not the link idle.
+        let jumped = now.saturating_duration_since(deadline) > self.config.clock_jump_threshold;
+        self.expire_outbox(now);
+        match &mut self.phase {
+            Phase::Connecting { deadline, .. } if *deadline <= now => {
+                self.lose_connection(now, Cause::ConnectTimeout, true);
+            }
+            Phase::Handshaking { deadline, .. } if *deadline <= now => {
+                self.lose_connection(now, Cause::HandshakeTimeout, true);
+            }
+            Phase::Ready {
+                conn,
+                link,
+                stable_at,
+            } => {
+                let conn = *conn;
+                if stable_at.is_some_and(|t| t <= now) {
+                    // R2: healthy long enough; the next loss starts a fresh backoff.
+                    *stable_at = None;
+                    self.failures = 0;
+                }
+                if link.dead_at().is_some_and(|t| t <= now) {
+                    if jumped && link.probe_deadline.is_none() {
+                        self.probe(now);
+                    } else {
+                        // H2: declared dead at the deadline.
+                        self.lose_connection(now, Cause::DeadLink, true);
+                        return;
+                    }
+                }
+                self.heartbeat_if_due(now, conn);
+            }
+            Phase::Backoff { until } if *until <= now => self.start_connect(now),
+            _ => {}
+        }
+    }
+
+    // ----- user commands -----
+
+    /// Start connecting. Does nothing unless the client is `Idle`.
+    pub fn connect(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Idle) {
+            self.start_connect(now);
+        }
+    }
+
+    /// Queue a message (Q1) and transmit it as soon as the connection is `Ready` (Q2).
+    pub fn send(&mut self, now: Instant, msg: OutgoingMessage) -> Result<SendId, SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        let size = msg.size();
+        let limit = self.config.limits.max_message_bytes;
+        if msg.body.len() > limit {
+            return Err(SendError::TooLarge {
+                size: msg.body.len(),
+                limit,
+            });
+        }
+        self.protocol.validate(&msg).map_err(SendError::Encode)?;
+        self.expire_outbox(now);
+        if !self.outbox.has_room(size) {
+            return Err(SendError::OutboxFull {
+                messages: self.outbox.len(),
+                bytes: self.outbox.bytes(),
+                message: Box::new(msg),
+            });
+        }
+        let id = SendId(self.next_send);
+        self.next_send += 1;
+        let key = msg
+            .key
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", self.tag, id.0));
+        let ttl = msg.ttl.or(self.config.outbox_ttl);
+        self.outbox.push(Entry {
+            id,
+            key,
+            size,
+            expires_at: ttl.map(|t| now + t),
+            msg,
+            sent_on: None,
+            ever_sent: false,
+        });
+        if let Phase::Ready { conn, .. } = self.phase {
+            self.flush_outbox(conn);
+        }
+        Ok(id)
+    }
+
+    /// Add `channel` to the desired set (S1); subscribes now if `Ready`, else on the next `Ready`.
+    pub fn subscribe(&mut self, _now: Instant, channel: &str) -> Result<(), SubscribeError> {
+        if self.is_closed() {
+            return Err(SubscribeError::Closed);
+        }
+        if channel.is_empty() {
+            return Err(SubscribeError::EmptyChannel);
+        }
+        if self.desired.contains(channel) {
+            return Ok(());
+        }
+        let limit = self.config.limits.max_subscriptions;
+        if self.desired.len() >= limit {
+            return Err(SubscribeError::TooMany { limit });
+        }
+        self.desired.insert(channel.to_owned());
+        if let Phase::Ready { conn, .. } = self.phase {
+            let encoded = self.protocol.encode_subscribe(channel);
+            self.transmit_encoded(conn, channel, encoded);
+        }
+        Ok(())
+    }
+
+    /// Remove `channel` from the desired set. Returns whether it was there.
+    pub fn unsubscribe(&mut self, _now: Instant, channel: &str) -> bool {
+        if self.is_closed() || !self.desired.remove(channel) {
+            return false;
+        }
+        if let Phase::Ready { conn, .. } = self.phase {
+            let encoded = self.protocol.encode_unsubscribe(channel);
+            self.transmit_encoded(conn, channel, encoded);
+        }
+        true
+    }
+
+    /// Close for good (R4): the connection is shut, undelivered messages are handed back (Q4),
+    /// `Closed` is the last event and nothing is scheduled afterwards.
+    pub fn close(&mut self, _now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if let Phase::Ready { conn, .. } = self.phase {
+            if let Some(frame) = self.protocol.on_close() {
+                self.out.push_back(Output::Transmit { conn, frame });
+            }
+        }
+        self.disconnect_current("client closed");
+        self.finish(CloseReason::User);
+    }
+
+    /// A hint from the platform that the network is back: skip the rest of a backoff wait, or
+    /// probe a `Ready` link that may have died with the old network (H4).
+    pub fn network_online(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Backoff { .. } => self.start_connect(now),
+            Phase::Ready { .. } => self.probe(now),
+            _ => {}
+        }
+    }
+
+    /// Move to another vendor while running: the outbox, the desired subscriptions and the
+    /// event stream stay; the connection and the protocol are replaced and a connect starts now.
+    /// Unacked messages are retransmitted over the new vendor with their idempotency keys.
+    pub fn switch_protocol(
+        &mut self,
+        now: Instant,
+        protocol: Box<dyn Protocol>,
+        endpoints: Vec<Endpoint>,
+    ) -> Result<(), SwitchError> {
+        if self.is_closed() {
+            return Err(SwitchError::Closed);
+        }
+        if endpoints.is_empty() {
+            return Err(SwitchError::NoEndpoints);
+        }
+        if endpoints.len() > self.config.limits.max_endpoints {
+            return Err(SwitchError::TooManyEndpoints {
+                given: endpoints.len(),
+                max: self.config.limits.max_endpoints,
+            });
+        }
+        if matches!(self.phase, Phase::Ready { .. }) {
+            self.out.push_back(Output::Event(Event::Disconnected {
+                cause: Cause::Switched,
+            }));
+        }
+        self.disconnect_current("switching vendor");
+        self.outbox.requeue();
+        self.protocol = protocol;
+        self.endpoints = endpoints;
+        self.endpoint_idx = 0;
+        self.failures = 0;
+        self.server_hint = None;
+        self.start_connect(now);
+        Ok(())
+    }
+
+    // ----- outputs -----
+
+    /// The next instruction for the driver; call until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` when nothing is
+    /// scheduled (always after `Closed`).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let phase = match &self.phase {
+            Phase::Idle | Phase::Closed(_) => return None,
+            Phase::Connecting { deadline, .. } | Phase::Handshaking { deadline, .. } => {
+                Some(*deadline)
+            }
+            Phase::Ready {
+                link, stable_at, ..
+            } => [link.dead_at(), link.next_heartbeat, *stable_at]
+                .into_iter()
+                .flatten()
+                .min(),
+            Phase::Backoff { until } => Some(*until),
+        };
+        match (phase, self.outbox.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- internals -----
+
+    fn start_connect(&mut self, now: Instant) {
+        debug_assert!(self.connection().is_none(), "R5: one transport at a time");
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let endpoint = self.endpoints[self.endpoint_idx % self.endpoints.len()].clone();
+        self.out.push_back(Output::Connect {
+            conn,
+            endpoint: endpoint.clone(),
+            subprotocols: self.protocol.subprotocols(),
+        });
+        self.phase = Phase::Connecting {
+            conn,
+            endpoint,
+            deadline: now + self.config.connect_timeout,
+        };
+    }
+
+    fn on_opened(&mut self, now: Instant, conn: ConnId) {
+        let Phase::Connecting { endpoint, .. } = &self.phase else {
+            return;
+        };
+        self.phase = Phase::Handshaking {
+            conn,
+            endpoint: endpoint.clone(),
+            deadline: now + self.config.handshake_timeout,
+            heartbeat: self.config.heartbeat,
+        };
+        let mut events = std::mem::take(&mut self.scratch);
+        let mut cx = Context::new(now, self.config.heartbeat, &mut events);
+        self.protocol.on_open(&mut cx);
+        self.apply(now, conn, &mut events);
+        self.scratch = events;
+    }
+
+    fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        let limit = self.config.limits.max_frame_bytes;
+        if frame.len() > limit {
+            self.emit(Event::Error(Error::Protocol(
+                crate::ProtocolError::TooLarge {
+                    size: frame.len(),
+                    limit,
+                },
+            )));
+            return;
+        }
+        let mut heartbeat = self.config.heartbeat;
+        match &mut self.phase {
+            Phase::Ready { link, .. } => {
+                link.saw_inbound(now);
+                heartbeat = link.mode;
+            }
+            Phase::Handshaking { heartbeat: hb, .. } => heartbeat = *hb,
+            _ => {}
+        }
+        match frame {
+            // Answered by the driver's WebSocket library; liveness was noted above.
+            Frame::Ping(_) => {}
+            Frame::Pong(_) => {
+                if matches!(heartbeat, HeartbeatMode::WebSocketPing { .. }) {
+                    self.on_pong(now);
+                }
+            }
+            frame => {
+                let mut events = std::mem::take(&mut self.scratch);
+                let mut cx = Context::new(now, heartbeat, &mut events);
+                if let Err(error) = self.protocol.on_frame(&mut cx, frame) {
+                    events.push(ProtocolEvent::Error(error));
+                }
+                self.apply(now, conn, &mut events);
+                self.scratch = events;
+            }
+        }
+    }
+
+    /// Act on what the protocol made of an input, in order.
+    fn apply(&mut self, now: Instant, conn: ConnId, events: &mut Vec<ProtocolEvent>) {
+        for event in events.drain(..) {
+            if self.is_closed() {
+                continue;
+            }
+            let live = self.connection() == Some(conn);
+            match event {
+                ProtocolEvent::Transmit(frame) if live => {
+                    self.out.push_back(Output::Transmit { conn, frame });
+                }
+                ProtocolEvent::Ready => {
+                    if live && matches!(self.phase, Phase::Handshaking { .. }) {
+                        self.become_ready(now, conn);
+                    }
+                }
+                ProtocolEvent::Heartbeat(mode) if live => match &mut self.phase {
+                    Phase::Handshaking { heartbeat, .. } => *heartbeat = mode,
+                    Phase::Ready { link, .. } => *link = Link::new(now, mode),
+                    _ => {}
+                },
+                ProtocolEvent::Pong => self.on_pong(now),
+                ProtocolEvent::ServerPing => self.emit(Event::Heartbeat { rtt: None }),
+                ProtocolEvent::Message(message) => self.emit(Event::Message(message)),
+                ProtocolEvent::Acked(id) => {
+                    // An ack for something no longer held (a duplicate) changes nothing.
+                    if self.outbox.ack(id).is_some() {
+                        self.emit(Event::Acked { id });
+                    }
+                }
+                ProtocolEvent::Subscribed(channel) => self.emit(Event::Subscribed { channel }),
+                ProtocolEvent::SubscribeRefused { channel, reason } => {
+                    self.emit(Event::SubscribeRefused { channel, reason })
+                }
+                ProtocolEvent::Kicked { reason } if live => {
+                    self.disconnect_current("kicked");
+                    self.emit(Event::Kicked {
+                        reason: reason.clone(),
+                    });
+                    self.finish(CloseReason::Kicked { reason });
+                }
+                ProtocolEvent::Reconnect { reason, after } if live => {
+                    self.server_hint = after;
+                    self.lose_connection(now, Cause::ServerRequested(reason), true);
+                }
+                ProtocolEvent::Endpoints(found) => {
+                    for endpoint in found {
+                        if self.endpoints.len() >= self.config.limits.max_endpoints {
+                            break;
+                        }
+                        if !self.endpoints.contains(&endpoint) {
+                            self.endpoints.push(endpoint);
+                        }
+                    }
+                }
+                ProtocolEvent::Fatal(error) if live => {
+                    self.disconnect_current("fatal protocol error");
+                    self.emit(Event::Error(Error::Protocol(error.clone())));
+                    self.finish(CloseReason::Fatal(error));
+                }
+                ProtocolEvent::Error(error) => self.emit(Event::Error(Error::Protocol(error))),
+                // Connection-bound events for a connection that ended earlier in this batch.
+                _ => {}
+            }
+        }
+    }
+
+    fn become_ready(&mut self, now: Instant, conn: ConnId) {
+        let Phase::Handshaking {
+            endpoint,
+            heartbeat,
+            ..
+        } = &self.phase
+        else {
+            return;
+        };
+        let endpoint = endpoint.clone();
+        self.phase = Phase::Ready {
+            conn,
+            link: Link::new(now, *heartbeat),
+            stable_at: Some(now + self.config.reconnect.stable_after),
+        };
+        self.emit(Event::Connected { endpoint });
+        // S1: every Ready re-establishes the whole desired set.
+        let channels: Vec<String> = self.desired.iter().cloned().collect();
+        for channel in channels {
+            let encoded = self.protocol.encode_subscribe(&channel);
+            self.transmit_encoded(conn, &channel, encoded);
+        }
+        // Q2: what waited goes out first, in order.
+        self.flush_outbox(conn);
+    }
+
+    /// Transmit every held message not yet sent on `conn`, in FIFO order (Q2, Q3).
+    fn flush_outbox(&mut self, conn: ConnId) {
+        let acks = self.protocol.acks();
+        let mut done = Vec::new();
+        let mut failed = Vec::new();
+        for entry in self.outbox.unsent_on(conn) {
+            let info = SendInfo {
+                id: entry.id,
+                key: &entry.key,
+                redelivery: entry.ever_sent,
+            };
+            match self.protocol.encode_message(&entry.msg, info) {
+                Ok(frame) => {
+                    self.out.push_back(Output::Transmit { conn, frame });
+                    entry.sent_on = Some(conn);
+                    entry.ever_sent = true;
+                    if !acks {
+                        done.push(entry.id);
+                    }
+                }
+                Err(error) => failed.push((entry.id, error)),
+            }
+        }
+        for id in done {
+            self.outbox.remove(id);
+            self.emit(Event::Sent { id });
+        }
+        for (id, error) in failed {
+            if let Some(entry) = self.outbox.remove(id) {
+                self.report_undelivered(entry, Undelivered::Encode(error));
+            }
+        }
+    }
+
+    fn transmit_encoded(
+        &mut self,
+        conn: ConnId,
+        channel: &str,
+        encoded: Result<Option<Frame>, crate::EncodeError>,
+    ) {
+        match encoded {
+            Ok(Some(frame)) => self.out.push_back(Output::Transmit { conn, frame }),
+            Ok(None) => {}
+            Err(error) => self.emit(Event::Error(Error::Subscribe {
+                channel: channel.to_owned(),
+                error,
+            })),
+        }
+    }
+
+    fn heartbeat_if_due(&mut self, now: Instant, conn: ConnId) {
+        let Phase::Ready { link, .. } = &mut self.phase else {
+            return;
+        };
+        let Some(due) = link.next_heartbeat else {
+            return;
+        };
+        if due > now {
+            return;
+        }
+        // H1: at least one heartbeat every interval, answered or not.
+        link.next_heartbeat = link.mode.send_every().map(|i| now + i);
+        link.ping_sent_at.get_or_insert(now);
+        let frame = match link.mode {
+            HeartbeatMode::WebSocketPing { .. } => Frame::Ping(Vec::new()),
+            _ => self.protocol.heartbeat(now),
+        };
+        self.out.push_back(Output::Transmit { conn, frame });
+    }
+
+    /// H4: don't trust stale state; ask the link whether it is alive.
+    fn probe(&mut self, now: Instant) {
+        let Phase::Ready { conn, link, .. } = &mut self.phase else {
+            return;
+        };
+        let conn = *conn;
+        let frame = match link.mode {
+            HeartbeatMode::ClientDriven { timeout, .. } => {
+                link.probe_deadline = Some(now + timeout);
+                Some(self.protocol.heartbeat(now))
+            }
+            HeartbeatMode::WebSocketPing { timeout, .. } => {
+                link.probe_deadline = Some(now + timeout);
+                Some(Frame::Ping(Vec::new()))
+            }
+            // We cannot ask: give the server one fresh window to ping us.
+            HeartbeatMode::ServerDriven { interval, timeout } => {
+                link.probe_deadline = Some(now + interval + timeout);
+                None
+            }
+            HeartbeatMode::Off => None,
+        };
+        if let Some(frame) = frame {
+            link.ping_sent_at = Some(now);
+            self.out.push_back(Output::Transmit { conn, frame });
+        }
+    }
+
+    fn on_pong(&mut self, now: Instant) {
+        let rtt = match &mut self.phase {
+            Phase::Ready { link, .. } => link.ping_sent_at.take().map(|t| now - t),
+            _ => None,
+        };
+        self.emit(Event::Heartbeat { rtt });
+    }
+
+    /// The current connection is over (or the attempt failed): count it, then back off, or give
+    /// up (R3). `abandon` says whether the driver must still be told to close the socket.
+    fn lose_connection(&mut self, now: Instant, cause: Cause, abandon: bool) {
+        if abandon {
+            self.disconnect_current(match cause {
+                Cause::DeadLink => "heartbeat timeout",
+                Cause::ConnectTimeout => "connect timeout",
+                Cause::HandshakeTimeout => "handshake timeout",
+                _ => "reconnecting",
+            });
+        }
+        let failed = match &self.phase {
+            // R2: a connection that dropped before it proved stable counts as a failed attempt.
+            Phase::Ready { stable_at, .. } => {
+                let unstable = stable_at.is_some();
+                self.emit(Event::Disconnected { cause });
+                unstable
+            }
+            Phase::Connecting { .. } | Phase::Handshaking { .. } => true,
+            _ => return,
+        };
+        self.outbox.requeue();
+        if failed {
+            self.failures = self.failures.saturating_add(1);
+            if self
+                .config
+                .reconnect
+                .max_attempts
+                .is_some_and(|max| self.failures >= max)
+            {
+                let attempts = self.failures;
+                self.emit(Event::GaveUp { attempts });
+                self.finish(CloseReason::GaveUp { attempts });
+                return;
+            }
+        }
+        // R7: the next attempt goes to the next endpoint.
+        self.endpoint_idx = (self.endpoint_idx + 1) % self.endpoints.len();
+        // R1: after the n-th consecutive failure wait b_(n-1); after a healthy link, b_0.
+        let n = self.failures.saturating_sub(1);
+        let mut delay = backoff::delay(&self.config.reconnect, n, &mut self.rng);
+        if let Some(hint) = self.server_hint.take() {
+            // R8: never sooner than the server asked.
+            delay = delay.max(hint);
+        }
+        self.phase = Phase::Backoff { until: now + delay };
+        self.emit(Event::Reconnecting {
+            attempt: self.failures + 1,
+            delay,
+        });
+    }
+
+    /// Tell the driver to close the live transport, if there is one (R5).
+    fn disconnect_current(&mut self, reason: &str) {
+        if let Some(conn) = self.connection() {
+            self.out.push_back(Output::Disconnect {
+                conn,
+                code: CLOSE_NORMAL,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// Terminal: hand back what was never delivered (Q4), then `Closed` (R4).
+    fn finish(&mut self, reason: CloseReason) {
+        self.phase = Phase::Closed(reason.clone());
+        let entries: Vec<Entry> = self.outbox.drain().collect();
+        for entry in entries {
+            self.report_undelivered(entry, Undelivered::Closed);
+        }
+        self.emit(Event::Closed { reason });
+    }
+
+    fn expire_outbox(&mut self, now: Instant) {
+        for entry in self.outbox.expire(now) {
+            self.report_undelivered(entry, Undelivered::Expired);
+        }
+    }
+
+    fn report_undelivered(&mut self, entry: Entry, reason: Undelivered) {
+        self.emit(Event::Undelivered {
+            id: entry.id,
+            message: entry.msg,
+            reason,
+            maybe_delivered: entry.ever_sent,
+        });
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.out.push_back(Output::Event(event));
+    }
+}
+
+impl std::fmt::Debug for Client {
+    // The protocol may hold credentials: name it, never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("protocol", &self.protocol.name())
+            .field("state", &self.state())
+            .field("connection", &self.connection())
+            .field("failures", &self.failures)
+            .field("outbox", &self.outbox.len())
+            .field("subscriptions", &self.desired.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`Client::switch_protocol`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SwitchError {
+    #[error("the client is closed")]
+    Closed,
+    #[error("no endpoint given for the new vendor")]
+    NoEndpoints,
+    #[error("{given} endpoints given, the limit is {max}")]
+    TooManyEndpoints { given: usize, max: usize },
+}

@@ -1,0 +1,392 @@
+//! Validated configuration: reconnect policy, heartbeat mode, timeouts and limits.
+//!
+//! Every default below states why it is that number; change them with [`ConfigBuilder`].
+
+use std::time::Duration;
+
+use crate::transport::Endpoint;
+
+/// How reconnect delays grow (rules R1–R3).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReconnectPolicy {
+    /// `b_0`, the wait after the first failure.
+    pub initial: Duration,
+    /// `b_n = min(max_delay, initial · multiplier^n)`.
+    pub multiplier: f64,
+    pub max_delay: Duration,
+    /// `j`: the n-th wait is drawn from `[b_n·(1−j), b_n]`.
+    pub jitter: f64,
+    /// R2: a connection counts as healthy (the failure counter resets) only after staying
+    /// `Ready` this long.
+    pub stable_after: Duration,
+    /// R3: consecutive failed attempts before giving up; `None` = never give up.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for ReconnectPolicy {
+    /// 1 s initial like Socket.IO and reconnecting-websocket: fast enough that a blip is
+    /// invisible to a chat user. Doubling to a 5 s cap (Socket.IO's `reconnectionDelayMax`) keeps
+    /// recovery after a short outage within a few seconds; ±50 % jitter (Socket.IO's
+    /// `randomizationFactor`) spreads a fleet over the whole window (see the herd test).
+    /// 5 s stability like reconnecting-websocket's `minUptime`: a server that accepts and drops
+    /// at once must not reset the backoff. Never give up by default: a chat client should outlive
+    /// any outage unless told otherwise.
+    fn default() -> Self {
+        ReconnectPolicy {
+            initial: Duration::from_secs(1),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(5),
+            jitter: 0.5,
+            stable_after: Duration::from_secs(5),
+            max_attempts: None,
+        }
+    }
+}
+
+/// Who keeps the link alive and how a dead one is noticed (rules H1–H4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeartbeatMode {
+    /// The client sends the protocol's heartbeat every `interval` (H1); no inbound traffic for
+    /// `interval + timeout` means the link is dead (H2). The seed, MQTT PINGREQ.
+    ClientDriven { interval: Duration, timeout: Duration },
+    /// The server pings every `interval`; no inbound traffic for `interval + timeout` means the
+    /// link is dead. Socket.IO v4, Centrifugo.
+    ServerDriven { interval: Duration, timeout: Duration },
+    /// Like `ClientDriven`, with WebSocket ping frames instead of protocol frames.
+    WebSocketPing { interval: Duration, timeout: Duration },
+    /// No heartbeat and no dead-link detection: the transport's own errors are all there is.
+    Off,
+}
+
+impl HeartbeatMode {
+    /// How long silence may last before the link is declared dead (H2).
+    pub fn dead_after(&self) -> Option<Duration> {
+        match *self {
+            HeartbeatMode::ClientDriven { interval, timeout }
+            | HeartbeatMode::ServerDriven { interval, timeout }
+            | HeartbeatMode::WebSocketPing { interval, timeout } => Some(interval + timeout),
+            HeartbeatMode::Off => None,
+        }
+    }
+
+    /// How often the client itself sends a heartbeat, if it does (H1).
+    pub fn send_every(&self) -> Option<Duration> {
+        match *self {
+            HeartbeatMode::ClientDriven { interval, .. }
+            | HeartbeatMode::WebSocketPing { interval, .. } => Some(interval),
+            _ => None,
+        }
+    }
+
+    /// How long a probe (H4) may wait for an answer.
+    pub fn timeout(&self) -> Option<Duration> {
+        match *self {
+            HeartbeatMode::ClientDriven { timeout, .. }
+            | HeartbeatMode::ServerDriven { timeout, .. }
+            | HeartbeatMode::WebSocketPing { timeout, .. } => Some(timeout),
+            HeartbeatMode::Off => None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match *self {
+            HeartbeatMode::ClientDriven { interval, timeout }
+            | HeartbeatMode::ServerDriven { interval, timeout }
+            | HeartbeatMode::WebSocketPing { interval, timeout } => {
+                nonzero("heartbeat interval", interval)?;
+                nonzero("heartbeat timeout", timeout)
+            }
+            HeartbeatMode::Off => Ok(()),
+        }
+    }
+}
+
+impl Default for HeartbeatMode {
+    /// 25 s like Socket.IO's `pingInterval`: under the 30 s idle timeout of the stingiest NATs
+    /// and proxies. 10 s to answer: generous for a mobile link, yet a dead link is noticed within
+    /// 35 s.
+    fn default() -> Self {
+        HeartbeatMode::ClientDriven {
+            interval: Duration::from_secs(25),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Bounds on everything a peer or the user can make the client hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest inbound frame; larger ones are reported as an error and discarded. 1 MiB: far above
+    /// any chat message, far below what would hurt a phone.
+    pub max_frame_bytes: usize,
+    /// Largest outgoing message body accepted by `send`. 1 MiB, for symmetry.
+    pub max_message_bytes: usize,
+    /// Messages the outbox holds (queued plus awaiting an ack). 1,000: a minute of heavy chat.
+    pub outbox_messages: usize,
+    /// Bytes the outbox holds. 4 MiB.
+    pub outbox_bytes: usize,
+    /// Channels in the desired subscription set. 1,024.
+    pub max_subscriptions: usize,
+    /// Endpoints, configured plus discovered (R7). 32: a large cluster.
+    pub max_endpoints: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 1 << 20,
+            max_message_bytes: 1 << 20,
+            outbox_messages: 1_000,
+            outbox_bytes: 4 << 20,
+            max_subscriptions: 1_024,
+            max_endpoints: 32,
+        }
+    }
+}
+
+/// Everything the state machine needs to know up front. Built and validated by [`Config::builder`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    pub endpoints: Vec<Endpoint>,
+    pub reconnect: ReconnectPolicy,
+    pub heartbeat: HeartbeatMode,
+    /// Time from `Connect` to `Opened`. 10 s: a TCP + TLS + WebSocket handshake on a bad mobile
+    /// link rarely takes longer, and a SYN into a black hole must not stall reconnecting.
+    pub connect_timeout: Duration,
+    /// Time from `Opened` to the protocol's `Ready`. 10 s, for the same reason.
+    pub handshake_timeout: Duration,
+    /// H4: an input arriving this much later than the deadline the client asked for means the
+    /// process was frozen (sleep, SIGSTOP, VM pause); the link is probed instead of trusted.
+    /// 5 s: far beyond scheduler jitter, well under a heartbeat interval.
+    pub clock_jump_threshold: Duration,
+    /// Default time a message may wait in the outbox; `None` = until close.
+    pub outbox_ttl: Option<Duration>,
+    pub limits: Limits,
+    /// Seed of the jitter generator: same seed, same delays. Drivers pass a random one.
+    pub seed: u64,
+}
+
+impl Config {
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config {
+                endpoints: Vec::new(),
+                reconnect: ReconnectPolicy::default(),
+                heartbeat: HeartbeatMode::default(),
+                connect_timeout: Duration::from_secs(10),
+                handshake_timeout: Duration::from_secs(10),
+                clock_jump_threshold: Duration::from_secs(5),
+                outbox_ttl: None,
+                limits: Limits::default(),
+                seed: 0,
+            },
+        }
+    }
+
+    /// Check every field; the builder calls this.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.endpoints.is_empty() {
+            return Err(ConfigError::NoEndpoints);
+        }
+        let r = &self.reconnect;
+        nonzero("reconnect initial delay", r.initial)?;
+        nonzero("stable_after", r.stable_after)?;
+        if r.max_delay < r.initial {
+            return Err(ConfigError::MaxBelowInitial {
+                initial: r.initial,
+                max_delay: r.max_delay,
+            });
+        }
+        if !(r.multiplier >= 1.0 && r.multiplier.is_finite()) {
+            return Err(ConfigError::Multiplier(r.multiplier));
+        }
+        if !(0.0..=1.0).contains(&r.jitter) {
+            return Err(ConfigError::Jitter(r.jitter));
+        }
+        if r.max_attempts == Some(0) {
+            return Err(ConfigError::ZeroMaxAttempts);
+        }
+        self.heartbeat.validate()?;
+        nonzero("connect timeout", self.connect_timeout)?;
+        nonzero("handshake timeout", self.handshake_timeout)?;
+        nonzero("clock jump threshold", self.clock_jump_threshold)?;
+        if let Some(ttl) = self.outbox_ttl {
+            nonzero("outbox ttl", ttl)?;
+        }
+        let l = &self.limits;
+        for (name, v) in [
+            ("max_frame_bytes", l.max_frame_bytes),
+            ("max_message_bytes", l.max_message_bytes),
+            ("outbox_messages", l.outbox_messages),
+            ("outbox_bytes", l.outbox_bytes),
+            ("max_subscriptions", l.max_subscriptions),
+            ("max_endpoints", l.max_endpoints),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        if self.endpoints.len() > l.max_endpoints {
+            return Err(ConfigError::TooManyEndpoints {
+                given: self.endpoints.len(),
+                max: l.max_endpoints,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn nonzero(field: &'static str, d: Duration) -> Result<(), ConfigError> {
+    if d.is_zero() {
+        Err(ConfigError::ZeroDuration(field))
+    } else {
+        Ok(())
+    }
+}
+
+/// A configuration the client cannot run with.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("no endpoint configured")]
+    NoEndpoints,
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    #[error("reconnect max_delay ({max_delay:?}) is below the initial delay ({initial:?})")]
+    MaxBelowInitial {
+        initial: Duration,
+        max_delay: Duration,
+    },
+    #[error("reconnect multiplier {0} must be a finite number >= 1")]
+    Multiplier(f64),
+    #[error("jitter {0} is outside [0, 1]")]
+    Jitter(f64),
+    #[error("max_attempts of 0 would never connect; use None for no limit")]
+    ZeroMaxAttempts,
+    #[error("limit {0} must be greater than zero")]
+    ZeroLimit(&'static str),
+    #[error("{given} endpoints configured, the limit is {max}")]
+    TooManyEndpoints { given: usize, max: usize },
+}
+
+/// Builds a [`Config`]; [`build`](ConfigBuilder::build) validates.
+#[derive(Clone, Debug)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl ConfigBuilder {
+    pub fn endpoint(mut self, endpoint: impl Into<Endpoint>) -> Self {
+        self.config.endpoints.push(endpoint.into());
+        self
+    }
+
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.config.reconnect = policy;
+        self
+    }
+
+    pub fn heartbeat(mut self, mode: HeartbeatMode) -> Self {
+        self.config.heartbeat = mode;
+        self
+    }
+
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.config.handshake_timeout = d;
+        self
+    }
+
+    pub fn clock_jump_threshold(mut self, d: Duration) -> Self {
+        self.config.clock_jump_threshold = d;
+        self
+    }
+
+    pub fn outbox_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.config.outbox_ttl = ttl;
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+
+    pub fn build(self) -> Result<Config, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> ConfigBuilder {
+        Config::builder().endpoint("ws://127.0.0.1:1/ws")
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        base().build().unwrap();
+    }
+
+    #[test]
+    fn invalid_values_are_typed_errors() {
+        assert_eq!(Config::builder().build(), Err(ConfigError::NoEndpoints));
+        let zero_hb = base().heartbeat(HeartbeatMode::ClientDriven {
+            interval: Duration::ZERO,
+            timeout: Duration::from_secs(1),
+        });
+        assert_eq!(
+            zero_hb.build(),
+            Err(ConfigError::ZeroDuration("heartbeat interval"))
+        );
+        let policy = ReconnectPolicy {
+            max_delay: Duration::from_millis(10),
+            ..ReconnectPolicy::default()
+        };
+        assert!(matches!(
+            base().reconnect(policy).build(),
+            Err(ConfigError::MaxBelowInitial { .. })
+        ));
+        for jitter in [-0.1, 1.5, f64::NAN] {
+            let policy = ReconnectPolicy {
+                jitter,
+                ..ReconnectPolicy::default()
+            };
+            assert!(matches!(
+                base().reconnect(policy).build(),
+                Err(ConfigError::Jitter(_))
+            ));
+        }
+        let policy = ReconnectPolicy {
+            multiplier: 0.5,
+            ..ReconnectPolicy::default()
+        };
+        assert_eq!(
+            base().reconnect(policy).build(),
+            Err(ConfigError::Multiplier(0.5))
+        );
+        let limits = Limits {
+            outbox_bytes: 0,
+            ..Limits::default()
+        };
+        assert_eq!(
+            base().limits(limits).build(),
+            Err(ConfigError::ZeroLimit("outbox_bytes"))
+        );
+    }
+}

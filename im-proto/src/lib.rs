@@ -1,0 +1,89 @@
+//! # im-proto: the sans-IO core of the im messaging client
+//!
+//! A [`Client`] is a pure state machine. It owns everything about staying connected to a
+//! real-time messaging service — reconnects with backoff, heartbeats and dead-link detection, the
+//! outbox, resubscription — and nothing about how bytes move or time passes. It never opens a
+//! socket, reads a clock, sleeps or draws global randomness: inputs arrive with a `now`, and
+//! everything it wants done comes out of one drain. The vendor's wire format is a [`Protocol`].
+//!
+//! Most users want `im-tokio` or `im-async-std`, which run this loop for them. This crate is for
+//! driving the client in your own runtime, and for testing protocols in virtual time ([`sim`]).
+//!
+//! ## The driver loop
+//!
+//! 1. Build a [`Config`] with [`Config::builder`], pick a protocol, create the client with
+//!    [`Client::new`] and call [`Client::connect`].
+//! 2. Drain [`Client::poll_output`] until it returns `None`, and do what each [`Output`] says:
+//!    - [`Output::Connect`]: open a WebSocket to the endpoint, offering the given subprotocols.
+//!      Remember the [`ConnId`]; report the result with
+//!      [`handle_transport`](Client::handle_transport)`(now, conn, TransportEvent::Opened)` or
+//!      `TransportEvent::Failed(..)`.
+//!    - [`Output::Transmit`]: write the frame on that connection.
+//!    - [`Output::Disconnect`]: close that connection with the given code and drop it; report
+//!      nothing more about it.
+//!    - [`Output::Event`]: hand the [`Event`] to the application.
+//! 3. Ask [`Client::poll_timeout`] for the next deadline and wait until whichever comes first:
+//!    - the deadline: call [`Client::handle_timeout`]`(now)`;
+//!    - a frame or close on the socket: call
+//!      [`handle_transport`](Client::handle_transport)`(now, conn, TransportEvent::Frame(..))`
+//!      or `TransportEvent::Closed { .. }`;
+//!    - an application command: [`send`](Client::send), [`subscribe`](Client::subscribe),
+//!      [`unsubscribe`](Client::unsubscribe), [`close`](Client::close),
+//!      [`network_online`](Client::network_online), [`switch_protocol`](Client::switch_protocol).
+//! 4. Go to 2. After [`Event::Closed`] the client schedules nothing (`poll_timeout()` is `None`):
+//!    stop.
+//!
+//! Events naming an old `ConnId` are ignored, so the driver never has to worry about a late
+//! event from a socket it already dropped.
+//!
+//! ## The rules
+//!
+//! Each rule has a name used in the code, in its doc comment and in the property test that
+//! proves it (`tests/rules.rs`):
+//!
+//! | rule | what it says |
+//! |---|---|
+//! | R1 backoff | the wait after the n-th consecutive failure is in `[b_n·(1−j), b_n]`, `b_n = min(max, initial·mult^n)`, never zero |
+//! | R2 anti-flap | the failure count resets only after `stable_after` in `Ready`; an earlier drop is a failure |
+//! | R3 give up | after `max_attempts` consecutive failures: `GaveUp`, then `Closed` |
+//! | R4 no zombie | after user close, kick or fatal error no `Connect` is ever emitted |
+//! | R5 one transport | never two live connections |
+//! | R6 first connect | a failing first connect is retried like any other |
+//! | R7 endpoints | each new attempt goes to the next endpoint; protocols may add discovered ones |
+//! | R8 server hint | a server may ask for a reconnect not before X, or end the session (kick) |
+//! | H1 cadence | in client-driven modes a heartbeat goes out at least every `interval` |
+//! | H2 dead link | no inbound traffic for `interval + timeout` ⇒ dead at exactly that instant |
+//! | H3 liveness | any inbound frame proves liveness; pongs report the round-trip time |
+//! | H4 clock jump | woken far past a deadline ⇒ probe the link instead of trusting stale state |
+//! | Q1 bounded | the outbox is bounded by count and bytes, with optional TTL; full ⇒ `Err` |
+//! | Q2 order | after (re)connect, held messages go out in FIFO order before newer ones |
+//! | Q3 at-least-once | with acking protocols, unacked messages are resent with the same key |
+//! | Q4 accounted | on close every message not delivered is handed back by id |
+//! | S1 resubscribe | every `Ready` re-establishes the whole desired subscription set |
+
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+mod backoff;
+mod client;
+mod config;
+mod message;
+mod outbox;
+mod output;
+mod protocol;
+pub mod protocols;
+#[cfg(feature = "sim")]
+pub mod sim;
+mod transport;
+
+pub use backoff::{ceiling as backoff_ceiling, MIN_DELAY};
+pub use client::{Client, SwitchError, CLOSE_NORMAL};
+pub use config::{Config, ConfigBuilder, ConfigError, HeartbeatMode, Limits, ReconnectPolicy};
+pub use message::{Body, Message, OutgoingMessage, SendId};
+pub use output::{
+    Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
+};
+pub use protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+#[cfg(feature = "livechat")]
+pub use protocols::livechat::LiveChat;
+pub use transport::{ConnId, Endpoint, Frame, TransportEvent};

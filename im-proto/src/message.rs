@@ -1,0 +1,205 @@
+//! The vendor-neutral message: what business code sends and receives, whatever the wire.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// Identifies one accepted [`Client::send`](crate::Client::send) until its fate is reported
+/// (`Sent`, `Acked` or `Undelivered`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SendId(pub u64);
+
+impl fmt::Display for SendId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "send#{}", self.0)
+    }
+}
+
+/// A message body. Each protocol maps the kinds it can carry and refuses the others with a
+/// typed error (a JSON-only vendor refuses `Binary`).
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Body {
+    /// A JSON document, kept as its raw text so it is parsed once, by whoever wants a type.
+    Json(Box<RawValue>),
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl Body {
+    /// Serialize `value` as a JSON body.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Body, serde_json::Error> {
+        Ok(Body::Json(serde_json::value::to_raw_value(value)?))
+    }
+
+    /// Decode the body into `T`: JSON bodies directly, text bodies as JSON text.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        match self {
+            Body::Json(raw) => serde_json::from_str(raw.get()),
+            Body::Text(s) => serde_json::from_str(s),
+            Body::Binary(b) => serde_json::from_slice(b),
+        }
+    }
+
+    /// The body as text when it is text or JSON.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Body::Json(raw) => Some(raw.get()),
+            Body::Text(s) => Some(s),
+            Body::Binary(_) => None,
+        }
+    }
+
+    /// The body's bytes, whatever its kind.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Body::Json(raw) => raw.get().as_bytes(),
+            Body::Text(s) => s.as_bytes(),
+            Body::Binary(b) => b,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl PartialEq for Body {
+    /// Same kind and same bytes (JSON compares as written, not as parsed).
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl fmt::Debug for Body {
+    // Bodies are user data; the shape is what a log needs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Body::Json(_) => "Json",
+            Body::Text(_) => "Text",
+            Body::Binary(_) => "Binary",
+        };
+        write!(f, "{kind}({} bytes)", self.len())
+    }
+}
+
+/// A message that arrived for the user.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Message {
+    /// Room, topic, subject or event name, as the vendor calls it.
+    pub channel: String,
+    pub body: Body,
+    /// The server's id for the message, where the vendor has one (for deduplication).
+    pub id: Option<String>,
+    /// Who sent it, where the vendor says.
+    pub from: Option<String>,
+}
+
+impl Message {
+    pub fn new(channel: impl Into<String>, body: Body) -> Self {
+        Message {
+            channel: channel.into(),
+            body,
+            id: None,
+            from: None,
+        }
+    }
+
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    pub fn with_from(mut self, from: impl Into<String>) -> Self {
+        self.from = Some(from.into());
+        self
+    }
+}
+
+/// A message the user wants delivered.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct OutgoingMessage {
+    pub channel: String,
+    pub body: Body,
+    /// Idempotency key carried on every (re)transmission so a server can deduplicate (Q3).
+    /// When `None`, the client assigns `"<client tag>-<send id>"`.
+    pub key: Option<String>,
+    /// How long the message may wait for a connection before it is reported undelivered (Q1).
+    /// When `None`, the config's default TTL applies.
+    pub ttl: Option<Duration>,
+}
+
+impl OutgoingMessage {
+    pub fn new(channel: impl Into<String>, body: Body) -> Self {
+        OutgoingMessage {
+            channel: channel.into(),
+            body,
+            key: None,
+            ttl: None,
+        }
+    }
+
+    pub fn text(channel: impl Into<String>, text: impl Into<String>) -> Self {
+        Self::new(channel, Body::Text(text.into()))
+    }
+
+    pub fn json<T: Serialize + ?Sized>(
+        channel: impl Into<String>,
+        value: &T,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self::new(channel, Body::json(value)?))
+    }
+
+    pub fn binary(channel: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
+        Self::new(channel, Body::Binary(bytes.into()))
+    }
+
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Bytes this message holds in the outbox (counted against `Limits::outbox_bytes`).
+    pub fn size(&self) -> usize {
+        self.channel.len() + self.body.len() + self.key.as_ref().map_or(0, String::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Chat {
+        text: String,
+    }
+
+    #[test]
+    fn json_body_round_trips_a_type() {
+        let chat = Chat { text: "hi".into() };
+        let body = Body::json(&chat).unwrap();
+        assert_eq!(body.as_text(), Some(r#"{"text":"hi"}"#));
+        assert_eq!(body.decode::<Chat>().unwrap(), chat);
+    }
+
+    #[test]
+    fn decode_reports_a_typed_error_on_mismatch() {
+        let body = Body::Text("not json".into());
+        assert!(body.decode::<Chat>().is_err());
+    }
+}

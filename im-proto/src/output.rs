@@ -1,0 +1,161 @@
+//! What the core tells the driver to do, and what it tells the user.
+
+use std::time::Duration;
+
+use crate::message::{Message, OutgoingMessage, SendId};
+use crate::protocol::{EncodeError, ProtocolError};
+use crate::transport::{ConnId, Endpoint, Frame};
+
+/// One instruction for the driver, drained with [`Client::poll_output`](crate::Client::poll_output).
+#[derive(Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Open a WebSocket to `endpoint` and report what happens under `conn`.
+    Connect {
+        conn: ConnId,
+        endpoint: Endpoint,
+        /// WebSocket subprotocols to offer.
+        subprotocols: &'static [&'static str],
+    },
+    /// Write `frame` on connection `conn`.
+    Transmit { conn: ConnId, frame: Frame },
+    /// Close connection `conn` with this WebSocket close code and forget it; no further event
+    /// about it is needed.
+    Disconnect {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+    /// Hand this to the user.
+    Event(Event),
+}
+
+/// Something the user may want to know. Events say what happened.
+#[derive(Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake completed; subscriptions are being restored and the outbox flushed.
+    Connected { endpoint: Endpoint },
+    /// A connection that had been `Ready` was lost.
+    Disconnected { cause: Cause },
+    /// The next attempt is scheduled (`attempt` counts from 1 after the last healthy connection).
+    Reconnecting { attempt: u32, delay: Duration },
+    Message(Message),
+    /// A heartbeat was answered or a server ping received; `rtt` when we asked (H3).
+    Heartbeat { rtt: Option<Duration> },
+    /// The message was handed to the transport (protocols without acks).
+    Sent { id: SendId },
+    /// The server acknowledged the message (protocols with acks).
+    Acked { id: SendId },
+    /// The message will never be sent; it is handed back (Q1 TTL, Q4 close).
+    Undelivered {
+        id: SendId,
+        message: OutgoingMessage,
+        reason: Undelivered,
+        /// True when it went out at least once without an ack: the server may have it.
+        maybe_delivered: bool,
+    },
+    Subscribed { channel: String },
+    SubscribeRefused { channel: String, reason: String },
+    /// The server ended this session for good (logged in elsewhere). `Closed` follows.
+    Kicked { reason: String },
+    /// R3: `attempts` consecutive attempts failed. `Closed` follows.
+    GaveUp { attempts: u32 },
+    /// Something went wrong that the client survived (bad frame, refused message).
+    Error(Error),
+    /// The terminal event: nothing follows.
+    Closed { reason: CloseReason },
+}
+
+/// Why a connection ended or an attempt failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cause {
+    /// The peer closed it.
+    ClosedByPeer { code: Option<u16>, reason: String },
+    /// The transport failed.
+    Transport(String),
+    /// H2: no inbound traffic within the heartbeat deadline.
+    DeadLink,
+    ConnectTimeout,
+    HandshakeTimeout,
+    /// The server asked for a reconnect (R8).
+    ServerRequested(String),
+    /// The user called `network_online` or switched vendor.
+    Switched,
+}
+
+/// Why the client closed for good.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// [`Client::close`](crate::Client::close).
+    User,
+    Kicked { reason: String },
+    GaveUp { attempts: u32 },
+    Fatal(ProtocolError),
+}
+
+/// Why a message was handed back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Undelivered {
+    /// Its TTL ran out while waiting for a connection.
+    Expired,
+    /// The client closed.
+    Closed,
+    /// The protocol could not encode it.
+    Encode(EncodeError),
+}
+
+/// An error the client survived, reported as an event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("cannot encode subscription to {channel:?}: {error}")]
+    Subscribe { channel: String, error: EncodeError },
+}
+
+/// `send` refused the message; nothing was queued.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    #[error("the outbox is full ({messages} messages, {bytes} bytes held)")]
+    OutboxFull {
+        messages: usize,
+        bytes: usize,
+        message: Box<OutgoingMessage>,
+    },
+    #[error("message of {size} bytes exceeds the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the protocol cannot send this message: {0}")]
+    Encode(EncodeError),
+    #[error("the client is closed")]
+    Closed,
+}
+
+/// `subscribe` refused the channel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    #[error("already {limit} subscriptions")]
+    TooMany { limit: usize },
+    #[error("empty channel name")]
+    EmptyChannel,
+    #[error("the client is closed")]
+    Closed,
+}
+
+/// The connection state, as a getter reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    Idle,
+    Connecting,
+    Handshaking,
+    Ready,
+    Backoff,
+    Closed(CloseReason),
+}

@@ -1,0 +1,179 @@
+//! The vendor plug-in: one trait the core calls, whatever the wire looks like.
+//!
+//! The core owns time, connections, retries, the outbox and the subscription set. A protocol
+//! owns bytes: it turns frames into [`ProtocolEvent`]s and user intents into frames. It never
+//! sees a socket or a clock it did not get from the core, so every vendor is testable in virtual
+//! time with [`crate::sim`].
+
+use std::time::{Duration, Instant};
+
+use crate::config::HeartbeatMode;
+use crate::message::{Message, OutgoingMessage, SendId};
+use crate::transport::{Endpoint, Frame};
+
+/// What the core hands a protocol with every callback.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub now: Instant,
+    /// The heartbeat mode in force (MQTT puts its interval into CONNECT's keepalive).
+    pub heartbeat: HeartbeatMode,
+    events: &'a mut Vec<ProtocolEvent>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(now: Instant, heartbeat: HeartbeatMode, events: &'a mut Vec<ProtocolEvent>) -> Self {
+        Context {
+            now,
+            heartbeat,
+            events,
+        }
+    }
+
+    /// Report what the input meant.
+    pub fn emit(&mut self, event: ProtocolEvent) {
+        self.events.push(event);
+    }
+
+    /// Send a frame on the current connection (handshake replies, pongs, automatic acks).
+    pub fn transmit(&mut self, frame: Frame) {
+        self.events.push(ProtocolEvent::Transmit(frame));
+    }
+}
+
+/// What a protocol made of an input. The core acts on each, with no vendor-specific case.
+#[derive(Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ProtocolEvent {
+    /// Send this frame now, ahead of anything queued (handshake steps, pong, auto-ack).
+    Transmit(Frame),
+    /// The handshake is complete: subscriptions and the outbox may flow (S1, Q2).
+    Ready,
+    /// The server dictated the heartbeat for this connection (Socket.IO's open packet).
+    Heartbeat(HeartbeatMode),
+    /// The answer to our heartbeat arrived (H3: round-trip time is measured).
+    Pong,
+    /// The server pinged us (server-driven mode); any answer went out through `Transmit`.
+    ServerPing,
+    /// A message for the user.
+    Message(Message),
+    /// The server acknowledged a sent message (Q3).
+    Acked(SendId),
+    /// The server confirmed a subscription.
+    Subscribed(String),
+    /// The server refused a subscription.
+    SubscribeRefused { channel: String, reason: String },
+    /// The server ended the session for good (logged in elsewhere, banned): R4, no reconnect.
+    Kicked { reason: String },
+    /// The server wants this connection dropped and a reconnect, optionally not before `after`
+    /// (R8).
+    Reconnect {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// More endpoints of the same service, learnt from the server (R7).
+    Endpoints(Vec<Endpoint>),
+    /// An error that makes reconnecting pointless (bad credentials, unsupported version): the
+    /// client closes for good.
+    Fatal(ProtocolError),
+    /// An error worth telling the user about; the connection carries on.
+    Error(ProtocolError),
+}
+
+/// Per-send facts a protocol needs to encode a message.
+#[derive(Clone, Copy, Debug)]
+pub struct SendInfo<'a> {
+    pub id: SendId,
+    /// The idempotency key: the same on every retransmission of this message (Q3).
+    pub key: &'a str,
+    /// True when this is a retransmission after a reconnect (MQTT sets DUP).
+    pub redelivery: bool,
+}
+
+/// A vendor's wire protocol.
+///
+/// The core calls these in a fixed order per connection: [`on_open`](Protocol::on_open) once the
+/// transport is up, then [`on_frame`](Protocol::on_frame) for every inbound frame; the
+/// `encode_*` and [`heartbeat`](Protocol::heartbeat) methods only after the protocol emitted
+/// [`ProtocolEvent::Ready`]. Per-connection state must be reset in `on_open`: a new connection
+/// is a new session.
+pub trait Protocol: Send + 'static {
+    /// Short name for logs and errors.
+    fn name(&self) -> &'static str;
+
+    /// WebSocket subprotocols the driver must offer (`mqtt` for MQTT).
+    fn subprotocols(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether the server acknowledges sent messages. With acks, messages stay in the outbox
+    /// until acked and are retransmitted after a reconnect (Q3); without, they are reported
+    /// `Sent` once handed to the transport.
+    fn acks(&self) -> bool;
+
+    /// The transport opened: start the handshake (or emit `Ready` at once if there is none).
+    fn on_open(&mut self, cx: &mut Context<'_>);
+
+    /// Classify one inbound frame. An `Err` is reported to the user as an error event and the
+    /// connection carries on; emit [`ProtocolEvent::Fatal`] to end it.
+    fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError>;
+
+    /// The frame to send as a client-driven heartbeat.
+    fn heartbeat(&mut self, now: Instant) -> Frame;
+
+    /// Refuse, at `send` time, a message this protocol can never carry (a binary body on a
+    /// JSON-only wire), so the caller gets a `Result` instead of a later `Undelivered`.
+    fn validate(&self, _msg: &OutgoingMessage) -> Result<(), EncodeError> {
+        Ok(())
+    }
+
+    fn encode_message(
+        &mut self,
+        msg: &OutgoingMessage,
+        send: SendInfo<'_>,
+    ) -> Result<Frame, EncodeError>;
+
+    /// The frame that subscribes to `channel`, or `None` if the vendor has no such thing.
+    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError>;
+
+    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError>;
+
+    /// A goodbye frame sent before a user close (MQTT DISCONNECT).
+    fn on_close(&mut self) -> Option<Frame> {
+        None
+    }
+}
+
+/// Something wrong with what the server sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    #[error("text frame is not valid UTF-8")]
+    InvalidUtf8,
+    #[error("unexpected {0} frame")]
+    UnexpectedFrame(&'static str),
+    #[error("frame of {size} bytes exceeds the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("protocol violation: {0}")]
+    Violation(String),
+    #[error("authentication failed: {0}")]
+    AuthFailed(String),
+    #[error("server error: {0}")]
+    Server(String),
+}
+
+/// A message or subscription the protocol cannot put on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    #[error("{protocol} cannot carry a {body} body")]
+    UnsupportedBody {
+        protocol: &'static str,
+        body: &'static str,
+    },
+    #[error("invalid channel name {0:?}")]
+    InvalidChannel(String),
+    #[error("encoding failed: {0}")]
+    Other(String),
+}

@@ -1,0 +1,359 @@
+//! livechat: the seed's vendor protocol, specified in `docs/protocols/livechat.md`.
+//!
+//! JSON text frames. The server challenges with `auth1`, the client answers `auth2` with
+//! `md5(seed + key)`; `auth_ok` completes the handshake. Client-driven `wd_heartbeat`, answered
+//! by the server. `conn_close` means logged in elsewhere: kicked, no reconnect. Chat messages are
+//! acked by `msg_id`, which carries the idempotency key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use crate::message::{Body, Message, OutgoingMessage, SendId};
+use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::transport::Frame;
+
+/// The livechat protocol for one user in one home room.
+pub struct LiveChat {
+    room_id: u64,
+    user_id: u64,
+    key: String,
+    /// Idempotency key → send id of messages awaiting `ack` on this connection. Bounded by the
+    /// outbox (one entry per held message) and cleared on every new connection.
+    awaiting_ack: HashMap<String, SendId>,
+}
+
+impl LiveChat {
+    pub fn new(room_id: u64, user_id: u64, key: impl Into<String>) -> Self {
+        LiveChat {
+            room_id,
+            user_id,
+            key: key.into(),
+            awaiting_ack: HashMap::new(),
+        }
+    }
+
+    /// The room named in `auth2` and the channel of messages that name no room.
+    pub fn home_room(&self) -> String {
+        format!("livechat_{}", self.room_id)
+    }
+
+    /// `authCode = md5(seed + key)`, lowercase hex.
+    pub fn auth_code(seed: &str, key: &str) -> String {
+        let mut md5 = Md5::new();
+        md5.update(seed.as_bytes());
+        md5.update(key.as_bytes());
+        format!("{:x}", md5.finalize())
+    }
+}
+
+impl fmt::Debug for LiveChat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveChat")
+            .field("room_id", &self.room_id)
+            .field("user_id", &self.user_id)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct Inbound<'a> {
+    cmd: Option<&'a str>,
+    #[serde(default)]
+    msg_id: Option<Value>,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default, borrow)]
+    result: Option<InboundResult<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct InboundResult<'a> {
+    #[serde(default)]
+    seed: Option<String>,
+    #[serde(default, borrow)]
+    message: Option<&'a RawValue>,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    msg_id: Option<Value>,
+    #[serde(default)]
+    from: Option<Value>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    after_ms: Option<u64>,
+}
+
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Protocol for LiveChat {
+    fn name(&self) -> &'static str {
+        "livechat"
+    }
+
+    fn acks(&self) -> bool {
+        true
+    }
+
+    fn on_open(&mut self, _cx: &mut Context<'_>) {
+        // The server speaks first (auth1); a new connection owes no acks.
+        self.awaiting_ack.clear();
+    }
+
+    fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
+        let text = match &frame {
+            Frame::Text(t) => t.as_str(),
+            Frame::Binary(_) => return Err(ProtocolError::UnexpectedFrame("binary")),
+            _ => return Ok(()),
+        };
+        let msg: Inbound<'_> =
+            serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        let result = msg.result.unwrap_or_default();
+        match msg.cmd {
+            Some("auth1") => {
+                let seed = result
+                    .seed
+                    .ok_or_else(|| ProtocolError::Malformed("auth1 without result.seed".into()))?;
+                cx.transmit(text_frame(json!({
+                    "cmd": "auth2",
+                    "msg_id": msg.msg_id.unwrap_or(Value::Null),
+                    "authCode": Self::auth_code(&seed, &self.key),
+                    "room_id": self.home_room(),
+                    "userId": self.user_id,
+                })));
+            }
+            Some("auth_ok") => cx.emit(ProtocolEvent::Ready),
+            Some("auth_fail") => cx.emit(ProtocolEvent::Fatal(ProtocolError::AuthFailed(
+                result.reason.unwrap_or_else(|| "rejected".into()),
+            ))),
+            Some("wd_heartbeat") => cx.emit(ProtocolEvent::Pong),
+            Some("conn_close") => cx.emit(ProtocolEvent::Kicked {
+                reason: result
+                    .reason
+                    .unwrap_or_else(|| "logged in elsewhere".into()),
+            }),
+            Some("ack") => {
+                let key = msg
+                    .msg_id
+                    .as_ref()
+                    .map(id_text)
+                    .ok_or_else(|| ProtocolError::Malformed("ack without msg_id".into()))?;
+                // An ack for a key we no longer wait for is a duplicate: harmless.
+                if let Some(id) = self.awaiting_ack.remove(&key) {
+                    cx.emit(ProtocolEvent::Acked(id));
+                }
+            }
+            Some("joined") => cx.emit(ProtocolEvent::Subscribed(
+                msg.room
+                    .ok_or_else(|| ProtocolError::Malformed("joined without room".into()))?,
+            )),
+            Some("join_fail") => cx.emit(ProtocolEvent::SubscribeRefused {
+                channel: msg.room.unwrap_or_default(),
+                reason: result.reason.unwrap_or_default(),
+            }),
+            Some("reconnect") => cx.emit(ProtocolEvent::Reconnect {
+                reason: result.reason.unwrap_or_else(|| "server asked".into()),
+                after: result.after_ms.map(Duration::from_millis),
+            }),
+            Some("error") => cx.emit(ProtocolEvent::Error(ProtocolError::Server(
+                result.reason.unwrap_or_default(),
+            ))),
+            cmd => match result.message.filter(|m| m.get() != "null") {
+                // The seed's rule: anything else carrying result.message is a chat message.
+                Some(raw) => {
+                    let mut message = Message::new(
+                        result.room.or(msg.room).unwrap_or_else(|| self.home_room()),
+                        Body::Json(raw.to_owned()),
+                    );
+                    message.id = result.msg_id.as_ref().or(msg.msg_id.as_ref()).map(id_text);
+                    message.from = result.from.as_ref().map(id_text);
+                    cx.emit(ProtocolEvent::Message(message));
+                }
+                None => {
+                    return Err(ProtocolError::Violation(match cmd {
+                        Some(cmd) => format!("unknown command {:?}", truncate(cmd)),
+                        None => "frame without cmd".into(),
+                    }))
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn heartbeat(&mut self, _now: Instant) -> Frame {
+        Frame::Text(r#"{"cmd":"wd_heartbeat"}"#.into())
+    }
+
+    fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
+        match msg.body {
+            Body::Binary(_) => Err(EncodeError::UnsupportedBody {
+                protocol: "livechat",
+                body: "binary",
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn encode_message(
+        &mut self,
+        msg: &OutgoingMessage,
+        send: SendInfo<'_>,
+    ) -> Result<Frame, EncodeError> {
+        self.validate(msg)?;
+        let message: Value = match &msg.body {
+            Body::Json(raw) => {
+                serde_json::from_str(raw.get()).map_err(|e| EncodeError::Other(e.to_string()))?
+            }
+            Body::Text(t) => Value::String(t.clone()),
+            _ => unreachable!("validated above"),
+        };
+        self.awaiting_ack.insert(send.key.to_owned(), send.id);
+        Ok(text_frame(json!({
+            "cmd": "chat",
+            "msg_id": send.key,
+            "room": msg.channel,
+            "message": message,
+        })))
+    }
+
+    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        Ok(Some(text_frame(json!({"cmd": "join", "room": channel}))))
+    }
+
+    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        Ok(Some(text_frame(json!({"cmd": "leave", "room": channel}))))
+    }
+}
+
+fn text_frame(v: Value) -> Frame {
+    Frame::Text(v.to_string())
+}
+
+/// Unknown commands are echoed in errors; a hostile server must not make that a megabyte.
+fn truncate(s: &str) -> &str {
+    let mut end = s.len().min(64);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HeartbeatMode;
+
+    fn run(p: &mut LiveChat, frame: &str) -> (Vec<ProtocolEvent>, Result<(), ProtocolError>) {
+        let mut events = Vec::new();
+        let now = Instant::now();
+        let mut cx = Context::new(now, HeartbeatMode::Off, &mut events);
+        let r = p.on_frame(&mut cx, Frame::Text(frame.into()));
+        (events, r)
+    }
+
+    #[test]
+    fn auth1_is_answered_with_md5_of_seed_and_key() {
+        let mut p = LiveChat::new(7, 9527, "k3y");
+        let (events, r) = run(
+            &mut p,
+            r#"{"cmd":"auth1","msg_id":42,"result":{"seed":"abc"}}"#,
+        );
+        r.unwrap();
+        let [ProtocolEvent::Transmit(Frame::Text(reply))] = events.as_slice() else {
+            panic!("expected one reply, got {events:?}");
+        };
+        let reply: Value = serde_json::from_str(reply).unwrap();
+        assert_eq!(reply["cmd"], "auth2");
+        assert_eq!(reply["msg_id"], 42);
+        assert_eq!(reply["authCode"], LiveChat::auth_code("abc", "k3y"));
+        assert_eq!(reply["room_id"], "livechat_7");
+        assert_eq!(reply["userId"], 9527);
+    }
+
+    #[test]
+    fn md5_matches_a_known_vector() {
+        // RFC 1321 test suite: MD5("abc").
+        assert_eq!(
+            LiveChat::auth_code("a", "bc"),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+    }
+
+    #[test]
+    fn seed_rule_result_message_is_a_chat_message() {
+        let mut p = LiveChat::new(1, 2, "k");
+        let (events, r) = run(
+            &mut p,
+            r#"{"cmd":"whatever","result":{"message":{"text":"hi"},"from":5,"msg_id":"m1"}}"#,
+        );
+        r.unwrap();
+        let [ProtocolEvent::Message(m)] = events.as_slice() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(m.channel, "livechat_1");
+        assert_eq!(m.body.as_text(), Some(r#"{"text":"hi"}"#));
+        assert_eq!(m.from.as_deref(), Some("5"));
+        assert_eq!(m.id.as_deref(), Some("m1"));
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        let mut p = LiveChat::new(1, 2, "k");
+        assert!(matches!(
+            run(&mut p, "{not json").1,
+            Err(ProtocolError::Malformed(_))
+        ));
+        assert!(matches!(
+            run(&mut p, r#"{"cmd":"nope"}"#).1,
+            Err(ProtocolError::Violation(_))
+        ));
+        let mut events = Vec::new();
+        let mut cx = Context::new(Instant::now(), HeartbeatMode::Off, &mut events);
+        assert_eq!(
+            p.on_frame(&mut cx, Frame::Binary(vec![0xff])),
+            Err(ProtocolError::UnexpectedFrame("binary"))
+        );
+    }
+
+    #[test]
+    fn conn_close_kicks_and_ack_maps_back_to_the_send() {
+        let mut p = LiveChat::new(1, 2, "k");
+        let msg = OutgoingMessage::text("room-1", "hi");
+        let frame = p
+            .encode_message(
+                &msg,
+                SendInfo {
+                    id: SendId(3),
+                    key: "tag-3",
+                    redelivery: false,
+                },
+            )
+            .unwrap();
+        let Frame::Text(t) = frame else { panic!() };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        assert_eq!(v["msg_id"], "tag-3");
+        assert_eq!(v["message"], "hi");
+        let (events, _) = run(&mut p, r#"{"cmd":"ack","msg_id":"tag-3"}"#);
+        assert_eq!(events, vec![ProtocolEvent::Acked(SendId(3))]);
+        let (events, _) = run(&mut p, r#"{"cmd":"conn_close"}"#);
+        assert!(matches!(events[0], ProtocolEvent::Kicked { .. }));
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let p = LiveChat::new(1, 2, "sup3r-secret");
+        assert!(!format!("{p:?}").contains("sup3r-secret"));
+    }
+}

@@ -1,0 +1,4 @@
+//! Vendor protocols, each behind a feature.
+
+#[cfg(feature = "livechat")]
+pub mod livechat;

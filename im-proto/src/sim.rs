@@ -1,0 +1,304 @@
+//! Deterministic simulation: a virtual clock and a scripted peer that drive a [`Client`] with no
+//! sockets and no real time, so any protocol can be tested reproducibly.
+//!
+//! ```
+//! # #[cfg(feature = "livechat")] {
+//! use std::time::{Duration, Instant};
+//! use im_proto::sim::{Harness, Reply, ScriptedPeer};
+//! use im_proto::{Config, Event, Frame, LiveChat};
+//!
+//! let config = Config::builder().endpoint("ws://sim/ws").build().unwrap();
+//! let peer = ScriptedPeer::new()
+//!     .greeting(|_| vec![Frame::Text(r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s"}}"#.into())])
+//!     .respond(|_, frame| match frame {
+//!         Frame::Text(t) if t.contains("auth2") => vec![Reply::text(r#"{"cmd":"auth_ok"}"#)],
+//!         _ => vec![],
+//!     });
+//! let mut sim = Harness::new(config, Box::new(LiveChat::new(1, 2, "key")), peer, Instant::now());
+//! sim.client.connect(sim.clock.now());
+//! sim.run_for(Duration::from_secs(1));
+//! assert!(sim.events().any(|e| matches!(e, Event::Connected { .. })));
+//! # }
+//! ```
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::output::{Event, Output};
+use crate::protocol::Protocol;
+use crate::transport::{ConnId, Endpoint, Frame, TransportEvent};
+
+/// Virtual time: starts where you say and moves only when told.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    now: Instant,
+}
+
+impl Clock {
+    pub fn new(start: Instant) -> Self {
+        Clock { now: start }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn advance(&mut self, d: Duration) -> Instant {
+        self.now += d;
+        self.now
+    }
+
+    /// Move to `t`; time never goes backwards.
+    pub fn set(&mut self, t: Instant) {
+        self.now = self.now.max(t);
+    }
+}
+
+/// What the scripted server does in answer to a frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    Frame(Frame),
+    /// Close the connection from the server side.
+    Close { code: Option<u16>, reason: String },
+}
+
+impl Reply {
+    pub fn text(t: impl Into<String>) -> Self {
+        Reply::Frame(Frame::Text(t.into()))
+    }
+}
+
+/// How the scripted server answers a connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accept {
+    Yes,
+    /// Refused at once (server down).
+    Refuse(String),
+    /// Never answered (a black hole): only the connect timeout ends the attempt.
+    Hang,
+}
+
+type Greeting = Box<dyn FnMut(Instant) -> Vec<Frame>>;
+type Responder = Box<dyn FnMut(Instant, &Frame) -> Vec<Reply>>;
+
+/// A server made of closures, with switches for the faults tests need.
+pub struct ScriptedPeer {
+    /// How the next connects are answered.
+    pub accept: Accept,
+    /// While true the server receives but never answers (a half-open link).
+    pub silent: bool,
+    greeting: Greeting,
+    responder: Responder,
+    /// Every frame the client transmitted, with the connection and time.
+    pub received: Vec<(Instant, ConnId, Frame)>,
+    /// Every connect attempt, with its endpoint.
+    pub connects: Vec<(Instant, ConnId, Endpoint)>,
+    /// Connections the client told us to close.
+    pub disconnects: Vec<(Instant, ConnId, u16)>,
+}
+
+impl Default for ScriptedPeer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScriptedPeer {
+    /// Accepts every connect, says nothing, answers nothing.
+    pub fn new() -> Self {
+        ScriptedPeer {
+            accept: Accept::Yes,
+            silent: false,
+            greeting: Box::new(|_| Vec::new()),
+            responder: Box::new(|_, _| Vec::new()),
+            received: Vec::new(),
+            connects: Vec::new(),
+            disconnects: Vec::new(),
+        }
+    }
+
+    /// Frames the server sends as soon as a connection opens.
+    pub fn greeting(mut self, f: impl FnMut(Instant) -> Vec<Frame> + 'static) -> Self {
+        self.greeting = Box::new(f);
+        self
+    }
+
+    /// How the server answers each frame the client sends.
+    pub fn respond(mut self, f: impl FnMut(Instant, &Frame) -> Vec<Reply> + 'static) -> Self {
+        self.responder = Box::new(f);
+        self
+    }
+}
+
+impl std::fmt::Debug for ScriptedPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedPeer")
+            .field("accept", &self.accept)
+            .field("silent", &self.silent)
+            .field("received", &self.received.len())
+            .field("connects", &self.connects.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One client, one scripted server, one virtual clock. Delivery is instantaneous and in order.
+#[derive(Debug)]
+pub struct Harness {
+    pub client: Client,
+    pub clock: Clock,
+    pub peer: ScriptedPeer,
+    /// Every event the client emitted, with its time.
+    pub log: Vec<(Instant, Event)>,
+    /// The connection the server side considers open.
+    server_conn: Option<ConnId>,
+    inbound: VecDeque<(ConnId, TransportEvent)>,
+}
+
+impl Harness {
+    pub fn new(
+        config: Config,
+        protocol: Box<dyn Protocol>,
+        peer: ScriptedPeer,
+        start: Instant,
+    ) -> Self {
+        Harness {
+            client: Client::new(config, protocol, start),
+            clock: Clock::new(start),
+            peer,
+            log: Vec::new(),
+            server_conn: None,
+            inbound: VecDeque::new(),
+        }
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.log.iter().map(|(_, e)| e)
+    }
+
+    /// The connection the server currently holds open.
+    pub fn server_connection(&self) -> Option<ConnId> {
+        self.server_conn
+    }
+
+    /// Deliver outputs and inputs until both are exhausted, at the current time.
+    pub fn settle(&mut self) {
+        loop {
+            while let Some(output) = self.client.poll_output() {
+                self.on_output(output);
+            }
+            let Some((conn, event)) = self.inbound.pop_front() else {
+                break;
+            };
+            self.client.handle_transport(self.clock.now(), conn, event);
+        }
+    }
+
+    /// Run every timer up to and including `t`, then settle at `t`.
+    pub fn run_until(&mut self, t: Instant) {
+        self.settle();
+        while let Some(deadline) = self.client.poll_timeout() {
+            if deadline > t {
+                break;
+            }
+            self.clock.set(deadline);
+            self.client.handle_timeout(self.clock.now());
+            self.settle();
+        }
+        self.clock.set(t);
+        self.settle();
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let t = self.clock.now() + d;
+        self.run_until(t);
+    }
+
+    /// Jump the clock without running the timers in between (a frozen process), then deliver
+    /// one late timeout.
+    pub fn jump(&mut self, d: Duration) {
+        self.clock.advance(d);
+        self.client.handle_timeout(self.clock.now());
+        self.settle();
+    }
+
+    /// The server sends `frame` on its open connection. Returns false if none is open.
+    pub fn server_send(&mut self, frame: Frame) -> bool {
+        match self.server_conn {
+            Some(conn) => {
+                self.inbound.push_back((conn, TransportEvent::Frame(frame)));
+                self.settle();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The server closes its connection (or crashes, with `code: None`).
+    pub fn server_close(&mut self, code: Option<u16>) {
+        if let Some(conn) = self.server_conn.take() {
+            self.inbound.push_back((
+                conn,
+                TransportEvent::Closed {
+                    code,
+                    reason: String::new(),
+                },
+            ));
+            self.settle();
+        }
+    }
+
+    fn on_output(&mut self, output: Output) {
+        let now = self.clock.now();
+        match output {
+            Output::Connect { conn, endpoint, .. } => {
+                self.peer.connects.push((now, conn, endpoint));
+                match self.peer.accept.clone() {
+                    Accept::Yes => {
+                        self.server_conn = Some(conn);
+                        self.inbound.push_back((conn, TransportEvent::Opened));
+                        for frame in (self.peer.greeting)(now) {
+                            self.inbound.push_back((conn, TransportEvent::Frame(frame)));
+                        }
+                    }
+                    Accept::Refuse(why) => {
+                        self.inbound.push_back((conn, TransportEvent::Failed(why)));
+                    }
+                    Accept::Hang => {}
+                }
+            }
+            Output::Transmit { conn, frame } => {
+                if self.server_conn != Some(conn) {
+                    return;
+                }
+                let replies = if self.peer.silent {
+                    Vec::new()
+                } else {
+                    (self.peer.responder)(now, &frame)
+                };
+                self.peer.received.push((now, conn, frame));
+                for reply in replies {
+                    match reply {
+                        Reply::Frame(f) => {
+                            self.inbound.push_back((conn, TransportEvent::Frame(f)));
+                        }
+                        Reply::Close { code, reason } => {
+                            self.server_conn = None;
+                            self.inbound
+                                .push_back((conn, TransportEvent::Closed { code, reason }));
+                        }
+                    }
+                }
+            }
+            Output::Disconnect { conn, code, .. } => {
+                self.peer.disconnects.push((now, conn, code));
+                if self.server_conn == Some(conn) {
+                    self.server_conn = None;
+                }
+            }
+            Output::Event(event) => self.log.push((now, event)),
+        }
+    }
+}

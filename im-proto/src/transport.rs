@@ -1,0 +1,138 @@
+//! What the driver tells the core about the one socket it owns, and what travels over it.
+
+use std::fmt;
+
+/// Generation number of a transport connection.
+///
+/// Every `Connect` output carries a fresh one; inputs that name any other generation are stale and
+/// ignored. Identity, not timing, decides which socket an event belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// One WebSocket message (or control frame) in either direction.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Frame {
+    Text(String),
+    Binary(Vec<u8>),
+    /// WebSocket ping. Inbound pings are answered by the driver's WebSocket library; the core only
+    /// counts them as proof of liveness (H3).
+    Ping(Vec<u8>),
+    /// WebSocket pong, the answer to a [`HeartbeatMode::WebSocketPing`](crate::HeartbeatMode) probe.
+    Pong(Vec<u8>),
+}
+
+impl Frame {
+    /// Payload length in bytes, the figure the size limits are checked against.
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(s) => s.len(),
+            Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for Frame {
+    // Frames can carry credentials (auth frames) and megabytes of payload: print the shape only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Frame::Text(_) => "Text",
+            Frame::Binary(_) => "Binary",
+            Frame::Ping(_) => "Ping",
+            Frame::Pong(_) => "Pong",
+        };
+        write!(f, "{kind}({} bytes)", self.len())
+    }
+}
+
+/// What happened to the transport the core asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportEvent {
+    /// The WebSocket handshake completed.
+    Opened,
+    /// A frame arrived.
+    Frame(Frame),
+    /// The peer closed the connection (or the stream ended).
+    Closed { code: Option<u16>, reason: String },
+    /// The connection could not be opened, or broke.
+    Failed(String),
+}
+
+/// A server address the driver can open, as a WebSocket URL.
+///
+/// `Debug` and `Display` hide the query string, where tokens tend to live.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint(String);
+
+impl Endpoint {
+    pub fn new(url: impl Into<String>) -> Self {
+        Endpoint(url.into())
+    }
+
+    /// The full URL, query included: for opening the socket, not for logging.
+    pub fn url(&self) -> &str {
+        &self.0
+    }
+
+    fn redacted(&self) -> &str {
+        self.0.split('?').next().unwrap_or_default()
+    }
+}
+
+impl From<&str> for Endpoint {
+    fn from(url: &str) -> Self {
+        Endpoint::new(url)
+    }
+}
+
+impl From<String> for Endpoint {
+    fn from(url: String) -> Self {
+        Endpoint::new(url)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.redacted())?;
+        if self.0.contains('?') {
+            f.write_str("?…")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_hides_query_in_debug_and_display() {
+        let e = Endpoint::new("wss://h/ws?token=s3cret");
+        assert_eq!(format!("{e}"), "wss://h/ws?…");
+        assert!(!format!("{e:?}").contains("s3cret"));
+        assert_eq!(e.url(), "wss://h/ws?token=s3cret");
+    }
+
+    #[test]
+    fn frame_debug_shows_size_not_content() {
+        let f = Frame::Text("password=hunter2".into());
+        assert_eq!(format!("{f:?}"), "Text(16 bytes)");
+    }
+}
