@@ -407,6 +407,7 @@ impl Client {
         }
         self.disconnect_current("switching vendor");
         self.outbox.requeue();
+        self.expire_outbox(now);
         self.protocol = protocol;
         self.endpoints = endpoints;
         self.endpoint_idx = 0;
@@ -597,10 +598,12 @@ impl Client {
         else {
             return;
         };
-        let endpoint = endpoint.clone();
+        let (endpoint, heartbeat) = (endpoint.clone(), *heartbeat);
+        // Q1: what timed out while waiting (or in flight on a lost connection) is not sent.
+        self.expire_outbox(now);
         self.phase = Phase::Ready {
             conn,
-            link: Link::new(now, *heartbeat),
+            link: Link::new(now, heartbeat),
             stable_at: Some(now + self.config.reconnect.stable_after),
         };
         self.emit(Event::Connected { endpoint });
@@ -734,7 +737,12 @@ impl Client {
         let failed = match &self.phase {
             // R2: a connection that dropped before it proved stable counts as a failed attempt.
             Phase::Ready { stable_at, .. } => {
-                let unstable = stable_at.is_some();
+                // The stability timer may not have fired yet when the loss is reported at or
+                // after its deadline: the deadline, not the timer, decides.
+                let unstable = stable_at.is_some_and(|t| t > now);
+                if !unstable {
+                    self.failures = 0;
+                }
                 self.emit(Event::Disconnected { cause });
                 unstable
             }
@@ -742,6 +750,7 @@ impl Client {
             _ => return,
         };
         self.outbox.requeue();
+        self.expire_outbox(now);
         if failed {
             self.failures = self.failures.saturating_add(1);
             if self

@@ -114,9 +114,9 @@ impl Default for HeartbeatMode {
     }
 }
 
-/// Bounds on everything a peer or the user can make the client hold.
+/// Bounds on everything a peer or the user can make the client hold. Build it as
+/// `Limits { outbox_messages: 10, ..Limits::default() }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Limits {
     /// Largest inbound frame; larger ones are reported as an error and discarded. 1 MiB: far above
     /// any chat message, far below what would hurt a phone.

@@ -7,7 +7,7 @@ use crate::protocol::{EncodeError, ProtocolError};
 use crate::transport::{ConnId, Endpoint, Frame};
 
 /// One instruction for the driver, drained with [`Client::poll_output`](crate::Client::poll_output).
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Output {
     /// Open a WebSocket to `endpoint` and report what happens under `conn`.
@@ -31,7 +31,7 @@ pub enum Output {
 }
 
 /// Something the user may want to know. Events say what happened.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
     /// The handshake completed; subscriptions are being restored and the outbox flushed.

@@ -89,6 +89,8 @@ pub struct ScriptedPeer {
     pub accept: Accept,
     /// While true the server receives but never answers (a half-open link).
     pub silent: bool,
+    /// One-way delay of everything the server sends (and of connect results).
+    pub latency: Duration,
     greeting: Greeting,
     responder: Responder,
     /// Every frame the client transmitted, with the connection and time.
@@ -111,6 +113,7 @@ impl ScriptedPeer {
         ScriptedPeer {
             accept: Accept::Yes,
             silent: false,
+            latency: Duration::ZERO,
             greeting: Box::new(|_| Vec::new()),
             responder: Box::new(|_, _| Vec::new()),
             received: Vec::new(),
@@ -143,17 +146,28 @@ impl std::fmt::Debug for ScriptedPeer {
     }
 }
 
-/// One client, one scripted server, one virtual clock. Delivery is instantaneous and in order.
+/// One entry of the [`Harness`] journal: everything that crossed the client's boundary, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// The client emitted this.
+    Output(Output),
+    /// The harness delivered this transport event to the client.
+    Input(ConnId, TransportEvent),
+}
+
+/// One client, one scripted server, one virtual clock. Server-to-client traffic takes
+/// `peer.latency`; client-to-server traffic is instantaneous.
 #[derive(Debug)]
 pub struct Harness {
     pub client: Client,
     pub clock: Clock,
     pub peer: ScriptedPeer,
-    /// Every event the client emitted, with its time.
-    pub log: Vec<(Instant, Event)>,
+    /// Every output and transport input, with its time, in order.
+    pub journal: Vec<(Instant, Record)>,
     /// The connection the server side considers open.
     server_conn: Option<ConnId>,
-    inbound: VecDeque<(ConnId, TransportEvent)>,
+    /// Server-to-client traffic in flight, by arrival time.
+    inbound: VecDeque<(Instant, ConnId, TransportEvent)>,
 }
 
 impl Harness {
@@ -167,7 +181,7 @@ impl Harness {
             client: Client::new(config, protocol, start),
             clock: Clock::new(start),
             peer,
-            log: Vec::new(),
+            journal: Vec::new(),
             server_conn: None,
             inbound: VecDeque::new(),
         }
@@ -175,7 +189,18 @@ impl Harness {
 
     /// The events so far.
     pub fn events(&self) -> impl Iterator<Item = &Event> {
-        self.log.iter().map(|(_, e)| e)
+        self.journal.iter().filter_map(|(_, r)| match r {
+            Record::Output(Output::Event(e)) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// The events so far, with their times.
+    pub fn timed_events(&self) -> impl Iterator<Item = (Instant, &Event)> {
+        self.journal.iter().filter_map(|(t, r)| match r {
+            Record::Output(Output::Event(e)) => Some((*t, e)),
+            _ => None,
+        })
     }
 
     /// The connection the server currently holds open.
@@ -183,28 +208,44 @@ impl Harness {
         self.server_conn
     }
 
-    /// Deliver outputs and inputs until both are exhausted, at the current time.
+    /// Deliver outputs, and inputs that have arrived, until both are exhausted.
     pub fn settle(&mut self) {
         loop {
             while let Some(output) = self.client.poll_output() {
                 self.on_output(output);
             }
-            let Some((conn, event)) = self.inbound.pop_front() else {
-                break;
-            };
-            self.client.handle_transport(self.clock.now(), conn, event);
+            match self.inbound.front() {
+                Some((due, _, _)) if *due <= self.clock.now() => {}
+                _ => break,
+            }
+            let (_, conn, event) = self.inbound.pop_front().expect("checked above");
+            let now = self.clock.now();
+            self.journal
+                .push((now, Record::Input(conn, event.clone())));
+            self.client.handle_transport(now, conn, event);
         }
     }
 
-    /// Run every timer up to and including `t`, then settle at `t`.
+    /// Run every timer and delivery up to and including `t`, each at its exact time.
     pub fn run_until(&mut self, t: Instant) {
         self.settle();
-        while let Some(deadline) = self.client.poll_timeout() {
-            if deadline > t {
+        loop {
+            let timer = self.client.poll_timeout();
+            let arrival = self.inbound.front().map(|(due, _, _)| *due);
+            let next = match (timer, arrival) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => match a.or(b) {
+                    Some(x) => x,
+                    None => break,
+                },
+            };
+            if next > t {
                 break;
             }
-            self.clock.set(deadline);
-            self.client.handle_timeout(self.clock.now());
+            self.clock.set(next);
+            if timer.is_some_and(|d| d <= self.clock.now()) {
+                self.client.handle_timeout(self.clock.now());
+            }
             self.settle();
         }
         self.clock.set(t);
@@ -228,7 +269,7 @@ impl Harness {
     pub fn server_send(&mut self, frame: Frame) -> bool {
         match self.server_conn {
             Some(conn) => {
-                self.inbound.push_back((conn, TransportEvent::Frame(frame)));
+                self.deliver(conn, TransportEvent::Frame(frame));
                 self.settle();
                 true
             }
@@ -239,33 +280,32 @@ impl Harness {
     /// The server closes its connection (or crashes, with `code: None`).
     pub fn server_close(&mut self, code: Option<u16>) {
         if let Some(conn) = self.server_conn.take() {
-            self.inbound.push_back((
-                conn,
-                TransportEvent::Closed {
-                    code,
-                    reason: String::new(),
-                },
-            ));
+            let reason = String::new();
+            self.deliver(conn, TransportEvent::Closed { code, reason });
             self.settle();
         }
     }
 
+    fn deliver(&mut self, conn: ConnId, event: TransportEvent) {
+        let due = self.clock.now() + self.peer.latency;
+        self.inbound.push_back((due, conn, event));
+    }
+
     fn on_output(&mut self, output: Output) {
         let now = self.clock.now();
+        self.journal.push((now, Record::Output(output.clone())));
         match output {
             Output::Connect { conn, endpoint, .. } => {
                 self.peer.connects.push((now, conn, endpoint));
                 match self.peer.accept.clone() {
                     Accept::Yes => {
                         self.server_conn = Some(conn);
-                        self.inbound.push_back((conn, TransportEvent::Opened));
+                        self.deliver(conn, TransportEvent::Opened);
                         for frame in (self.peer.greeting)(now) {
-                            self.inbound.push_back((conn, TransportEvent::Frame(frame)));
+                            self.deliver(conn, TransportEvent::Frame(frame));
                         }
                     }
-                    Accept::Refuse(why) => {
-                        self.inbound.push_back((conn, TransportEvent::Failed(why)));
-                    }
+                    Accept::Refuse(why) => self.deliver(conn, TransportEvent::Failed(why)),
                     Accept::Hang => {}
                 }
             }
@@ -273,21 +313,19 @@ impl Harness {
                 if self.server_conn != Some(conn) {
                     return;
                 }
-                let replies = if self.peer.silent {
-                    Vec::new()
-                } else {
-                    (self.peer.responder)(now, &frame)
+                let replies = match &frame {
+                    _ if self.peer.silent => Vec::new(),
+                    // WebSocket libraries answer pings by themselves.
+                    Frame::Ping(payload) => vec![Reply::Frame(Frame::Pong(payload.clone()))],
+                    _ => (self.peer.responder)(now, &frame),
                 };
                 self.peer.received.push((now, conn, frame));
                 for reply in replies {
                     match reply {
-                        Reply::Frame(f) => {
-                            self.inbound.push_back((conn, TransportEvent::Frame(f)));
-                        }
+                        Reply::Frame(f) => self.deliver(conn, TransportEvent::Frame(f)),
                         Reply::Close { code, reason } => {
                             self.server_conn = None;
-                            self.inbound
-                                .push_back((conn, TransportEvent::Closed { code, reason }));
+                            self.deliver(conn, TransportEvent::Closed { code, reason });
                         }
                     }
                 }
@@ -298,7 +336,7 @@ impl Harness {
                     self.server_conn = None;
                 }
             }
-            Output::Event(event) => self.log.push((now, event)),
+            Output::Event(_) => {}
         }
     }
 }

@@ -1,0 +1,1227 @@
+//! Property tests: one per rule of docs/ARCHITECTURE.md, named after it.
+//!
+//! Each case builds a random configuration, drives a client through a random sequence of
+//! operations in virtual time (time advances and jumps, server faults, stale transport events,
+//! user commands), checks the state invariants after every step, and then checks its rule over
+//! the whole journal of outputs and inputs. `PROPTEST_CASES` sets the number of cases.
+
+mod support;
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use im_proto::sim::{Accept, Harness, Record, Reply, ScriptedPeer};
+use im_proto::{
+    backoff_ceiling, Cause, Config, ConnId, Endpoint, Event, Frame, HeartbeatMode, Limits,
+    OutgoingMessage, Output, ReconnectPolicy, SendError, SendId, TransportEvent, Undelivered,
+    MIN_DELAY,
+};
+use proptest::prelude::*;
+use support::toy::{id_of_key, parse_client, ClientFrame, Toy};
+
+// ---------------------------------------------------------------------------------------------
+// Setup and operations
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+struct Setup {
+    mode: HeartbeatMode,
+    policy: ReconnectPolicy,
+    endpoints: usize,
+    outbox_messages: usize,
+    outbox_bytes: usize,
+    latency: Duration,
+    acks: bool,
+    ttl: Option<Duration>,
+    first_accept: Accept,
+    seed: u64,
+}
+
+impl Setup {
+    fn config(&self) -> Config {
+        let mut b = Config::builder()
+            .heartbeat(self.mode)
+            .reconnect(self.policy.clone())
+            .outbox_ttl(self.ttl)
+            .connect_timeout(Duration::from_secs(3))
+            .handshake_timeout(Duration::from_secs(3))
+            .limits(Limits {
+                outbox_messages: self.outbox_messages,
+                outbox_bytes: self.outbox_bytes,
+                max_endpoints: 6,
+                ..Limits::default()
+            })
+            .seed(self.seed);
+        for i in 0..self.endpoints {
+            b = b.endpoint(format!("ws://node{i}/ws"));
+        }
+        b.build().expect("generated configs are valid")
+    }
+
+    fn window(&self) -> Duration {
+        self.mode.dead_after().expect("mode with a window")
+    }
+}
+
+fn ms(range: std::ops::RangeInclusive<u64>) -> impl Strategy<Value = Duration> {
+    range.prop_map(Duration::from_millis)
+}
+
+fn mode_strategy(off: bool) -> BoxedStrategy<HeartbeatMode> {
+    let timed = (ms(300..=5_000), ms(100..=3_000), 0..3u8).prop_map(|(interval, timeout, k)| {
+        match k {
+            0 => HeartbeatMode::ClientDriven { interval, timeout },
+            1 => HeartbeatMode::WebSocketPing { interval, timeout },
+            _ => HeartbeatMode::ServerDriven { interval, timeout },
+        }
+    });
+    if off {
+        prop_oneof![4 => timed, 1 => Just(HeartbeatMode::Off)].boxed()
+    } else {
+        timed.boxed()
+    }
+}
+
+fn policy_strategy() -> impl Strategy<Value = ReconnectPolicy> {
+    (
+        ms(1..=2_000),
+        1.0f64..3.0,
+        0u64..20_000,
+        0.0f64..=1.0,
+        ms(200..=8_000),
+        prop::option::weighted(0.3, 1u32..6),
+    )
+        .prop_map(
+            |(initial, multiplier, extra, jitter, stable_after, max_attempts)| ReconnectPolicy {
+                initial,
+                multiplier,
+                max_delay: initial + Duration::from_millis(extra),
+                jitter,
+                stable_after,
+                max_attempts,
+            },
+        )
+}
+
+fn setup_strategy() -> impl Strategy<Value = Setup> {
+    (
+        mode_strategy(true),
+        policy_strategy(),
+        1usize..4,
+        (1usize..12, 50usize..2_000),
+        ms(0..=200),
+        any::<bool>(),
+        prop::option::weighted(0.3, ms(100..=20_000)),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(mode, policy, endpoints, (outbox_messages, outbox_bytes), latency, acks, ttl, seed)| {
+                Setup {
+                    mode,
+                    policy,
+                    endpoints,
+                    outbox_messages,
+                    outbox_bytes,
+                    latency,
+                    acks,
+                    ttl,
+                    first_accept: Accept::Yes,
+                    seed,
+                }
+            },
+        )
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Advance(Duration),
+    Jump(Duration),
+    SetAccept(u8),
+    Silent(bool),
+    MutePongs(bool),
+    DropAcks(bool),
+    ServerClose,
+    Kick,
+    Retry(Duration),
+    Garbage,
+    ServerMessage,
+    ServerPing,
+    Nodes(u8),
+    Stale(u8, u8),
+    Send(usize, Option<Duration>),
+    Subscribe(u8),
+    Unsubscribe(u8),
+    NetworkOnline,
+    Close,
+}
+
+/// Which disturbing operations a property allows (the rest are always allowed).
+#[derive(Clone, Copy, Debug, Default)]
+struct Allow {
+    jumps: bool,
+    hints: bool,
+    online: bool,
+    close: bool,
+    kick: bool,
+    mute: bool,
+}
+
+impl Allow {
+    const ALL: Allow = Allow {
+        jumps: true,
+        hints: true,
+        online: true,
+        close: true,
+        kick: true,
+        mute: true,
+    };
+}
+
+fn op_strategy(allow: Allow) -> BoxedStrategy<Op> {
+    let mut arms: Vec<(u32, BoxedStrategy<Op>)> = vec![
+        (10, ms(1..=15_000).prop_map(Op::Advance).boxed()),
+        (3, (0u8..4).prop_map(Op::SetAccept).boxed()),
+        (2, any::<bool>().prop_map(Op::DropAcks).boxed()),
+        (2, Just(Op::ServerClose).boxed()),
+        (2, Just(Op::Garbage).boxed()),
+        (3, Just(Op::ServerMessage).boxed()),
+        (4, Just(Op::ServerPing).boxed()),
+        (1, (0u8..4).prop_map(Op::Nodes).boxed()),
+        (3, (any::<u8>(), 0u8..6).prop_map(|(a, b)| Op::Stale(a, b)).boxed()),
+        (
+            8,
+            (1usize..400, prop::option::weighted(0.3, ms(1..=10_000)))
+                .prop_map(|(n, ttl)| Op::Send(n, ttl))
+                .boxed(),
+        ),
+        (3, (0u8..6).prop_map(Op::Subscribe).boxed()),
+        (1, (0u8..6).prop_map(Op::Unsubscribe).boxed()),
+    ];
+    if allow.jumps {
+        arms.push((2, ms(1_000..=300_000).prop_map(Op::Jump).boxed()));
+    }
+    if allow.mute {
+        arms.push((2, any::<bool>().prop_map(Op::Silent).boxed()));
+        arms.push((2, any::<bool>().prop_map(Op::MutePongs).boxed()));
+    }
+    if allow.kick {
+        arms.push((1, Just(Op::Kick).boxed()));
+    }
+    if allow.hints {
+        arms.push((2, ms(1..=10_000).prop_map(Op::Retry).boxed()));
+    }
+    if allow.online {
+        arms.push((1, Just(Op::NetworkOnline).boxed()));
+    }
+    if allow.close {
+        arms.push((1, Just(Op::Close).boxed()));
+    }
+    prop::strategy::Union::new_weighted(arms).boxed()
+}
+
+fn ops_strategy(allow: Allow) -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(op_strategy(allow), 1..60)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a case
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+struct Flags {
+    mute_pongs: bool,
+    drop_acks: bool,
+    acks: bool,
+}
+
+#[derive(Debug)]
+struct SendRecord {
+    at: Instant,
+    journal_len: usize,
+    size: usize,
+    ttl: Option<Duration>,
+    result: Result<SendId, SendError>,
+}
+
+struct Run {
+    h: Harness,
+    setup: Setup,
+    flags: Rc<RefCell<Flags>>,
+    sends: Vec<SendRecord>,
+    /// Times at which the clock jumped or the network came back (they legitimately shorten or
+    /// stretch waits).
+    jumps: Vec<Instant>,
+    onlines: Vec<Instant>,
+    /// Journal index at which each op started, with the desired subscription set then.
+    op_marks: Vec<(usize, BTreeSet<String>)>,
+}
+
+fn channel(i: u8) -> String {
+    format!("ch{i}")
+}
+
+impl Run {
+    fn new(setup: Setup) -> Run {
+        let flags = Rc::new(RefCell::new(Flags {
+            acks: setup.acks,
+            ..Flags::default()
+        }));
+        let f = flags.clone();
+        let mut peer = ScriptedPeer::new()
+            .greeting(|_| vec![Frame::Text("WELCOME".into())])
+            .respond(move |_, frame| {
+                let f = f.borrow();
+                match parse_client(frame) {
+                    Some(ClientFrame::Ping) if !f.mute_pongs => vec![Reply::text("PONG")],
+                    Some(ClientFrame::Msg { packet, .. }) if f.acks && !f.drop_acks => {
+                        vec![Reply::text(format!("ACK {packet}"))]
+                    }
+                    Some(ClientFrame::Sub(ch)) => vec![Reply::text(format!("SUBOK {ch}"))],
+                    _ => vec![],
+                }
+            });
+        peer.latency = setup.latency;
+        peer.accept = setup.first_accept.clone();
+        let start = Instant::now();
+        let h = Harness::new(
+            setup.config(),
+            Box::new(Toy::new(setup.acks)),
+            peer,
+            start,
+        );
+        let mut run = Run {
+            h,
+            setup,
+            flags,
+            sends: Vec::new(),
+            jumps: Vec::new(),
+            onlines: Vec::new(),
+            op_marks: Vec::new(),
+        };
+        run.h.client.connect(start);
+        run.h.settle();
+        run.check_step();
+        run
+    }
+
+    fn now(&self) -> Instant {
+        self.h.clock.now()
+    }
+
+    fn apply(&mut self, op: &Op) {
+        let desired: BTreeSet<String> = self.h.client.subscriptions().map(String::from).collect();
+        self.op_marks.push((self.h.journal.len(), desired));
+        let now = self.now();
+        match *op {
+            Op::Advance(d) => self.h.run_for(d),
+            Op::Jump(d) => {
+                self.h.jump(d);
+                self.jumps.push(self.now());
+            }
+            Op::SetAccept(k) => {
+                self.h.peer.accept = match k {
+                    0 | 1 => Accept::Yes,
+                    2 => Accept::Refuse("connection refused".into()),
+                    _ => Accept::Hang,
+                }
+            }
+            Op::Silent(on) => self.h.peer.silent = on,
+            Op::MutePongs(on) => self.flags.borrow_mut().mute_pongs = on,
+            Op::DropAcks(on) => self.flags.borrow_mut().drop_acks = on,
+            Op::ServerClose => self.h.server_close(Some(1001)),
+            Op::Kick => {
+                self.h.server_send(Frame::Text("KICK".into()));
+            }
+            Op::Retry(d) => {
+                self.h
+                    .server_send(Frame::Text(format!("RETRY {}", d.as_millis())));
+            }
+            Op::Garbage => {
+                self.h.server_send(Frame::Binary(vec![0xff, 0x00, 0x13]));
+            }
+            Op::ServerMessage => {
+                self.h.server_send(Frame::Text("IN ch0 hello".into()));
+            }
+            Op::ServerPing => {
+                self.h.server_send(Frame::Text("SPING".into()));
+            }
+            Op::Nodes(n) => {
+                let urls: Vec<String> = (0..n).map(|i| format!("ws://found{i}/ws")).collect();
+                self.h
+                    .server_send(Frame::Text(format!("NODES {}", urls.join(" "))));
+            }
+            Op::Stale(pick, kind) => {
+                let current = self.h.client.connection();
+                let old: Vec<ConnId> = self
+                    .h
+                    .peer
+                    .connects
+                    .iter()
+                    .map(|(_, c, _)| *c)
+                    .filter(|c| Some(*c) != current)
+                    .collect();
+                let conn = if old.is_empty() || pick % 3 == 0 {
+                    ConnId(1_000 + u64::from(pick))
+                } else {
+                    old[usize::from(pick) % old.len()]
+                };
+                let event = match kind {
+                    0 => TransportEvent::Opened,
+                    1 => TransportEvent::Frame(Frame::Text("WELCOME".into())),
+                    2 => TransportEvent::Frame(Frame::Text("ACK 0".into())),
+                    3 => TransportEvent::Frame(Frame::Text("KICK".into())),
+                    4 => TransportEvent::Closed {
+                        code: None,
+                        reason: String::new(),
+                    },
+                    _ => TransportEvent::Failed("stale".into()),
+                };
+                self.h.client.handle_transport(now, conn, event);
+                self.h.settle();
+            }
+            Op::Send(n, ttl) => {
+                let mut msg = OutgoingMessage::text(channel(0), "x".repeat(n));
+                if let Some(ttl) = ttl {
+                    msg = msg.with_ttl(ttl);
+                }
+                let size = msg.size();
+                let result = self.h.client.send(now, msg);
+                self.sends.push(SendRecord {
+                    at: now,
+                    journal_len: self.h.journal.len(),
+                    size,
+                    ttl: ttl.or(self.setup.ttl),
+                    result,
+                });
+                self.h.settle();
+            }
+            Op::Subscribe(i) => {
+                let _ = self.h.client.subscribe(now, &channel(i));
+                self.h.settle();
+            }
+            Op::Unsubscribe(i) => {
+                self.h.client.unsubscribe(now, &channel(i));
+                self.h.settle();
+            }
+            Op::NetworkOnline => {
+                self.h.client.network_online(now);
+                self.onlines.push(now);
+                self.h.settle();
+            }
+            Op::Close => {
+                self.h.client.close(now);
+                self.h.settle();
+            }
+        }
+        self.check_step();
+    }
+
+    /// Invariants that hold after every step, whatever the rule under test.
+    fn check_step(&self) {
+        let c = &self.h.client;
+        // Q1 bounded
+        assert!(c.outbox_len() <= self.setup.outbox_messages, "Q1: outbox count over its bound");
+        assert!(c.outbox_bytes() <= self.setup.outbox_bytes, "Q1: outbox bytes over its bound");
+        if c.is_closed() {
+            // R4 and the terminal state: nothing scheduled, nothing live.
+            assert_eq!(c.poll_timeout(), None, "R4: a timer survived Closed");
+            assert_eq!(c.connection(), None, "R4: a transport survived Closed");
+        }
+        if let Some(deadline) = c.poll_timeout() {
+            assert!(
+                deadline > self.now(),
+                "a deadline was left overdue after handling input: {:?} behind",
+                self.now() - deadline
+            );
+        }
+    }
+
+    /// Restore a healthy server, let the client settle, then close it: every message's fate
+    /// must be known afterwards (Q3, Q4).
+    fn finish(&mut self) {
+        let desired = self.h.client.subscriptions().map(String::from).collect();
+        self.op_marks.push((self.h.journal.len(), desired));
+        self.h.peer.accept = Accept::Yes;
+        self.h.peer.silent = false;
+        {
+            let mut f = self.flags.borrow_mut();
+            f.mute_pongs = false;
+            f.drop_acks = false;
+        }
+        let p = &self.setup.policy;
+        let settle = p.max_delay * 2 + Duration::from_secs(8);
+        // Server-driven links need the server's pings to stay up.
+        let step = match self.setup.mode {
+            HeartbeatMode::ServerDriven { interval, .. } => interval,
+            _ => settle,
+        };
+        let end = self.now() + settle;
+        while self.now() < end {
+            self.h.run_for(step.min(end - self.now()));
+            if matches!(self.setup.mode, HeartbeatMode::ServerDriven { .. }) {
+                self.h.server_send(Frame::Text("SPING".into()));
+            }
+            self.check_step();
+        }
+        let now = self.now();
+        self.h.client.close(now);
+        self.h.settle();
+        self.check_step();
+    }
+
+    fn records(&self) -> impl Iterator<Item = (usize, Instant, &Record)> {
+        self.h.journal.iter().enumerate().map(|(i, (t, r))| (i, *t, r))
+    }
+
+    fn accepted(&self) -> impl Iterator<Item = (&SendRecord, SendId)> {
+        self.sends
+            .iter()
+            .filter_map(|s| s.result.as_ref().ok().map(|id| (s, *id)))
+    }
+
+    /// The journal index ranges of the op that each record belongs to.
+    fn op_end_after(&self, idx: usize) -> usize {
+        self.op_marks
+            .iter()
+            .map(|(start, _)| *start)
+            .find(|start| *start > idx)
+            .unwrap_or(self.h.journal.len())
+    }
+
+    fn desired_at(&self, idx: usize) -> BTreeSet<String> {
+        self.op_marks
+            .iter()
+            .rev()
+            .find(|(start, _)| *start <= idx)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default()
+    }
+
+    fn disturbed_between(&self, from: Instant, to: Instant) -> bool {
+        self.jumps
+            .iter()
+            .chain(&self.onlines)
+            .any(|t| *t >= from && *t <= to)
+    }
+}
+
+fn run_case(setup: Setup, ops: &[Op]) -> Run {
+    let mut run = Run::new(setup);
+    for op in ops {
+        run.apply(op);
+    }
+    run.finish();
+    run
+}
+
+/// The live transport after each record (R5 bookkeeping shared by several checks).
+fn live_after_each(run: &Run) -> Vec<Option<ConnId>> {
+    let mut live = None;
+    let mut out = Vec::with_capacity(run.h.journal.len());
+    for (_, _, rec) in run.records() {
+        match rec {
+            Record::Output(Output::Connect { conn, .. }) => live = Some(*conn),
+            Record::Output(Output::Disconnect { conn, .. }) if live == Some(*conn) => live = None,
+            Record::Input(conn, TransportEvent::Closed { .. } | TransportEvent::Failed(_))
+                if live == Some(*conn) =>
+            {
+                live = None
+            }
+            _ => {}
+        }
+        out.push(live);
+    }
+    out
+}
+
+fn is_heartbeat(frame: &Frame) -> bool {
+    matches!(frame, Frame::Ping(_)) || matches!(parse_client(frame), Some(ClientFrame::Ping))
+}
+
+fn msg_id(frame: &Frame) -> Option<(SendId, String)> {
+    match parse_client(frame)? {
+        ClientFrame::Msg { key, .. } => Some((SendId(id_of_key(&key)?), key)),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule checks over a journal
+// ---------------------------------------------------------------------------------------------
+
+/// R1 backoff: every announced wait is within `[b_n·(1−j), b_n]`, at least `MIN_DELAY`, and the
+/// next attempt happens exactly then (or later, across a clock jump).
+fn check_r1(run: &Run) {
+    let p = &run.setup.policy;
+    let records: Vec<_> = run.records().collect();
+    for (i, t, rec) in &records {
+        let Record::Output(Output::Event(Event::Reconnecting { attempt, delay })) = rec else {
+            continue;
+        };
+        let b = backoff_ceiling(p, attempt.saturating_sub(2));
+        let lo = b.mul_f64(1.0 - p.jitter);
+        assert!(*delay >= MIN_DELAY, "R1: zero delay");
+        assert!(*delay <= b, "R1: delay {delay:?} above b_n {b:?}");
+        assert!(
+            *delay + Duration::from_micros(1) >= lo,
+            "R1: delay {delay:?} below b_n·(1−j) = {lo:?}"
+        );
+        assert!(*delay <= p.max_delay, "R1: above max_delay");
+        let next = records[*i..].iter().find_map(|(_, tc, r)| match r {
+            Record::Output(Output::Connect { .. }) => Some(*tc),
+            _ => None,
+        });
+        if let Some(tc) = next {
+            if !run.disturbed_between(*t, tc) {
+                assert_eq!(tc, *t + *delay, "R1: attempt not at the announced time");
+            } else {
+                assert!(
+                    tc >= *t + *delay || run.onlines.iter().any(|o| *o >= *t && *o <= tc),
+                    "R1: attempt before the wait was over"
+                );
+            }
+        }
+    }
+}
+
+/// R2 anti-flap and R3 give up: the failure count follows the model exactly.
+fn check_attempt_accounting(run: &Run) {
+    let p = &run.setup.policy;
+    let mut failures = 0u32;
+    let mut ready_at: Option<Instant> = None;
+    for (_, t, rec) in run.records() {
+        match rec {
+            Record::Output(Output::Connect { .. }) => ready_at = None,
+            Record::Output(Output::Event(Event::Connected { .. })) => ready_at = Some(t),
+            Record::Output(Output::Event(
+                e @ (Event::Reconnecting { .. } | Event::GaveUp { .. }),
+            )) => {
+                let stable = ready_at.is_some_and(|r| t - r >= p.stable_after);
+                if stable {
+                    failures = 0;
+                } else {
+                    failures += 1;
+                }
+                ready_at = None;
+                match e {
+                    Event::Reconnecting { attempt, .. } => {
+                        assert_eq!(
+                            *attempt,
+                            failures + 1,
+                            "R2: attempt count wrong (stable: {stable})"
+                        );
+                        if let Some(max) = p.max_attempts {
+                            assert!(failures < max, "R3: reconnecting past max_attempts");
+                        }
+                    }
+                    Event::GaveUp { attempts } => {
+                        assert_eq!(*attempts, failures, "R3: GaveUp count");
+                        assert_eq!(Some(failures), p.max_attempts, "R3: gave up early");
+                    }
+                    _ => unreachable!(),
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// R4 no zombie: after Closed nothing at all is emitted; after Kicked only the final report.
+fn check_r4(run: &Run) {
+    let mut closed = false;
+    let mut kicked = false;
+    for (_, _, rec) in run.records() {
+        let Record::Output(out) = rec else { continue };
+        assert!(!closed, "R4: output after Closed: {out:?}");
+        match out {
+            Output::Event(Event::Closed { .. }) => closed = true,
+            Output::Event(Event::Kicked { .. }) => kicked = true,
+            Output::Connect { .. } => assert!(!kicked, "R4: Connect after Kicked"),
+            Output::Transmit { .. } => assert!(!kicked, "R4: Transmit after Kicked"),
+            _ => {}
+        }
+    }
+    assert!(closed, "every case ends with close(): Closed must be the last event");
+    for s in run.sends.iter().filter(|s| {
+        run.h.journal[..s.journal_len].iter().any(|(_, r)| {
+            matches!(r, Record::Output(Output::Event(Event::Closed { .. })))
+        })
+    }) {
+        assert!(
+            matches!(s.result, Err(SendError::Closed)),
+            "R4: send after Closed was accepted"
+        );
+    }
+}
+
+/// R5 one transport: a Connect only when no transport is live; frames only on the live one.
+fn check_r5(run: &Run) {
+    let live = live_after_each(run);
+    for (i, _, rec) in run.records() {
+        let before = if i == 0 { None } else { live[i - 1] };
+        match rec {
+            Record::Output(Output::Connect { conn, .. }) => {
+                assert_eq!(before, None, "R5: {conn} opened while {before:?} is live")
+            }
+            Record::Output(Output::Transmit { conn, .. }) => {
+                assert_eq!(before, Some(*conn), "R5: transmit on a dead connection")
+            }
+            Record::Output(Output::Disconnect { conn, .. }) => {
+                assert_eq!(before, Some(*conn), "R5: disconnect of a non-live connection")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// R7 endpoints: attempts rotate through configured plus discovered endpoints.
+fn check_r7(run: &Run) {
+    let mut list: Vec<Endpoint> = run.h.client.config().endpoints.clone();
+    let max = run.h.client.config().limits.max_endpoints;
+    let mut idx = 0usize;
+    let live = live_after_each(run);
+    let mut closed = false;
+    for (i, _, rec) in run.records() {
+        let before = if i == 0 { None } else { live[i - 1] };
+        match rec {
+            Record::Output(Output::Connect { endpoint, .. }) => {
+                assert_eq!(endpoint, &list[idx % list.len()], "R7: wrong endpoint");
+            }
+            Record::Output(Output::Event(Event::Reconnecting { .. })) => {
+                idx = (idx + 1) % list.len()
+            }
+            Record::Output(Output::Event(Event::Closed { .. })) => closed = true,
+            Record::Input(conn, TransportEvent::Frame(Frame::Text(t)))
+                if Some(*conn) == before && !closed && t.starts_with("NODES") =>
+            {
+                for url in t.split(' ').skip(1) {
+                    let e = Endpoint::from(url);
+                    if list.len() < max && !list.contains(&e) {
+                        list.push(e);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// R8 server hint: a requested wait is honoured; a kick ends everything (R4 checks the rest).
+fn check_r8(run: &Run) {
+    let live = live_after_each(run);
+    let mut pending_hint: Option<Duration> = None;
+    let mut closed = false;
+    for (i, _, rec) in run.records() {
+        let before = if i == 0 { None } else { live[i - 1] };
+        match rec {
+            Record::Input(conn, TransportEvent::Frame(Frame::Text(t)))
+                if Some(*conn) == before && !closed && t.starts_with("RETRY") =>
+            {
+                let ms: u64 = t[6..].parse().unwrap();
+                pending_hint = Some(Duration::from_millis(ms));
+            }
+            Record::Output(Output::Event(Event::Reconnecting { delay, .. })) => {
+                if let Some(hint) = pending_hint.take() {
+                    assert!(*delay >= hint, "R8: reconnect sooner than the server asked");
+                }
+            }
+            Record::Output(Output::Event(Event::Closed { .. })) => closed = true,
+            _ => {}
+        }
+    }
+}
+
+/// H1 cadence: while Ready in a client-driven mode, no gap between heartbeats exceeds `interval`.
+fn check_h1(run: &Run) {
+    let Some(interval) = run.setup.mode.send_every() else {
+        return;
+    };
+    let mut last: Option<Instant> = None;
+    for (_, t, rec) in run.records() {
+        match rec {
+            Record::Output(Output::Event(Event::Connected { .. })) => last = Some(t),
+            Record::Output(Output::Transmit { frame, .. }) if is_heartbeat(frame) => {
+                if let Some(l) = last {
+                    assert!(t - l <= interval, "H1: heartbeat gap {:?} > {interval:?}", t - l);
+                }
+                last = Some(t);
+            }
+            Record::Output(Output::Connect { .. } | Output::Disconnect { .. })
+            | Record::Output(Output::Event(Event::Disconnected { .. } | Event::Closed { .. })) => {
+                if let Some(l) = last.take() {
+                    assert!(t - l <= interval, "H1: link ended {:?} after the last heartbeat", t - l);
+                }
+            }
+            Record::Input(_, TransportEvent::Closed { .. } | TransportEvent::Failed(_)) => {}
+            _ => {}
+        }
+    }
+    if let (Some(l), im_proto::State::Ready) = (last, run.h.client.state()) {
+        assert!(run.now() - l <= interval, "H1: no heartbeat at the end of the run");
+    }
+}
+
+/// H2 dead link: while Ready, the link is declared dead exactly at last inbound + window, and
+/// never while inbound traffic keeps arriving within the window (H3: any frame counts).
+fn check_h2(run: &Run) {
+    let Some(window) = run.setup.mode.dead_after() else {
+        return;
+    };
+    let live = live_after_each(run);
+    let mut ready: Option<(ConnId, Instant)> = None; // connection and last inbound
+    for (i, t, rec) in run.records() {
+        let before = if i == 0 { None } else { live[i - 1] };
+        match rec {
+            Record::Output(Output::Event(Event::Connected { .. })) => {
+                ready = before.map(|c| (c, t));
+            }
+            Record::Input(conn, TransportEvent::Frame(_)) => {
+                if let Some((rc, last)) = &mut ready {
+                    if rc == conn && before == Some(*conn) {
+                        assert!(
+                            t < *last + window,
+                            "H2: link still up {:?} after the last inbound frame",
+                            t - *last
+                        );
+                        *last = t;
+                    }
+                }
+            }
+            Record::Output(Output::Event(Event::Disconnected { cause })) => {
+                if let Some((_, last)) = ready.take() {
+                    if *cause == Cause::DeadLink {
+                        assert_eq!(t, last + window, "H2: dead link declared off its deadline");
+                    } else {
+                        assert!(t <= last + window, "H2: link outlived its deadline");
+                    }
+                }
+            }
+            Record::Output(Output::Connect { .. } | Output::Disconnect { .. }) => ready = None,
+            Record::Output(Output::Event(Event::Closed { .. })) => ready = None,
+            _ => {}
+        }
+    }
+}
+
+/// Q1: a full outbox refuses with an error (never drops); TTLs are honoured.
+fn check_q1(run: &Run) {
+    let max = run.setup.outbox_messages;
+    let max_bytes = run.setup.outbox_bytes;
+    for s in &run.sends {
+        if let Err(SendError::OutboxFull {
+            messages, bytes, ..
+        }) = &s.result
+        {
+            assert!(
+                *messages >= max || bytes + s.size > max_bytes,
+                "Q1: refused with room left ({messages} msgs, {bytes} bytes)"
+            );
+        }
+    }
+    let sent_at: HashMap<SendId, &SendRecord> = run.accepted().map(|(s, id)| (id, s)).collect();
+    for (_, t, rec) in run.records() {
+        match rec {
+            Record::Output(Output::Event(Event::Undelivered {
+                id,
+                reason: Undelivered::Expired,
+                ..
+            })) => {
+                let s = sent_at[id];
+                let ttl = s.ttl.expect("expired without a ttl");
+                assert!(t >= s.at + ttl, "Q1: expired before its TTL");
+            }
+            Record::Output(Output::Transmit { frame, .. }) => {
+                if let Some((id, _)) = msg_id(frame) {
+                    let s = sent_at[&id];
+                    if let Some(ttl) = s.ttl {
+                        assert!(t <= s.at + ttl, "Q1: transmitted after its TTL");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Terminal events per send id, with their journal index.
+fn fates(run: &Run) -> HashMap<SendId, Vec<(usize, &Event)>> {
+    let mut f: HashMap<SendId, Vec<(usize, &Event)>> = HashMap::new();
+    for (i, _, rec) in run.records() {
+        if let Record::Output(Output::Event(
+            e @ (Event::Sent { id } | Event::Acked { id } | Event::Undelivered { id, .. }),
+        )) = rec
+        {
+            f.entry(*id).or_default().push((i, e));
+        }
+    }
+    f
+}
+
+/// Q2 order: per connection, messages go out in send order; on every Ready, everything held
+/// goes out first, oldest first.
+fn check_q2(run: &Run) {
+    let fates = fates(run);
+    let mut per_conn: HashMap<ConnId, SendId> = HashMap::new();
+    for (i, _, rec) in run.records() {
+        match rec {
+            Record::Output(Output::Transmit { conn, frame }) => {
+                if let Some((id, _)) = msg_id(frame) {
+                    if let Some(prev) = per_conn.insert(*conn, id) {
+                        assert!(id > prev, "Q2: {id} after {prev} on {conn}");
+                    }
+                }
+            }
+            Record::Output(Output::Event(Event::Connected { .. })) => {
+                let held: Vec<SendId> = run
+                    .accepted()
+                    .filter(|(s, _)| s.journal_len <= i)
+                    .map(|(_, id)| id)
+                    .filter(|id| {
+                        fates
+                            .get(id)
+                            .is_none_or(|f| f.iter().all(|(fi, _)| *fi > i))
+                    })
+                    .collect();
+                let end = run.op_end_after(i);
+                let flushed: Vec<SendId> = run.h.journal[i..end]
+                    .iter()
+                    .take_while(|(_, r)| !matches!(r, Record::Input(..)))
+                    .filter_map(|(_, r)| match r {
+                        Record::Output(Output::Transmit { frame, .. }) => msg_id(frame),
+                        _ => None,
+                    })
+                    .map(|(id, _)| id)
+                    .collect();
+                assert_eq!(flushed, held, "Q2: held messages not flushed in order on Ready");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Q3 at-least-once: every transmission of a message carries its one key; nothing is sent
+/// again once acked; each message goes out at most once per connection.
+fn check_q3(run: &Run) {
+    let mut keys: HashMap<SendId, String> = HashMap::new();
+    let mut acked: BTreeSet<SendId> = BTreeSet::new();
+    let mut seen: BTreeSet<(ConnId, SendId)> = BTreeSet::new();
+    for (_, _, rec) in run.records() {
+        match rec {
+            Record::Output(Output::Transmit { conn, frame }) => {
+                if let Some((id, key)) = msg_id(frame) {
+                    let k = keys.entry(id).or_insert_with(|| key.clone());
+                    assert_eq!(*k, key, "Q3: retransmission with another key");
+                    assert!(!acked.contains(&id), "Q3: {id} sent again after its ack");
+                    assert!(seen.insert((*conn, id)), "Q3: {id} sent twice on {conn}");
+                }
+            }
+            Record::Output(Output::Event(Event::Acked { id })) => {
+                assert!(acked.insert(*id), "Q3: {id} acked twice");
+            }
+            _ => {}
+        }
+    }
+    if run.setup.acks {
+        for (_, id) in run.accepted() {
+            if !acked.contains(&id) {
+                // Not acked: then it must have been handed back.
+                assert!(
+                    fates(run).get(&id).is_some_and(|f| f
+                        .iter()
+                        .any(|(_, e)| matches!(e, Event::Undelivered { .. }))),
+                    "Q3: {id} neither acked nor handed back"
+                );
+            }
+        }
+    }
+}
+
+/// Q4 accounted: every accepted message has exactly one fate, all before Closed.
+fn check_q4(run: &Run) {
+    let fates = fates(run);
+    let closed_at = run
+        .records()
+        .find_map(|(i, _, r)| {
+            matches!(r, Record::Output(Output::Event(Event::Closed { .. }))).then_some(i)
+        })
+        .expect("closed");
+    for (_, id) in run.accepted() {
+        let f = fates.get(&id).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(f.len(), 1, "Q4: {id} has {} fates: {f:?}", f.len());
+        assert!(f[0].0 < closed_at, "Q4: {id} reported after Closed");
+    }
+    assert_eq!(
+        fates.len(),
+        run.accepted().count(),
+        "Q4: a fate for an id never accepted"
+    );
+}
+
+/// S1: on every Ready the whole desired set is (re)subscribed, before anything else happens.
+fn check_s1(run: &Run) {
+    for (i, _, rec) in run.records() {
+        if !matches!(rec, Record::Output(Output::Event(Event::Connected { .. }))) {
+            continue;
+        }
+        let end = run.op_end_after(i);
+        let subscribed: BTreeSet<String> = run.h.journal[i..end]
+            .iter()
+            .take_while(|(_, r)| !matches!(r, Record::Input(..)))
+            .filter_map(|(_, r)| match r {
+                Record::Output(Output::Transmit { frame, .. }) => match parse_client(frame) {
+                    Some(ClientFrame::Sub(ch)) => Some(ch),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(subscribed, run.desired_at(i), "S1: desired set not restored on Ready");
+    }
+}
+
+fn check_all(run: &Run) {
+    check_attempt_accounting(run);
+    check_r4(run);
+    check_r5(run);
+    check_r7(run);
+    check_r8(run);
+    check_q1(run);
+    check_q2(run);
+    check_q3(run);
+    check_q4(run);
+    check_s1(run);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The properties, one per rule
+// ---------------------------------------------------------------------------------------------
+
+const QUIET: Allow = Allow {
+    jumps: false,
+    hints: false,
+    online: false,
+    close: true,
+    kick: true,
+    mute: true,
+};
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn r1_backoff_bounds(setup in setup_strategy(), ops in ops_strategy(Allow { hints: false, ..Allow::ALL })) {
+        let run = run_case(setup, &ops);
+        check_r1(&run);
+    }
+
+    #[test]
+    fn r2_anti_flap(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        let run = run_case(setup, &ops);
+        check_attempt_accounting(&run);
+    }
+
+    #[test]
+    fn r3_give_up(mut setup in setup_strategy(), max in 1u32..6, ops in ops_strategy(Allow::ALL)) {
+        setup.policy.max_attempts = Some(max);
+        setup.first_accept = Accept::Refuse("down".into());
+        let run = run_case(setup, &ops);
+        check_attempt_accounting(&run);
+        check_r4(&run);
+    }
+
+    #[test]
+    fn r4_no_zombie(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        let run = run_case(setup, &ops);
+        check_r4(&run);
+    }
+
+    #[test]
+    fn r5_one_transport(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        let run = run_case(setup, &ops);
+        check_r5(&run);
+    }
+
+    #[test]
+    fn r6_first_connect_retried(mut setup in setup_strategy(), hang in any::<bool>()) {
+        setup.policy.max_attempts = None;
+        setup.first_accept = if hang { Accept::Hang } else { Accept::Refuse("down".into()) };
+        let mut run = Run::new(setup.clone());
+        run.h.run_for(Duration::from_secs(3) + setup.policy.max_delay + Duration::from_millis(1) + setup.latency);
+        let connects = run.h.peer.connects.len();
+        assert!(connects >= 2, "R6: the first connect failed and was not retried");
+        run.finish();
+        assert!(
+            run.h.events().any(|e| matches!(e, Event::Connected { .. })),
+            "R6: never connected once the server came up"
+        );
+        check_all(&run);
+    }
+
+    #[test]
+    fn r7_endpoint_rotation(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        let run = run_case(setup, &ops);
+        check_r7(&run);
+    }
+
+    #[test]
+    fn r8_server_hint(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        let run = run_case(setup, &ops);
+        check_r8(&run);
+        check_r4(&run);
+    }
+
+    #[test]
+    fn h1_cadence(setup in setup_strategy(), ops in ops_strategy(QUIET)) {
+        let run = run_case(setup, &ops);
+        check_h1(&run);
+    }
+
+    #[test]
+    fn h2_dead_link_detected_at_deadline(
+        mode in mode_strategy(false),
+        latency in ms(0..=200),
+        before_silence in ms(0..=20_000),
+        seed in any::<u64>(),
+    ) {
+        let setup = Setup { mode, latency, seed, ..fixed_setup() };
+        let mut run = Run::new(setup.clone());
+        run.h.run_for(setup.latency);
+        // Keep the link busy for a while (server pings in server-driven mode), then go silent.
+        let until = run.now() + before_silence;
+        while run.now() < until {
+            run.h.run_for(Duration::from_millis(250).min(until - run.now()));
+            run.h.server_send(Frame::Text("SPING".into()));
+            run.check_step();
+        }
+        assert_eq!(run.h.client.state(), im_proto::State::Ready);
+        run.h.peer.silent = true;
+        run.h.run_for(setup.window() * 2 + setup.latency);
+        let dead = run.h.timed_events().find_map(|(t, e)| {
+            matches!(e, Event::Disconnected { cause: Cause::DeadLink }).then_some(t)
+        });
+        let last_inbound = run.h.journal.iter().filter_map(|(t, r)| match r {
+            Record::Input(ConnId(0), TransportEvent::Frame(_)) => Some(*t),
+            _ => None,
+        }).next_back().expect("handshake frames arrived");
+        assert_eq!(dead, Some(last_inbound + setup.window()), "H2: not declared dead at last inbound + interval + timeout");
+        run.finish();
+        check_h2(&run);
+        check_all(&run);
+    }
+
+    #[test]
+    fn h2_dead_link_in_random_runs(setup in setup_strategy(), ops in ops_strategy(QUIET)) {
+        let run = run_case(setup, &ops);
+        check_h2(&run);
+    }
+
+    #[test]
+    fn h3_liveness_and_rtt(mut setup in setup_strategy(), ops in ops_strategy(Allow { mute: false, ..QUIET })) {
+        setup.mode = match setup.mode {
+            HeartbeatMode::Off => HeartbeatMode::default(),
+            m => m,
+        };
+        let run = run_case(setup.clone(), &ops);
+        for e in run.h.events() {
+            if let Event::Heartbeat { rtt: Some(rtt) } = e {
+                assert_eq!(*rtt, setup.latency, "H3: round-trip time misreported");
+            }
+        }
+        check_h2(&run);
+    }
+
+    #[test]
+    fn h4_clock_jump_probes(
+        mode in mode_strategy(false),
+        silent in any::<bool>(),
+        jump_extra in ms(1..=600_000),
+        seed in any::<u64>(),
+    ) {
+        let setup = Setup { mode, seed, ..fixed_setup() };
+        let mut run = Run::new(setup.clone());
+        assert_eq!(run.h.client.state(), im_proto::State::Ready);
+        run.h.peer.silent = silent;
+        let threshold = run.h.client.config().clock_jump_threshold;
+        let jump = setup.window() + threshold + jump_extra;
+        let mark = run.h.journal.len();
+        run.h.jump(jump);
+        let woke = run.now();
+        run.check_step();
+        let at_wake: Vec<&Record> = run.h.journal[mark..].iter().map(|(_, r)| r).collect();
+        assert!(
+            !at_wake.iter().any(|r| matches!(r, Record::Output(Output::Event(Event::Disconnected { .. })))),
+            "H4: declared dead on stale state instead of probing"
+        );
+        let (probe_window, probes) = match mode {
+            HeartbeatMode::ServerDriven { interval, timeout } => (interval + timeout, false),
+            m => (m.timeout().unwrap(), true),
+        };
+        if probes {
+            assert!(
+                at_wake.iter().any(|r| matches!(r, Record::Output(Output::Transmit { frame, .. }) if is_heartbeat(frame))),
+                "H4: no probe sent on wake"
+            );
+        }
+        if silent || !probes {
+            run.h.run_for(probe_window * 2);
+            let dead = run.h.timed_events().find_map(|(t, e)| {
+                matches!(e, Event::Disconnected { cause: Cause::DeadLink }).then_some(t)
+            });
+            assert_eq!(dead, Some(woke + probe_window), "H4: unanswered probe not fatal at its deadline");
+        } else {
+            run.h.run_for(probe_window);
+            assert_eq!(run.h.client.state(), im_proto::State::Ready, "H4: answered probe, yet the link was dropped");
+        }
+        run.finish();
+        check_all(&run);
+    }
+
+    #[test]
+    fn q1_outbox_bounded(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        let run = run_case(setup, &ops);
+        check_q1(&run);
+    }
+
+    #[test]
+    fn q2_fifo_after_reconnect(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        let run = run_case(setup, &ops);
+        check_q2(&run);
+    }
+
+    #[test]
+    fn q3_at_least_once_same_key(mut setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        setup.acks = true;
+        let run = run_case(setup, &ops);
+        check_q3(&run);
+    }
+
+    #[test]
+    fn q4_undelivered_accounted(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        let run = run_case(setup, &ops);
+        check_q4(&run);
+    }
+
+    #[test]
+    fn s1_resubscribe_on_ready(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        let run = run_case(setup, &ops);
+        check_s1(&run);
+    }
+}
+
+/// A plain setup for the focused properties.
+fn fixed_setup() -> Setup {
+    Setup {
+        mode: HeartbeatMode::default(),
+        policy: ReconnectPolicy::default(),
+        endpoints: 1,
+        outbox_messages: 100,
+        outbox_bytes: 100_000,
+        latency: Duration::ZERO,
+        acks: true,
+        ttl: None,
+        first_accept: Accept::Yes,
+        seed: 1,
+    }
+}
