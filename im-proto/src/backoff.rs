@@ -42,11 +42,16 @@ pub fn ceiling(policy: &ReconnectPolicy, n: u32) -> Duration {
     }
 }
 
-/// R1: the wait after the n-th consecutive failure (n from 0), drawn from `[b_n·(1−j), b_n]`,
-/// never below [`MIN_DELAY`].
-pub fn delay(policy: &ReconnectPolicy, n: u32, rng: &mut Rng) -> Duration {
+/// R1: the wait after the n-th consecutive failure (n from 0), in `[b_n·(1−j), b_n]`, never below
+/// [`MIN_DELAY`].
+///
+/// `draw` ∈ [0, 1) places the wait in its band. The client draws it once per outage, not once
+/// per attempt: every client then follows a scaled copy of one schedule, so a fleet that lost a
+/// server at the same instant stays spread evenly across the band at every attempt. Independent
+/// per-attempt draws add up to a bell curve and the fleet re-bunches (the herd test shows both).
+pub fn delay(policy: &ReconnectPolicy, n: u32, draw: f64) -> Duration {
     let b = ceiling(policy, n);
-    let shave = b.mul_f64(policy.jitter * rng.unit());
+    let shave = b.mul_f64(policy.jitter * draw);
     b.saturating_sub(shave).max(MIN_DELAY)
 }
 
@@ -56,7 +61,10 @@ mod tests {
 
     #[test]
     fn ceiling_grows_then_caps() {
-        let p = ReconnectPolicy::default();
+        let p = ReconnectPolicy {
+            multiplier: 2.0,
+            ..ReconnectPolicy::default()
+        };
         assert_eq!(ceiling(&p, 0), Duration::from_secs(1));
         assert_eq!(ceiling(&p, 1), Duration::from_secs(2));
         assert_eq!(ceiling(&p, 2), Duration::from_secs(4));
@@ -65,11 +73,12 @@ mod tests {
     }
 
     #[test]
-    fn same_seed_same_delays() {
-        let p = ReconnectPolicy::default();
+    fn same_seed_same_draws() {
         let (mut a, mut b) = (Rng::new(7), Rng::new(7));
-        for n in 0..20 {
-            assert_eq!(delay(&p, n, &mut a), delay(&p, n, &mut b));
+        for _ in 0..20 {
+            let x = a.unit();
+            assert_eq!(x, b.unit());
+            assert!((0.0..1.0).contains(&x));
         }
     }
 
@@ -81,7 +90,8 @@ mod tests {
         };
         let mut rng = Rng::new(1);
         for n in 0..10_000 {
-            assert!(delay(&p, n % 8, &mut rng) >= MIN_DELAY);
+            assert!(delay(&p, n % 8, rng.unit()) >= MIN_DELAY);
         }
+        assert_eq!(delay(&p, 0, 1.0), MIN_DELAY);
     }
 }

@@ -26,6 +26,8 @@ pub struct Client {
     protocol: Box<dyn Protocol>,
     phase: Phase,
     rng: Rng,
+    /// R1: where in the jitter band this outage's waits fall (see [`backoff::delay`]).
+    jitter_draw: f64,
     /// Prefix of generated idempotency keys; from the seed, so distinct per client instance.
     tag: String,
     next_conn: u64,
@@ -108,7 +110,10 @@ impl Link {
 impl Client {
     /// A client in `Idle`: call [`connect`](Self::connect) to start.
     pub fn new(config: Config, protocol: Box<dyn Protocol>, _now: Instant) -> Self {
-        debug_assert!(config.validate().is_ok(), "Config must come from the builder");
+        debug_assert!(
+            config.validate().is_ok(),
+            "Config must come from the builder"
+        );
         let mut rng = Rng::new(config.seed);
         let tag = format!("{:016x}", rng.next_u64());
         let limits = &config.limits;
@@ -119,6 +124,7 @@ impl Client {
             protocol,
             phase: Phase::Idle,
             rng,
+            jitter_draw: 0.0,
             tag,
             next_conn: 0,
             next_send: 0,
@@ -533,10 +539,8 @@ impl Client {
                 ProtocolEvent::Transmit(frame) if live => {
                     self.out.push_back(Output::Transmit { conn, frame });
                 }
-                ProtocolEvent::Ready => {
-                    if live && matches!(self.phase, Phase::Handshaking { .. }) {
-                        self.become_ready(now, conn);
-                    }
+                ProtocolEvent::Ready if live && matches!(self.phase, Phase::Handshaking { .. }) => {
+                    self.become_ready(now, conn);
                 }
                 ProtocolEvent::Heartbeat(mode) if live => match &mut self.phase {
                     Phase::Handshaking { heartbeat, .. } => *heartbeat = mode,
@@ -546,11 +550,9 @@ impl Client {
                 ProtocolEvent::Pong => self.on_pong(now),
                 ProtocolEvent::ServerPing => self.emit(Event::Heartbeat { rtt: None }),
                 ProtocolEvent::Message(message) => self.emit(Event::Message(message)),
-                ProtocolEvent::Acked(id) => {
-                    // An ack for something no longer held (a duplicate) changes nothing.
-                    if self.outbox.ack(id).is_some() {
-                        self.emit(Event::Acked { id });
-                    }
+                // An ack for something no longer held (a duplicate) changes nothing.
+                ProtocolEvent::Acked(id) if self.outbox.ack(id).is_some() => {
+                    self.emit(Event::Acked { id });
                 }
                 ProtocolEvent::Subscribed(channel) => self.emit(Event::Subscribed { channel }),
                 ProtocolEvent::SubscribeRefused { channel, reason } => {
@@ -583,7 +585,8 @@ impl Client {
                     self.finish(CloseReason::Fatal(error));
                 }
                 ProtocolEvent::Error(error) => self.emit(Event::Error(Error::Protocol(error))),
-                // Connection-bound events for a connection that ended earlier in this batch.
+                // Connection-bound events for a connection that ended earlier in this batch, a
+                // duplicate ack, a `Ready` outside the handshake.
                 _ => {}
             }
         }
@@ -769,7 +772,11 @@ impl Client {
         self.endpoint_idx = (self.endpoint_idx + 1) % self.endpoints.len();
         // R1: after the n-th consecutive failure wait b_(n-1); after a healthy link, b_0.
         let n = self.failures.saturating_sub(1);
-        let mut delay = backoff::delay(&self.config.reconnect, n, &mut self.rng);
+        if n == 0 {
+            // A new outage: one draw places this client in the band for all of it.
+            self.jitter_draw = self.rng.unit();
+        }
+        let mut delay = backoff::delay(&self.config.reconnect, n, self.jitter_draw);
         if let Some(hint) = self.server_hint.take() {
             // R8: never sooner than the server asked.
             delay = delay.max(hint);

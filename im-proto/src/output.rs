@@ -35,18 +35,31 @@ pub enum Output {
 #[non_exhaustive]
 pub enum Event {
     /// The handshake completed; subscriptions are being restored and the outbox flushed.
-    Connected { endpoint: Endpoint },
+    Connected {
+        endpoint: Endpoint,
+    },
     /// A connection that had been `Ready` was lost.
-    Disconnected { cause: Cause },
+    Disconnected {
+        cause: Cause,
+    },
     /// The next attempt is scheduled (`attempt` counts from 1 after the last healthy connection).
-    Reconnecting { attempt: u32, delay: Duration },
+    Reconnecting {
+        attempt: u32,
+        delay: Duration,
+    },
     Message(Message),
     /// A heartbeat was answered or a server ping received; `rtt` when we asked (H3).
-    Heartbeat { rtt: Option<Duration> },
+    Heartbeat {
+        rtt: Option<Duration>,
+    },
     /// The message was handed to the transport (protocols without acks).
-    Sent { id: SendId },
+    Sent {
+        id: SendId,
+    },
     /// The server acknowledged the message (protocols with acks).
-    Acked { id: SendId },
+    Acked {
+        id: SendId,
+    },
     /// The message will never be sent; it is handed back (Q1 TTL, Q4 close).
     Undelivered {
         id: SendId,
@@ -55,16 +68,27 @@ pub enum Event {
         /// True when it went out at least once without an ack: the server may have it.
         maybe_delivered: bool,
     },
-    Subscribed { channel: String },
-    SubscribeRefused { channel: String, reason: String },
+    Subscribed {
+        channel: String,
+    },
+    SubscribeRefused {
+        channel: String,
+        reason: String,
+    },
     /// The server ended this session for good (logged in elsewhere). `Closed` follows.
-    Kicked { reason: String },
+    Kicked {
+        reason: String,
+    },
     /// R3: `attempts` consecutive attempts failed. `Closed` follows.
-    GaveUp { attempts: u32 },
+    GaveUp {
+        attempts: u32,
+    },
     /// Something went wrong that the client survived (bad frame, refused message).
     Error(Error),
     /// The terminal event: nothing follows.
-    Closed { reason: CloseReason },
+    Closed {
+        reason: CloseReason,
+    },
 }
 
 /// Why a connection ended or an attempt failed.
@@ -72,7 +96,10 @@ pub enum Event {
 #[non_exhaustive]
 pub enum Cause {
     /// The peer closed it.
-    ClosedByPeer { code: Option<u16>, reason: String },
+    ClosedByPeer {
+        code: Option<u16>,
+        reason: String,
+    },
     /// The transport failed.
     Transport(String),
     /// H2: no inbound traffic within the heartbeat deadline.
@@ -91,8 +118,12 @@ pub enum Cause {
 pub enum CloseReason {
     /// [`Client::close`](crate::Client::close).
     User,
-    Kicked { reason: String },
-    GaveUp { attempts: u32 },
+    Kicked {
+        reason: String,
+    },
+    GaveUp {
+        attempts: u32,
+    },
     Fatal(ProtocolError),
 }
 

@@ -61,7 +61,10 @@ impl Clock {
 pub enum Reply {
     Frame(Frame),
     /// Close the connection from the server side.
-    Close { code: Option<u16>, reason: String },
+    Close {
+        code: Option<u16>,
+        reason: String,
+    },
 }
 
 impl Reply {
@@ -220,8 +223,7 @@ impl Harness {
             }
             let (_, conn, event) = self.inbound.pop_front().expect("checked above");
             let now = self.clock.now();
-            self.journal
-                .push((now, Record::Input(conn, event.clone())));
+            self.journal.push((now, Record::Input(conn, event.clone())));
             self.client.handle_transport(now, conn, event);
         }
     }

@@ -70,13 +70,12 @@ fn ms(range: std::ops::RangeInclusive<u64>) -> impl Strategy<Value = Duration> {
 }
 
 fn mode_strategy(off: bool) -> BoxedStrategy<HeartbeatMode> {
-    let timed = (ms(300..=5_000), ms(100..=3_000), 0..3u8).prop_map(|(interval, timeout, k)| {
-        match k {
+    let timed =
+        (ms(300..=5_000), ms(100..=3_000), 0..3u8).prop_map(|(interval, timeout, k)| match k {
             0 => HeartbeatMode::ClientDriven { interval, timeout },
             1 => HeartbeatMode::WebSocketPing { interval, timeout },
             _ => HeartbeatMode::ServerDriven { interval, timeout },
-        }
-    });
+        });
     if off {
         prop_oneof![4 => timed, 1 => Just(HeartbeatMode::Off)].boxed()
     } else {
@@ -117,7 +116,16 @@ fn setup_strategy() -> impl Strategy<Value = Setup> {
         any::<u64>(),
     )
         .prop_map(
-            |(mode, policy, endpoints, (outbox_messages, outbox_bytes), latency, acks, ttl, seed)| {
+            |(
+                mode,
+                policy,
+                endpoints,
+                (outbox_messages, outbox_bytes),
+                latency,
+                acks,
+                ttl,
+                seed,
+            )| {
                 Setup {
                     mode,
                     policy,
@@ -189,7 +197,12 @@ fn op_strategy(allow: Allow) -> BoxedStrategy<Op> {
         (3, Just(Op::ServerMessage).boxed()),
         (4, Just(Op::ServerPing).boxed()),
         (1, (0u8..4).prop_map(Op::Nodes).boxed()),
-        (3, (any::<u8>(), 0u8..6).prop_map(|(a, b)| Op::Stale(a, b)).boxed()),
+        (
+            3,
+            (any::<u8>(), 0u8..6)
+                .prop_map(|(a, b)| Op::Stale(a, b))
+                .boxed(),
+        ),
         (
             8,
             (1usize..400, prop::option::weighted(0.3, ms(1..=10_000)))
@@ -285,12 +298,7 @@ impl Run {
         peer.latency = setup.latency;
         peer.accept = setup.first_accept.clone();
         let start = Instant::now();
-        let h = Harness::new(
-            setup.config(),
-            Box::new(Toy::new(setup.acks)),
-            peer,
-            start,
-        );
+        let h = Harness::new(setup.config(), Box::new(Toy::new(setup.acks)), peer, start);
         let mut run = Run {
             h,
             setup,
@@ -422,8 +430,14 @@ impl Run {
     fn check_step(&self) {
         let c = &self.h.client;
         // Q1 bounded
-        assert!(c.outbox_len() <= self.setup.outbox_messages, "Q1: outbox count over its bound");
-        assert!(c.outbox_bytes() <= self.setup.outbox_bytes, "Q1: outbox bytes over its bound");
+        assert!(
+            c.outbox_len() <= self.setup.outbox_messages,
+            "Q1: outbox count over its bound"
+        );
+        assert!(
+            c.outbox_bytes() <= self.setup.outbox_bytes,
+            "Q1: outbox bytes over its bound"
+        );
         if c.is_closed() {
             // R4 and the terminal state: nothing scheduled, nothing live.
             assert_eq!(c.poll_timeout(), None, "R4: a timer survived Closed");
@@ -472,7 +486,11 @@ impl Run {
     }
 
     fn records(&self) -> impl Iterator<Item = (usize, Instant, &Record)> {
-        self.h.journal.iter().enumerate().map(|(i, (t, r))| (i, *t, r))
+        self.h
+            .journal
+            .iter()
+            .enumerate()
+            .map(|(i, (t, r))| (i, *t, r))
     }
 
     fn accepted(&self) -> impl Iterator<Item = (&SendRecord, SendId)> {
@@ -643,11 +661,14 @@ fn check_r4(run: &Run) {
             _ => {}
         }
     }
-    assert!(closed, "every case ends with close(): Closed must be the last event");
+    assert!(
+        closed,
+        "every case ends with close(): Closed must be the last event"
+    );
     for s in run.sends.iter().filter(|s| {
-        run.h.journal[..s.journal_len].iter().any(|(_, r)| {
-            matches!(r, Record::Output(Output::Event(Event::Closed { .. })))
-        })
+        run.h.journal[..s.journal_len]
+            .iter()
+            .any(|(_, r)| matches!(r, Record::Output(Output::Event(Event::Closed { .. }))))
     }) {
         assert!(
             matches!(s.result, Err(SendError::Closed)),
@@ -669,7 +690,11 @@ fn check_r5(run: &Run) {
                 assert_eq!(before, Some(*conn), "R5: transmit on a dead connection")
             }
             Record::Output(Output::Disconnect { conn, .. }) => {
-                assert_eq!(before, Some(*conn), "R5: disconnect of a non-live connection")
+                assert_eq!(
+                    before,
+                    Some(*conn),
+                    "R5: disconnect of a non-live connection"
+                )
             }
             _ => {}
         }
@@ -744,14 +769,22 @@ fn check_h1(run: &Run) {
             Record::Output(Output::Event(Event::Connected { .. })) => last = Some(t),
             Record::Output(Output::Transmit { frame, .. }) if is_heartbeat(frame) => {
                 if let Some(l) = last {
-                    assert!(t - l <= interval, "H1: heartbeat gap {:?} > {interval:?}", t - l);
+                    assert!(
+                        t - l <= interval,
+                        "H1: heartbeat gap {:?} > {interval:?}",
+                        t - l
+                    );
                 }
                 last = Some(t);
             }
             Record::Output(Output::Connect { .. } | Output::Disconnect { .. })
             | Record::Output(Output::Event(Event::Disconnected { .. } | Event::Closed { .. })) => {
                 if let Some(l) = last.take() {
-                    assert!(t - l <= interval, "H1: link ended {:?} after the last heartbeat", t - l);
+                    assert!(
+                        t - l <= interval,
+                        "H1: link ended {:?} after the last heartbeat",
+                        t - l
+                    );
                 }
             }
             Record::Input(_, TransportEvent::Closed { .. } | TransportEvent::Failed(_)) => {}
@@ -759,7 +792,10 @@ fn check_h1(run: &Run) {
         }
     }
     if let (Some(l), im_proto::State::Ready) = (last, run.h.client.state()) {
-        assert!(run.now() - l <= interval, "H1: no heartbeat at the end of the run");
+        assert!(
+            run.now() - l <= interval,
+            "H1: no heartbeat at the end of the run"
+        );
     }
 }
 
@@ -894,7 +930,10 @@ fn check_q2(run: &Run) {
                     })
                     .map(|(id, _)| id)
                     .collect();
-                assert_eq!(flushed, held, "Q2: held messages not flushed in order on Ready");
+                assert_eq!(
+                    flushed, held,
+                    "Q2: held messages not flushed in order on Ready"
+                );
             }
             _ => {}
         }
@@ -977,7 +1016,11 @@ fn check_s1(run: &Run) {
                 _ => None,
             })
             .collect();
-        assert_eq!(subscribed, run.desired_at(i), "S1: desired set not restored on Ready");
+        assert_eq!(
+            subscribed,
+            run.desired_at(i),
+            "S1: desired set not restored on Ready"
+        );
     }
 }
 

@@ -54,7 +54,8 @@ pub fn publish_fields(p: &[u8]) -> Option<(&str, &str, &[u8])> {
 }
 
 fn publish_payload(channel: &str, key: &str, body: &[u8]) -> Result<Vec<u8>, EncodeError> {
-    let cl = u8::try_from(channel.len()).map_err(|_| EncodeError::InvalidChannel(channel.into()))?;
+    let cl =
+        u8::try_from(channel.len()).map_err(|_| EncodeError::InvalidChannel(channel.into()))?;
     let kl = u8::try_from(key.len()).map_err(|_| EncodeError::Other("key too long".into()))?;
     let mut p = vec![cl];
     p.extend_from_slice(channel.as_bytes());
@@ -131,7 +132,11 @@ impl Protocol for Packets {
     ) -> Result<Frame, EncodeError> {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.inflight.insert(self.next_id, send.id);
-        let kind = if send.redelivery { PUBLISH | DUP } else { PUBLISH };
+        let kind = if send.redelivery {
+            PUBLISH | DUP
+        } else {
+            PUBLISH
+        };
         let payload = publish_payload(&msg.channel, send.key, msg.body.as_bytes())?;
         Ok(packet(kind, self.next_id, &payload))
     }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Purity of the sans-IO core: im-proto's normal dependencies hold no runtime or IO crate, and
+# its src/ never reads a clock, sleeps, touches std::net or draws global randomness.
+# Exits non-zero and names the offence when either is broken.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+forbidden_crates='^(tokio|tokio-[a-z-]+|async-std|async-io|async-net|async-executor|smol|futures-io|futures-util|tungstenite|async-tungstenite|mio|socket2|rand|getrandom) '
+deps=$(cargo tree -p im-proto -e normal --all-features --prefix none --format '{p}' | sort -u)
+if bad=$(grep -E "$forbidden_crates" <<<"$deps"); then
+  echo "purity: im-proto depends on runtime/IO/randomness crates:" >&2
+  echo "$bad" >&2
+  exit 1
+fi
+
+forbidden_calls='Instant::now|SystemTime::now|thread::sleep|std::net|tokio::|async_std::|thread_rng|rand::|getrandom|std::fs|std::process'
+# Comment lines (doc examples included) are the user's code, not the library's.
+if bad=$(grep -rnE "$forbidden_calls" im-proto/src | grep -vE '^[^:]+:[0-9]+:\s*//'); then
+  echo "purity: im-proto/src calls a clock, sleep, network, filesystem or global RNG:" >&2
+  echo "$bad" >&2
+  exit 1
+fi
+echo "purity: im-proto has no IO, clock or global RNG ($(wc -l <<<"$deps") normal deps checked)"

@@ -1,0 +1,110 @@
+//! The livechat codec on its own: frames in, protocol events out.
+use std::time::Instant;
+
+use im_proto::{
+    Context, Frame, HeartbeatMode, LiveChat, OutgoingMessage, Protocol, ProtocolError,
+    ProtocolEvent, SendId, SendInfo,
+};
+use serde_json::Value;
+
+fn run(p: &mut LiveChat, frame: &str) -> (Vec<ProtocolEvent>, Result<(), ProtocolError>) {
+    let mut events = Vec::new();
+    let now = Instant::now();
+    let mut cx = Context::new(now, HeartbeatMode::Off, &mut events);
+    let r = p.on_frame(&mut cx, Frame::Text(frame.into()));
+    (events, r)
+}
+
+#[test]
+fn auth1_is_answered_with_md5_of_seed_and_key() {
+    let mut p = LiveChat::new(7, 9527, "k3y");
+    let (events, r) = run(
+        &mut p,
+        r#"{"cmd":"auth1","msg_id":42,"result":{"seed":"abc"}}"#,
+    );
+    r.unwrap();
+    let [ProtocolEvent::Transmit(Frame::Text(reply))] = events.as_slice() else {
+        panic!("expected one reply, got {events:?}");
+    };
+    let reply: Value = serde_json::from_str(reply).unwrap();
+    assert_eq!(reply["cmd"], "auth2");
+    assert_eq!(reply["msg_id"], 42);
+    assert_eq!(reply["authCode"], LiveChat::auth_code("abc", "k3y"));
+    assert_eq!(reply["room_id"], "livechat_7");
+    assert_eq!(reply["userId"], 9527);
+}
+
+#[test]
+fn md5_matches_a_known_vector() {
+    // RFC 1321 test suite: MD5("abc").
+    assert_eq!(
+        LiveChat::auth_code("a", "bc"),
+        "900150983cd24fb0d6963f7d28e17f72"
+    );
+}
+
+#[test]
+fn seed_rule_result_message_is_a_chat_message() {
+    let mut p = LiveChat::new(1, 2, "k");
+    let (events, r) = run(
+        &mut p,
+        r#"{"cmd":"whatever","result":{"message":{"text":"hi"},"from":5,"msg_id":"m1"}}"#,
+    );
+    r.unwrap();
+    let [ProtocolEvent::Message(m)] = events.as_slice() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(m.channel, "livechat_1");
+    assert_eq!(m.body.as_text(), Some(r#"{"text":"hi"}"#));
+    assert_eq!(m.from.as_deref(), Some("5"));
+    assert_eq!(m.id.as_deref(), Some("m1"));
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let mut p = LiveChat::new(1, 2, "k");
+    assert!(matches!(
+        run(&mut p, "{not json").1,
+        Err(ProtocolError::Malformed(_))
+    ));
+    assert!(matches!(
+        run(&mut p, r#"{"cmd":"nope"}"#).1,
+        Err(ProtocolError::Violation(_))
+    ));
+    let mut events = Vec::new();
+    let mut cx = Context::new(Instant::now(), HeartbeatMode::Off, &mut events);
+    assert_eq!(
+        p.on_frame(&mut cx, Frame::Binary(vec![0xff])),
+        Err(ProtocolError::UnexpectedFrame("binary"))
+    );
+}
+
+#[test]
+fn conn_close_kicks_and_ack_maps_back_to_the_send() {
+    let mut p = LiveChat::new(1, 2, "k");
+    let msg = OutgoingMessage::text("room-1", "hi");
+    let frame = p
+        .encode_message(
+            &msg,
+            SendInfo {
+                id: SendId(3),
+                key: "tag-3",
+                redelivery: false,
+            },
+        )
+        .unwrap();
+    let Frame::Text(t) = frame else { panic!() };
+    let v: Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(v["msg_id"], "tag-3");
+    assert_eq!(v["message"], "hi");
+    let (events, _) = run(&mut p, r#"{"cmd":"ack","msg_id":"tag-3"}"#);
+    assert_eq!(events, vec![ProtocolEvent::Acked(SendId(3))]);
+    let (events, _) = run(&mut p, r#"{"cmd":"conn_close"}"#);
+    assert!(matches!(events[0], ProtocolEvent::Kicked { .. }));
+}
+
+#[test]
+fn debug_hides_the_key() {
+    let p = LiveChat::new(1, 2, "sup3r-secret");
+    assert!(!format!("{p:?}").contains("sup3r-secret"));
+}
