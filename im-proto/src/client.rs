@@ -224,6 +224,12 @@ impl Client {
             TransportEvent::Failed(error) => {
                 self.lose_connection(now, Cause::Transport(error), false);
             }
+            TransportEvent::Rejected(error) => {
+                if let Phase::Ready { link, .. } = &mut self.phase {
+                    link.saw_inbound(now);
+                }
+                self.emit(Event::Error(Error::Protocol(error)));
+            }
         }
     }
 

@@ -7,8 +7,10 @@ use crate::protocol::{EncodeError, ProtocolError};
 use crate::transport::{ConnId, Endpoint, Frame};
 
 /// One instruction for the driver, drained with [`Client::poll_output`](crate::Client::poll_output).
+///
+/// Exhaustive on purpose: a driver must handle every instruction, and a new one is a breaking
+/// change that every driver has to implement.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub enum Output {
     /// Open a WebSocket to `endpoint` and report what happens under `conn`.
     Connect {

@@ -15,9 +15,9 @@ impl fmt::Display for ConnId {
     }
 }
 
-/// One WebSocket message (or control frame) in either direction.
+/// One WebSocket message (or control frame) in either direction. The kinds are RFC 6455's, so
+/// the enum is exhaustive: drivers match it completely.
 #[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Frame {
     Text(String),
     Binary(Vec<u8>),
@@ -67,6 +67,10 @@ pub enum TransportEvent {
     Closed { code: Option<u16>, reason: String },
     /// The connection could not be opened, or broke.
     Failed(String),
+    /// A message arrived that the transport could not turn into a [`Frame`] (a text frame with
+    /// invalid UTF-8). Reported to the user; the connection carries on, and it counts as
+    /// inbound traffic (H3).
+    Rejected(crate::ProtocolError),
 }
 
 /// A server address the driver can open, as a WebSocket URL.

@@ -1,0 +1,177 @@
+//! Configuring and starting a client.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use im_proto::{
+    Config, ConfigBuilder, ConfigError, Endpoint, HeartbeatMode, Limits, Protocol, ReconnectPolicy,
+};
+
+use crate::client::{Client, Events};
+use crate::driver::{now, Driver};
+use crate::transport::{self, Dialer, HeaderFn};
+
+/// Builds a [`Client`]. Only an endpoint and a protocol are required.
+pub struct ClientBuilder {
+    config: ConfigBuilder,
+    seeded: bool,
+    protocol: Option<Box<dyn Protocol>>,
+    headers: Option<HeaderFn>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    event_capacity: usize,
+    write_timeout: Duration,
+    max_frame_bytes: usize,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("protocol", &self.protocol.as_ref().map(|p| p.name()))
+            .field("headers", &self.headers.as_ref().map(|_| "<closure>"))
+            .field("event_capacity", &self.event_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The client could not be started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    #[error("no protocol given: call .protocol(..)")]
+    NoProtocol,
+    #[error("event capacity must be at least 1")]
+    ZeroEventCapacity,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            config: Config::builder(),
+            seeded: false,
+            protocol: None,
+            headers: None,
+            tls: None,
+            event_capacity: 256,
+            write_timeout: Duration::from_secs(10),
+            max_frame_bytes: Limits::default().max_frame_bytes,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A server address (`ws://` or `wss://`). Call again to add failover endpoints.
+    pub fn endpoint(mut self, url: impl Into<Endpoint>) -> Self {
+        self.config = self.config.endpoint(url);
+        self
+    }
+
+    /// The vendor's wire protocol.
+    pub fn protocol(mut self, protocol: impl Protocol) -> Self {
+        self.protocol = Some(Box::new(protocol));
+        self
+    }
+
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.config = self.config.reconnect(policy);
+        self
+    }
+
+    pub fn heartbeat(mut self, mode: HeartbeatMode) -> Self {
+        self.config = self.config.heartbeat(mode);
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.max_frame_bytes = limits.max_frame_bytes;
+        self.config = self.config.limits(limits);
+        self
+    }
+
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config = self.config.connect_timeout(d);
+        self
+    }
+
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.config = self.config.handshake_timeout(d);
+        self
+    }
+
+    pub fn outbox_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.config = self.config.outbox_ttl(ttl);
+        self
+    }
+
+    /// Seed the reconnect jitter (reproducible runs). By default a random seed is drawn.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config = self.config.seed(seed);
+        self.seeded = true;
+        self
+    }
+
+    /// Request headers (credentials, tokens), produced by `f` on every (re)connect so that
+    /// expiring tokens can be refreshed. Values are never logged.
+    pub fn headers(
+        mut self,
+        f: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
+        self.headers = Some(Arc::new(f));
+        self
+    }
+
+    /// TLS configuration for `wss://`. Default: rustls with the webpki roots, verification on.
+    pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// How many events wait for the reader before the client stops reading the socket
+    /// (backpressure). Default 256.
+    pub fn event_capacity(mut self, n: usize) -> Self {
+        self.event_capacity = n;
+        self
+    }
+
+    /// How long a write may stall before the connection is declared broken. Default 10 s.
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.write_timeout = d;
+        self
+    }
+
+    /// Start the client on the current tokio runtime: one task, connecting at once.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn connect(self) -> Result<(Client, Events), BuildError> {
+        let protocol = self.protocol.ok_or(BuildError::NoProtocol)?;
+        if self.event_capacity == 0 {
+            return Err(BuildError::ZeroEventCapacity);
+        }
+        let mut config = self.config;
+        if !self.seeded {
+            config = config.seed(random_seed());
+        }
+        let config = config.build()?;
+        let dialer = Dialer {
+            tls: self.tls.unwrap_or_else(transport::default_tls),
+            headers: self.headers,
+            ws_config: transport::ws_config(self.max_frame_bytes),
+        };
+        let start = now();
+        let mut core = im_proto::Client::new(config, protocol, start);
+        core.connect(start);
+        let (shared, rx) = Driver::spawn(core, dialer, self.event_capacity, self.write_timeout);
+        Ok((Client::new(shared.clone()), Events::new(rx, shared)))
+    }
+}
+
+/// A random seed from the OS-seeded hasher keys, without another dependency.
+fn random_seed() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(0x696d);
+    h.finish()
+}

@@ -1,0 +1,175 @@
+//! The handle business code holds, and the stream of events it reads.
+
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use im_proto::{
+    Endpoint, Event, OutgoingMessage, Protocol, SendError, SendId, State, SubscribeError,
+    SwitchError,
+};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::driver::Shared;
+
+/// A connection to a messaging vendor. Cheap to clone; all clones drive the same connection.
+/// When the last clone is dropped the client closes as if [`close`](Client::close) was called.
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the `Client` clones only (not by the driver), so its drop means "no user left".
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.command(|core, now| core.close(now));
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Client")
+            .field(&*self.shared().lock())
+            .finish()
+    }
+}
+
+/// `send_json` refused the message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendJsonError {
+    #[error("cannot serialize the message: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+impl Client {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Client {
+            handle: Arc::new(Handle { shared }),
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// Queue a message; it goes out as soon as the connection is ready, in order. The returned
+    /// id reappears in `Sent`, `Acked` or `Undelivered`.
+    pub fn send(&self, message: OutgoingMessage) -> Result<SendId, SendError> {
+        self.shared().command(|core, now| core.send(now, message))
+    }
+
+    pub fn send_text(
+        &self,
+        channel: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Result<SendId, SendError> {
+        self.send(OutgoingMessage::text(channel, text))
+    }
+
+    pub fn send_json<T: Serialize + ?Sized>(
+        &self,
+        channel: impl Into<String>,
+        value: &T,
+    ) -> Result<SendId, SendJsonError> {
+        Ok(self.send(OutgoingMessage::json(channel, value)?)?)
+    }
+
+    /// Join a channel, now and after every reconnect.
+    pub fn subscribe(&self, channel: &str) -> Result<(), SubscribeError> {
+        self.shared()
+            .command(|core, now| core.subscribe(now, channel))
+    }
+
+    /// Leave a channel. Returns whether it was subscribed.
+    pub fn unsubscribe(&self, channel: &str) -> bool {
+        self.shared()
+            .command(|core, now| core.unsubscribe(now, channel))
+    }
+
+    /// Tell the client the network is back (skip the rest of a backoff, probe a live link).
+    pub fn network_online(&self) {
+        self.shared().command(|core, now| core.network_online(now));
+    }
+
+    /// Move to another vendor while running; subscriptions, the outbox and the event stream stay.
+    pub fn switch_protocol(
+        &self,
+        protocol: impl Protocol,
+        endpoints: Vec<Endpoint>,
+    ) -> Result<(), SwitchError> {
+        self.shared()
+            .command(|core, now| core.switch_protocol(now, Box::new(protocol), endpoints))
+    }
+
+    pub fn state(&self) -> State {
+        self.shared().lock().state()
+    }
+
+    /// Close for good and wait until the connection is shut and the driver task has ended.
+    /// Messages never delivered are reported as `Undelivered` events before `Closed`.
+    pub async fn close(&self) {
+        self.shared().command(|core, now| core.close(now));
+        let mut finished = self.shared().finished.clone();
+        // An error means the driver is gone already, which is what we wait for.
+        let _ = finished.wait_for(|done| *done).await;
+    }
+
+    /// Whether the driver task has ended.
+    pub fn is_finished(&self) -> bool {
+        *self.shared().finished.borrow()
+    }
+}
+
+/// The events of one client, in order. Ends after [`Event::Closed`].
+pub struct Events {
+    rx: mpsc::Receiver<Event>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    pub(crate) fn new(rx: mpsc::Receiver<Event>, shared: Arc<Shared>) -> Self {
+        Events { rx, shared }
+    }
+
+    /// The next event, or `None` once the client has closed and everything was read.
+    pub async fn recv(&mut self) -> Option<Event> {
+        match self.rx.recv().await {
+            Some(event) => Some(event),
+            None => self.pop_tail(),
+        }
+    }
+
+    fn pop_tail(&self) -> Option<Event> {
+        self.shared
+            .tail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+    }
+}
+
+impl Stream for Events {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(None) => Poll::Ready(self.pop_tail()),
+            other => other,
+        }
+    }
+}

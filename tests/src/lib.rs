@@ -1,0 +1,8 @@
+//! Test infrastructure for im: a reference livechat server with fault controls, a TCP fault
+//! proxy, and helpers shared by the end-to-end suites.
+
+pub mod proxy;
+pub mod server;
+
+pub use proxy::FaultProxy;
+pub use server::{Delivered, LiveChatServer};

@@ -1,0 +1,433 @@
+//! The reference livechat server (docs/protocols/livechat.md), with fault controls for tests.
+//!
+//! Real sockets on 127.0.0.1: tokio + tokio-tungstenite on the server side. One room key for
+//! every room (`md5(seed + key)`), rooms, broadcast to the other members, acks, deduplication by
+//! (user, idempotency key), `conn_close` to the older session when a user logs in twice.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use im_proto::LiveChat;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as RawFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Messages one session may have queued before the server gives up on it (a slow reader).
+const SESSION_QUEUE: usize = 8_192;
+
+/// A chat message the server accepted, once, after deduplication.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivered {
+    pub user: u64,
+    pub room: String,
+    pub key: String,
+    pub message: Value,
+}
+
+struct Session {
+    rooms: HashSet<String>,
+    tx: mpsc::Sender<Message>,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<u64, Session>,
+    /// user → current session id
+    users: HashMap<u64, u64>,
+    seen: HashSet<(u64, String)>,
+    delivered: Vec<Delivered>,
+    /// Retransmissions recognised by their idempotency key and not delivered again.
+    duplicates: usize,
+}
+
+struct Inner {
+    key: String,
+    state: Mutex<State>,
+    answer_heartbeats: AtomicBool,
+    hang_handshake: AtomicBool,
+    /// TCP connections accepted.
+    accepted: AtomicUsize,
+    /// Successful logins.
+    logins: AtomicUsize,
+    next_session: AtomicU64,
+    /// Bumped to drop every connection abruptly.
+    generation: watch::Sender<u64>,
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running reference server. Dropping it stops it.
+pub struct LiveChatServer {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl LiveChatServer {
+    /// Start on a free loopback port.
+    pub async fn start(key: &str) -> io::Result<Self> {
+        Self::start_on(0, key).await
+    }
+
+    /// Start on `port` of 127.0.0.1 (0 = any free port).
+    pub async fn start_on(port: u16, key: &str) -> io::Result<Self> {
+        let inner = Arc::new(Inner {
+            key: key.to_owned(),
+            state: Mutex::new(State::default()),
+            answer_heartbeats: AtomicBool::new(true),
+            hang_handshake: AtomicBool::new(false),
+            accepted: AtomicUsize::new(0),
+            logins: AtomicUsize::new(0),
+            next_session: AtomicU64::new(1),
+            generation: watch::channel(0).0,
+        });
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(accept_loop(listener, inner.clone()));
+        Ok(LiveChatServer {
+            inner,
+            addr,
+            listener: Some(task),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.inner.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Successful logins so far.
+    pub fn logins(&self) -> usize {
+        self.inner.logins.load(Ordering::SeqCst)
+    }
+
+    /// Sessions currently logged in.
+    pub fn online(&self) -> usize {
+        self.inner.state().sessions.len()
+    }
+
+    /// Every chat message accepted, in order, each once.
+    pub fn delivered(&self) -> Vec<Delivered> {
+        self.inner.state().delivered.clone()
+    }
+
+    /// Chat messages received again (same user and key) and acked without a second delivery.
+    pub fn duplicates(&self) -> usize {
+        self.inner.state().duplicates
+    }
+
+    /// Fault: stop answering heartbeats (the link looks alive to TCP, dead to the protocol).
+    pub fn set_answer_heartbeats(&self, on: bool) {
+        self.inner.answer_heartbeats.store(on, Ordering::SeqCst);
+    }
+
+    /// Fault: accept TCP connections but never complete the WebSocket handshake.
+    pub fn set_hang_handshake(&self, on: bool) {
+        self.inner.hang_handshake.store(on, Ordering::SeqCst);
+    }
+
+    /// Fault: drop every connection at once, without a close frame.
+    pub fn drop_all(&self) {
+        self.inner.generation.send_modify(|g| *g += 1);
+        let mut state = self.inner.state();
+        state.sessions.clear();
+        state.users.clear();
+    }
+
+    /// Fault: stop listening and drop every connection. New connects are refused until
+    /// [`resume`](Self::resume).
+    pub fn stop(&mut self) {
+        if let Some(task) = self.listener.take() {
+            task.abort();
+        }
+        self.drop_all();
+    }
+
+    /// Listen again on the same port (a restart keeps accepted messages, as a database would).
+    pub async fn resume(&mut self) -> io::Result<()> {
+        if self.listener.is_some() {
+            return Ok(());
+        }
+        // The aborted accept loop releases the port asynchronously; retry briefly.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.listener = Some(tokio::spawn(accept_loop(listener, self.inner.clone())));
+        Ok(())
+    }
+
+    /// Fault: stop, then listen again on the same port.
+    pub async fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.resume().await
+    }
+
+    /// Fault: send a raw message to every session (garbage, oversize, binary).
+    pub fn send_raw(&self, message: Message) {
+        for session in self.inner.state().sessions.values() {
+            let _ = session.tx.try_send(message.clone());
+        }
+    }
+
+    /// Fault: a text frame whose payload is not UTF-8.
+    pub fn send_invalid_utf8(&self) {
+        let frame = RawFrame::message(vec![0xff, 0xfe, 0xfd], OpCode::Data(Data::Text), true);
+        self.send_raw(Message::Frame(frame));
+    }
+
+    /// Broadcast a chat message from the server to a room's members.
+    pub fn broadcast(&self, room: &str, message: Value) {
+        let frame = json!({"cmd": "chat", "result": {"room": room, "from": 0, "message": message}});
+        let state = self.inner.state();
+        for s in state.sessions.values().filter(|s| s.rooms.contains(room)) {
+            let _ = s.tx.try_send(Message::Text(frame.to_string().into()));
+        }
+    }
+
+    /// Ask every session to reconnect, not sooner than `after`.
+    pub fn ask_reconnect(&self, after: Duration) {
+        let frame = json!({"cmd": "reconnect", "result": {"reason": "maintenance", "after_ms": after.as_millis() as u64}});
+        self.send_raw(Message::Text(frame.to_string().into()));
+    }
+
+    /// Kick a user's session (as a second login would).
+    pub fn kick(&self, user: u64) {
+        let state = self.inner.state();
+        if let Some(s) = state.users.get(&user).and_then(|id| state.sessions.get(id)) {
+            let _ = s.tx.try_send(Message::Text(
+                r#"{"cmd":"conn_close","result":{"reason":"kicked by server"}}"#.into(),
+            ));
+        }
+    }
+}
+
+impl Drop for LiveChatServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
+    // Half-open handshakes are parked here so they stay open until the next `drop_all`.
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        inner.accepted.fetch_add(1, Ordering::SeqCst);
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let mut generation = inner.generation.subscribe();
+            generation.mark_unchanged();
+            tokio::select! {
+                _ = serve(tcp, inner.clone()) => {}
+                _ = generation.changed() => {}
+            }
+        });
+    }
+}
+
+async fn serve(tcp: TcpStream, inner: Arc<Inner>) {
+    let _ = tcp.set_nodelay(true);
+    if inner.hang_handshake.load(Ordering::SeqCst) {
+        // Hold the TCP connection open and say nothing, until dropped by a fault or shutdown.
+        let _tcp = tcp;
+        std::future::pending::<()>().await;
+        return;
+    }
+    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    let session_id = inner.next_session.fetch_add(1, Ordering::SeqCst);
+    let seed = format!("seed-{session_id}");
+    let challenge = json!({"cmd": "auth1", "msg_id": session_id, "result": {"seed": seed}});
+    if ws
+        .send(Message::Text(challenge.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    // Handshake: the first frame must be a valid auth2.
+    let user = loop {
+        let Some(Ok(msg)) = ws.next().await else {
+            return;
+        };
+        let Message::Text(text) = msg else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else {
+            return;
+        };
+        if v["cmd"] != "auth2" {
+            continue;
+        }
+        let expected = LiveChat::auth_code(&seed, &inner.key);
+        let user = v["userId"].as_u64();
+        match user {
+            Some(user) if v["authCode"] == expected.as_str() && v["msg_id"] == session_id => {
+                break user
+            }
+            _ => {
+                let fail = json!({"cmd": "auth_fail", "result": {"reason": "bad auth code"}});
+                let _ = ws.send(Message::Text(fail.to_string().into())).await;
+                let _ = ws.close(None).await;
+                return;
+            }
+        }
+    };
+    let (tx, mut rx) = mpsc::channel(SESSION_QUEUE);
+    {
+        let mut state = inner.state();
+        // A second login takes over: the older session is kicked.
+        if let Some(old) = state.users.insert(user, session_id) {
+            if let Some(old) = state.sessions.remove(&old) {
+                let _ = old.tx.try_send(Message::Text(
+                    r#"{"cmd":"conn_close","result":{"reason":"logged in elsewhere"}}"#.into(),
+                ));
+            }
+        }
+        state.sessions.insert(
+            session_id,
+            Session {
+                rooms: HashSet::new(),
+                tx,
+            },
+        );
+    }
+    inner.logins.fetch_add(1, Ordering::SeqCst);
+    if ws
+        .send(Message::Text(r#"{"cmd":"auth_ok"}"#.into()))
+        .await
+        .is_err()
+    {
+        forget(&inner, session_id, user);
+        return;
+    }
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(msg) => {
+                    let kicked = matches!(&msg, Message::Text(t) if t.as_str().contains("conn_close"));
+                    if ws.send(msg).await.is_err() {
+                        break;
+                    }
+                    if kicked {
+                        let _ = ws.close(None).await;
+                        break;
+                    }
+                }
+                // Removed from the session table: kicked by a newer login, or dropped.
+                None => break,
+            },
+            read = ws.next() => match read {
+                Some(Ok(Message::Text(text))) => {
+                    let replies = handle(&inner, session_id, user, text.as_str());
+                    for reply in replies {
+                        if ws.feed(Message::Text(reply.to_string().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    if ws.flush().await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    forget(&inner, session_id, user);
+}
+
+fn forget(inner: &Inner, session_id: u64, user: u64) {
+    let mut state = inner.state();
+    state.sessions.remove(&session_id);
+    if state.users.get(&user) == Some(&session_id) {
+        state.users.remove(&user);
+    }
+}
+
+/// One client command; returns the replies to this session.
+fn handle(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return vec![json!({"cmd": "error", "result": {"reason": "malformed JSON"}})];
+    };
+    let mut state = inner.state();
+    match v["cmd"].as_str() {
+        Some("wd_heartbeat") => {
+            if inner.answer_heartbeats.load(Ordering::SeqCst) {
+                vec![json!({"cmd": "wd_heartbeat"})]
+            } else {
+                vec![]
+            }
+        }
+        Some("join") => {
+            let room = v["room"].as_str().unwrap_or_default().to_owned();
+            if let Some(s) = state.sessions.get_mut(&session_id) {
+                s.rooms.insert(room.clone());
+            }
+            vec![json!({"cmd": "joined", "room": room})]
+        }
+        Some("leave") => {
+            let room = v["room"].as_str().unwrap_or_default();
+            if let Some(s) = state.sessions.get_mut(&session_id) {
+                s.rooms.remove(room);
+            }
+            vec![]
+        }
+        Some("chat") => {
+            let key = match &v["msg_id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let room = v["room"].as_str().unwrap_or_default().to_owned();
+            if state.seen.insert((user, key.clone())) {
+                let message = v["message"].clone();
+                state.delivered.push(Delivered {
+                    user,
+                    room: room.clone(),
+                    key: key.clone(),
+                    message: message.clone(),
+                });
+                let frame = json!({"cmd": "chat", "result": {"room": room, "from": user, "msg_id": key, "message": message}});
+                for (id, s) in state.sessions.iter() {
+                    if *id != session_id && s.rooms.contains(&room) {
+                        let _ = s.tx.try_send(Message::Text(frame.to_string().into()));
+                    }
+                }
+            } else {
+                state.duplicates += 1;
+            }
+            vec![json!({"cmd": "ack", "msg_id": v["msg_id"]})]
+        }
+        _ => vec![json!({"cmd": "error", "result": {"reason": "unknown command"}})],
+    }
+}

@@ -1,0 +1,450 @@
+//! End-to-end scenarios on real loopback sockets: im-tokio against the reference livechat server,
+//! through the fault proxy where a scenario needs a broken network. Every wait is for an event,
+//! with a deadline that fails the test; no test sleeps to synchronise.
+
+use std::time::Duration;
+
+use im_tests::proxy::Mode;
+use im_tests::{FaultProxy, LiveChatServer};
+use im_tokio::{
+    Cause, Client, CloseReason, Event, Events, HeartbeatMode, LiveChat, ReconnectPolicy, SendError,
+    State,
+};
+use serde_json::json;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+const KEY: &str = "e2e-key";
+const ROOM: u64 = 7;
+/// Generous upper bound for anything that should happen "soon" on a loaded 2-core machine.
+const SOON: Duration = Duration::from_secs(10);
+
+fn fast_policy() -> ReconnectPolicy {
+    ReconnectPolicy {
+        initial: Duration::from_millis(50),
+        multiplier: 1.5,
+        max_delay: Duration::from_millis(300),
+        jitter: 0.5,
+        stable_after: Duration::from_secs(1),
+        max_attempts: None,
+    }
+}
+
+fn client(url: &str, user: u64) -> im_tokio::ClientBuilder {
+    Client::builder()
+        .endpoint(url)
+        .protocol(LiveChat::new(ROOM, user, KEY))
+        .reconnect(fast_policy())
+        .connect_timeout(Duration::from_secs(2))
+        .handshake_timeout(Duration::from_secs(2))
+}
+
+/// Read events until one matches; everything read is returned, the match last.
+async fn until(
+    events: &mut Events,
+    what: &str,
+    mut pred: impl FnMut(&Event) -> bool,
+) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + SOON;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(event)) => {
+                let hit = pred(&event);
+                seen.push(event);
+                if hit {
+                    return seen;
+                }
+            }
+            Ok(None) => panic!("event stream ended while waiting for {what}; saw {seen:#?}"),
+            Err(_) => panic!("no {what} within {SOON:?}; saw {seen:#?}"),
+        }
+    }
+}
+
+async fn connected(events: &mut Events) {
+    until(events, "Connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+}
+
+async fn subscribed(events: &mut Events, channel: &str) {
+    until(
+        events,
+        "Subscribed",
+        |e| matches!(e, Event::Subscribed { channel: c } if c == channel),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_auth_and_message() {
+    let server = LiveChatServer::start(KEY).await.unwrap();
+    let (alice, mut alice_events) = client(&server.url(), 1).connect().unwrap();
+    let (bob, mut bob_events) = client(&server.url(), 2).connect().unwrap();
+    alice.subscribe("lobby").unwrap();
+    bob.subscribe("lobby").unwrap();
+    subscribed(&mut alice_events, "lobby").await;
+    subscribed(&mut bob_events, "lobby").await;
+
+    let id = alice
+        .send_json("lobby", &json!({"text": "hello bob"}))
+        .unwrap();
+    until(&mut alice_events, "Acked", |e| *e == Event::Acked { id }).await;
+    let got = until(&mut bob_events, "Message", |e| {
+        matches!(e, Event::Message(_))
+    })
+    .await;
+    let Some(Event::Message(m)) = got.last() else {
+        unreachable!()
+    };
+    assert_eq!(m.channel, "lobby");
+    assert_eq!(m.from.as_deref(), Some("1"));
+    assert_eq!(
+        m.body.decode::<serde_json::Value>().unwrap(),
+        json!({"text": "hello bob"})
+    );
+    alice.close().await;
+    bob.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_close_reconnects_with_backoff_resubscribes_and_delivers_queued_in_order() {
+    let mut server = LiveChatServer::start(KEY).await.unwrap();
+    let (alice, mut events) = client(&server.url(), 1).connect().unwrap();
+    alice.subscribe("lobby").unwrap();
+    subscribed(&mut events, "lobby").await;
+
+    server.stop();
+    until(&mut events, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. })
+    })
+    .await;
+    // Queued while the server is down.
+    let ids: Vec<_> = (0..5)
+        .map(|i| alice.send_json("lobby", &json!({"n": i})).unwrap())
+        .collect();
+    // Let at least two attempts fail against the stopped server, then bring it back.
+    let seen = until(&mut events, "a second Reconnecting", {
+        let mut n = 0;
+        move |e| {
+            n += usize::from(matches!(e, Event::Reconnecting { .. }));
+            n >= 2
+        }
+    })
+    .await;
+    for e in &seen {
+        if let Event::Reconnecting { delay, .. } = e {
+            assert!(*delay <= fast_policy().max_delay && *delay >= Duration::from_millis(1));
+        }
+    }
+    server.resume().await.unwrap();
+    let seen = until(&mut events, "all five Acked", {
+        let mut pending = ids.clone();
+        move |e| {
+            if let Event::Acked { id } = e {
+                pending.retain(|p| p != id);
+            }
+            pending.is_empty()
+        }
+    })
+    .await;
+    assert!(seen.iter().any(|e| matches!(e, Event::Connected { .. })));
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Subscribed { channel } if channel == "lobby")),
+        "resubscribed after reconnect"
+    );
+    let delivered: Vec<i64> = server
+        .delivered()
+        .iter()
+        .map(|d| d.message["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        delivered,
+        vec![0, 1, 2, 3, 4],
+        "queued sends delivered once, in order"
+    );
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_link_is_detected_within_interval_plus_timeout() {
+    let server = LiveChatServer::start(KEY).await.unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into())
+        .await
+        .unwrap();
+    let interval = Duration::from_millis(500);
+    let timeout = Duration::from_millis(500);
+    let (alice, mut events) = client(&proxy.url("/ws"), 1)
+        .heartbeat(HeartbeatMode::ClientDriven { interval, timeout })
+        .connect()
+        .unwrap();
+    connected(&mut events).await;
+    // One answered heartbeat, so the link is known good right before it goes half-open.
+    until(&mut events, "Heartbeat", |e| {
+        matches!(e, Event::Heartbeat { rtt: Some(_) })
+    })
+    .await;
+    let cut = Instant::now();
+    proxy.set_mode(Mode::Blackhole);
+    until(&mut events, "dead link", |e| {
+        matches!(
+            e,
+            Event::Disconnected {
+                cause: Cause::DeadLink
+            }
+        )
+    })
+    .await;
+    let detected = cut.elapsed();
+    let bound = interval + timeout;
+    let slack = Duration::from_millis(500);
+    println!("half-open link detected after {detected:?} (bound: interval + timeout = {bound:?}, + {slack:?} scheduling slack)");
+    assert!(detected <= bound + slack, "detected after {detected:?}");
+    proxy.set_mode(Mode::Pass);
+    connected(&mut events).await;
+    assert_eq!(server.logins(), 2, "reconnected through the healed proxy");
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kicked_client_never_reconnects() {
+    let server = LiveChatServer::start(KEY).await.unwrap();
+    let (first, mut first_events) = client(&server.url(), 1).connect().unwrap();
+    connected(&mut first_events).await;
+    // The same user logs in elsewhere.
+    let (second, mut second_events) = client(&server.url(), 1).connect().unwrap();
+    connected(&mut second_events).await;
+    let seen = until(&mut first_events, "Closed", |e| {
+        matches!(e, Event::Closed { .. })
+    })
+    .await;
+    assert!(seen.iter().any(|e| matches!(e, Event::Kicked { .. })));
+    assert!(matches!(
+        first.state(),
+        State::Closed(CloseReason::Kicked { .. })
+    ));
+    // The driver task is gone: nothing is left that could reconnect.
+    tokio::time::timeout(SOON, first.close())
+        .await
+        .expect("driver ended");
+    assert!(first.is_finished());
+    assert_eq!(server.accepted(), 2, "exactly the two logins, no reconnect");
+    assert_eq!(server.online(), 1);
+    second.close().await;
+}
+
+/// Counts of the events the soak cares about, read from the one event stream.
+#[derive(Default)]
+struct Tally {
+    acked: usize,
+    connected: usize,
+}
+
+impl Tally {
+    async fn until(&mut self, events: &mut Events, what: &str, done: impl Fn(&Tally) -> bool) {
+        while !done(self) {
+            let event = until(events, what, |_| true).await.pop().unwrap();
+            match event {
+                Event::Acked { .. } => self.acked += 1,
+                Event::Connected { .. } => self.connected += 1,
+                Event::Undelivered { .. } | Event::Closed { .. } => panic!("soak lost {event:?}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A loopback port with nothing listening on it (bound, then released).
+async fn free_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_connect_refused_is_retried() {
+    let port = free_port().await;
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let (alice, mut events) = client(&url, 1).connect().unwrap();
+    until(&mut events, "two Reconnecting", {
+        let mut n = 0;
+        move |e| {
+            n += usize::from(matches!(e, Event::Reconnecting { .. }));
+            n >= 2
+        }
+    })
+    .await;
+    let server = LiveChatServer::start_on(port, KEY).await.unwrap();
+    connected(&mut events).await;
+    assert_eq!(server.logins(), 1);
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_attempts_gives_up() {
+    let port = free_port().await;
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let (alice, mut events) = client(&url, 1)
+        .reconnect(ReconnectPolicy {
+            max_attempts: Some(3),
+            ..fast_policy()
+        })
+        .connect()
+        .unwrap();
+    let queued = alice.send_text("lobby", "never sent").unwrap();
+    let seen = until(&mut events, "Closed", |e| matches!(e, Event::Closed { .. })).await;
+    assert!(seen.contains(&Event::GaveUp { attempts: 3 }));
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e, Event::Undelivered { id, .. } if *id == queued)));
+    assert_eq!(
+        seen.last(),
+        Some(&Event::Closed {
+            reason: CloseReason::GaveUp { attempts: 3 }
+        })
+    );
+    tokio::time::timeout(SOON, alice.close())
+        .await
+        .expect("driver ended");
+    assert!(matches!(
+        alice.send_text("lobby", "late"),
+        Err(SendError::Closed)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_frames_are_errors_and_the_connection_survives() {
+    let server = LiveChatServer::start(KEY).await.unwrap();
+    let (alice, mut events) = client(&server.url(), 1).connect().unwrap();
+    alice.subscribe("lobby").unwrap();
+    subscribed(&mut events, "lobby").await;
+
+    server.send_raw(Message::Text("{garbage".into()));
+    server.send_raw(Message::Binary(vec![0xde, 0xad].into()));
+    server.send_raw(Message::Text(json!({"cmd": "nope"}).to_string().into()));
+    server.send_raw(Message::Text(
+        format!("{{\"cmd\":\"{}\"}}", "x".repeat(2 << 20)).into(),
+    ));
+    server.send_raw(Message::Text(
+        format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000)).into(),
+    ));
+    server.broadcast("lobby", json!({"text": "still here"}));
+
+    let seen = until(&mut events, "the valid message", |e| {
+        matches!(e, Event::Message(_))
+    })
+    .await;
+    let errors = seen.iter().filter(|e| matches!(e, Event::Error(_))).count();
+    assert_eq!(errors, 5, "one error per hostile frame: {seen:#?}");
+    assert_eq!(alice.state(), State::Ready);
+    assert_eq!(server.accepted(), 1, "the connection survived");
+
+    // Invalid UTF-8 in a text frame is the one case RFC 6455 (section 8.1) says must fail the
+    // connection: reported as a typed error, then a reconnect, and traffic goes on.
+    server.send_invalid_utf8();
+    let seen = until(&mut events, "Connected again", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    assert!(seen.contains(&Event::Error(im_tokio::Error::Protocol(
+        im_proto::ProtocolError::InvalidUtf8
+    ))));
+    subscribed(&mut events, "lobby").await;
+    server.broadcast("lobby", json!({"text": "after"}));
+    until(&mut events, "a message after reconnecting", |e| {
+        matches!(e, Event::Message(_))
+    })
+    .await;
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_the_driver_and_nothing_reconnects() {
+    let server = LiveChatServer::start(KEY).await.unwrap();
+    let (alice, mut events) = client(&server.url(), 1).connect().unwrap();
+    connected(&mut events).await;
+    alice.close().await;
+    assert!(alice.is_finished());
+    let rest = until(&mut events, "Closed", |e| matches!(e, Event::Closed { .. })).await;
+    assert_eq!(
+        rest.last(),
+        Some(&Event::Closed {
+            reason: CloseReason::User
+        })
+    );
+    assert!(
+        events.recv().await.is_none(),
+        "the stream ends after Closed"
+    );
+    assert!(matches!(alice.state(), State::Closed(CloseReason::User)));
+    assert_eq!(server.accepted(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order() {
+    let mut server = LiveChatServer::start(KEY).await.unwrap();
+    let (alice, mut events) = client(&server.url(), 1).connect().unwrap();
+    let total = 2_000;
+    let mut tally = Tally::default();
+    let mut restarts = 0;
+    for n in 0..total {
+        loop {
+            match alice.send_json("soak", &json!({ "n": n })) {
+                Ok(_) => break,
+                // Backpressure: wait for acks to make room, never drop.
+                Err(im_tokio::SendJsonError::Send(SendError::OutboxFull { .. })) => {
+                    let acked = tally.acked;
+                    tally
+                        .until(&mut events, "an ack", |t| t.acked > acked)
+                        .await;
+                }
+                Err(e) => panic!("send failed: {e}"),
+            }
+        }
+        // A restart every 200 sends; the next 50 go out while the client may still be
+        // reconnecting, then the client must have logged in again before the next restart.
+        if n % 200 == 199 && restarts < 10 {
+            server.restart().await.unwrap();
+            restarts += 1;
+        }
+        if n % 200 == 49 {
+            let want = restarts + 1;
+            tally
+                .until(&mut events, "the reconnect", |t| t.connected >= want)
+                .await;
+        }
+    }
+    tally
+        .until(&mut events, "every ack", |t| t.acked == total)
+        .await;
+    let delivered = server.delivered();
+    let received: Vec<i64> = delivered
+        .iter()
+        .map(|d| d.message["n"].as_i64().unwrap())
+        .collect();
+    let duplicates = received.len() - {
+        let mut u = received.clone();
+        u.dedup();
+        u.len()
+    };
+    println!(
+        "soak: sent {total}, acked {}, server received {} (each once after dedupe), \
+         duplicates seen by the handler {duplicates}, retransmissions deduplicated by the server {}, \
+         restarts {restarts}, logins {}",
+        tally.acked,
+        received.len(),
+        server.duplicates(),
+        server.logins()
+    );
+    assert_eq!(restarts, 10);
+    assert_eq!(
+        received,
+        (0..total as i64).collect::<Vec<_>>(),
+        "each once, in order"
+    );
+    assert_eq!(duplicates, 0);
+    assert_eq!(server.logins(), 11, "one login per restart plus the first");
+    alice.close().await;
+}
