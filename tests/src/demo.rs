@@ -1,0 +1,321 @@
+//! What the chat demos share, whatever the runtime: command-line flags, and how events are
+//! narrated (human, timestamped) or printed (`--json`, one object per line).
+
+use std::time::{Duration, Instant};
+
+use im_proto::{
+    Body, Cause, CloseReason, Error, Event, HeartbeatMode, ProtocolError, ReconnectPolicy,
+};
+use serde_json::{json, Value};
+
+/// The demo's flags. Without `--url` the demo runs its embedded scenario.
+#[derive(Clone, Debug)]
+pub struct Args {
+    pub url: Option<String>,
+    pub room: u64,
+    pub user: u64,
+    pub key: String,
+    pub channel: String,
+    pub json: bool,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_timeout: Duration,
+    pub reconnect_initial: Duration,
+    pub reconnect_max: Duration,
+    pub max_attempts: Option<u32>,
+}
+
+pub const USAGE: &str = "usage: chat [--json]  (embedded server scenario)
+       chat --url ws://HOST:PORT/ws --room N --user N --key KEY [--channel NAME] [--json]
+            [--heartbeat-interval-ms N] [--heartbeat-timeout-ms N]
+            [--reconnect-initial-ms N] [--reconnect-max-ms N] [--max-attempts N]
+With --url, every line read from stdin is sent as a chat message to the channel.";
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            url: None,
+            room: 1,
+            user: 1,
+            key: "demo-key".into(),
+            channel: "lobby".into(),
+            json: false,
+            heartbeat_interval: Duration::from_secs(25),
+            heartbeat_timeout: Duration::from_secs(10),
+            reconnect_initial: ReconnectPolicy::default().initial,
+            reconnect_max: ReconnectPolicy::default().max_delay,
+            max_attempts: None,
+        }
+    }
+}
+
+impl Args {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+        let mut a = Args::default();
+        let mut it = args.into_iter();
+        let ms = |v: Option<String>, flag: &str| -> Result<Duration, String> {
+            v.and_then(|v| v.parse().ok())
+                .filter(|n: &u64| *n > 0)
+                .map(Duration::from_millis)
+                .ok_or_else(|| format!("{flag} needs a positive number of milliseconds"))
+        };
+        let num = |v: Option<String>, flag: &str| -> Result<u64, String> {
+            v.and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{flag} needs a number"))
+        };
+        while let Some(flag) = it.next() {
+            match flag.as_str() {
+                "--url" => a.url = Some(it.next().ok_or("--url needs a value")?),
+                "--room" => a.room = num(it.next(), "--room")?,
+                "--user" => a.user = num(it.next(), "--user")?,
+                "--key" => a.key = it.next().ok_or("--key needs a value")?,
+                "--channel" => a.channel = it.next().ok_or("--channel needs a value")?,
+                "--json" => a.json = true,
+                "--heartbeat-interval-ms" => a.heartbeat_interval = ms(it.next(), &flag)?,
+                "--heartbeat-timeout-ms" => a.heartbeat_timeout = ms(it.next(), &flag)?,
+                "--reconnect-initial-ms" => a.reconnect_initial = ms(it.next(), &flag)?,
+                "--reconnect-max-ms" => a.reconnect_max = ms(it.next(), &flag)?,
+                "--max-attempts" => {
+                    a.max_attempts = Some(num(it.next(), &flag)? as u32).filter(|n| *n > 0)
+                }
+                "-h" | "--help" => return Err(USAGE.into()),
+                other => return Err(format!("unknown flag {other}\n{USAGE}")),
+            }
+        }
+        Ok(a)
+    }
+
+    pub fn policy(&self) -> ReconnectPolicy {
+        ReconnectPolicy {
+            initial: self.reconnect_initial,
+            max_delay: self.reconnect_max.max(self.reconnect_initial),
+            max_attempts: self.max_attempts,
+            ..ReconnectPolicy::default()
+        }
+    }
+
+    pub fn heartbeat(&self) -> HeartbeatMode {
+        HeartbeatMode::ClientDriven {
+            interval: self.heartbeat_interval,
+            timeout: self.heartbeat_timeout,
+        }
+    }
+}
+
+/// Prints events and narration with the time since the demo started.
+#[derive(Debug)]
+pub struct Narrator {
+    start: Instant,
+    json: bool,
+}
+
+impl Narrator {
+    pub fn new(json: bool) -> Self {
+        Narrator {
+            start: Instant::now(),
+            json,
+        }
+    }
+
+    fn stamp(&self) -> String {
+        format!("[{:>6.2}s]", self.start.elapsed().as_secs_f64())
+    }
+
+    /// A line of story. In `--json` mode it goes to stderr, keeping stdout pure JSON.
+    pub fn say(&self, text: &str) {
+        if self.json {
+            eprintln!("{} {text}", self.stamp());
+        } else {
+            println!("{} == {text}", self.stamp());
+        }
+    }
+
+    /// An event of `who`'s client.
+    pub fn event(&self, who: &str, event: &Event) {
+        if self.json {
+            if let Some(mut v) = event_json(event) {
+                if !who.is_empty() {
+                    v["user"] = json!(who);
+                }
+                println!("{v}");
+            }
+        } else if let Some(text) = describe(event) {
+            println!("{} {who:>6}: {text}", self.stamp());
+        }
+    }
+}
+
+fn body_value(body: &Body) -> Value {
+    match body {
+        Body::Json(_) | Body::Text(_) => body
+            .decode::<Value>()
+            .unwrap_or_else(|_| json!(body.as_text().unwrap_or_default())),
+        other => json!(other.as_bytes()),
+    }
+}
+
+fn cause_text(cause: &Cause) -> String {
+    match cause {
+        Cause::ClosedByPeer { code, reason } => {
+            format!(
+                "closed by server (code {code:?}{})",
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {reason}")
+                }
+            )
+        }
+        Cause::Transport(e) => format!("transport error: {e}"),
+        Cause::DeadLink => "no heartbeat answer: dead link".into(),
+        Cause::ConnectTimeout => "connect timeout".into(),
+        Cause::HandshakeTimeout => "handshake timeout".into(),
+        Cause::ServerRequested(r) => format!("server asked to reconnect: {r}"),
+        Cause::Switched => "switching vendor".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn close_text(reason: &CloseReason) -> String {
+    match reason {
+        CloseReason::User => "closed by the user".into(),
+        CloseReason::Kicked { reason } => format!("kicked: {reason}"),
+        CloseReason::GaveUp { attempts } => format!("gave up after {attempts} attempts"),
+        CloseReason::Fatal(e) => format!("fatal: {e}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `(kind, detail)` of an error event.
+fn error_kind(error: &Error) -> (&'static str, String) {
+    let kind = match error {
+        Error::Protocol(ProtocolError::Malformed(_)) => "malformed",
+        Error::Protocol(ProtocolError::InvalidUtf8) => "invalid_utf8",
+        Error::Protocol(ProtocolError::UnexpectedFrame(_)) => "unexpected_frame",
+        Error::Protocol(ProtocolError::TooLarge { .. }) => "too_large",
+        Error::Protocol(ProtocolError::Violation(_)) => "violation",
+        Error::Protocol(ProtocolError::AuthFailed(_)) => "auth_failed",
+        Error::Protocol(ProtocolError::Server(_)) => "server",
+        Error::Subscribe { .. } => "subscribe",
+        _ => "other",
+    };
+    (kind, error.to_string())
+}
+
+/// One line of narration for an event, or `None` for the quiet ones (sent, acked).
+pub fn describe(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::Connected { endpoint } => format!("connected to {endpoint}"),
+        Event::Disconnected { cause } => format!("disconnected: {}", cause_text(cause)),
+        Event::Reconnecting { attempt, delay } => {
+            format!(
+                "reconnecting, attempt {attempt} in {} ms",
+                delay.as_millis()
+            )
+        }
+        Event::Message(m) => format!(
+            "message in #{} from {}: {}",
+            m.channel,
+            m.from.as_deref().unwrap_or("?"),
+            body_value(&m.body)
+        ),
+        Event::Heartbeat { rtt: Some(rtt) } => {
+            format!("heartbeat, rtt {:.1} ms", rtt.as_secs_f64() * 1e3)
+        }
+        Event::Heartbeat { rtt: None } => "heartbeat".into(),
+        Event::Subscribed { channel } => format!("subscribed to #{channel}"),
+        Event::SubscribeRefused { channel, reason } => {
+            format!("subscription to #{channel} refused: {reason}")
+        }
+        Event::Kicked { reason } => format!("KICKED: {reason}"),
+        Event::GaveUp { attempts } => format!("gave up after {attempts} attempts"),
+        Event::Undelivered {
+            id,
+            reason,
+            maybe_delivered,
+            ..
+        } => {
+            format!("{id} undelivered ({reason:?}, maybe delivered: {maybe_delivered})")
+        }
+        Event::Error(e) => format!("error: {e}"),
+        Event::Closed { reason } => format!("closed: {}", close_text(reason)),
+        _ => return None,
+    })
+}
+
+/// The `--json` object of an event, or `None` for events outside the demo's vocabulary
+/// (sent, acked, subscribed).
+pub fn event_json(event: &Event) -> Option<Value> {
+    Some(match event {
+        Event::Connected { endpoint } => {
+            json!({"event": "connected", "endpoint": endpoint.to_string()})
+        }
+        Event::Message(m) => json!({
+            "event": "message", "channel": m.channel, "body": body_value(&m.body),
+            "from": m.from, "id": m.id,
+        }),
+        Event::Heartbeat { rtt } => json!({
+            "event": "heartbeat", "rtt_ms": rtt.map(|r| r.as_secs_f64() * 1e3),
+        }),
+        Event::Reconnecting { attempt, delay } => json!({
+            "event": "reconnecting", "attempt": attempt, "delay_ms": delay.as_millis() as u64,
+        }),
+        Event::Disconnected { cause } => {
+            json!({"event": "disconnected", "cause": cause_text(cause)})
+        }
+        Event::Kicked { reason } => json!({"event": "kicked", "reason": reason}),
+        Event::GaveUp { attempts } => json!({"event": "gave_up", "attempts": attempts}),
+        Event::Closed { reason } => json!({"event": "closed", "reason": close_text(reason)}),
+        Event::Error(e) => {
+            let (kind, detail) = error_kind(e);
+            json!({"event": "error", "kind": kind, "detail": detail})
+        }
+        Event::Undelivered {
+            id,
+            reason,
+            maybe_delivered,
+            ..
+        } => json!({
+            "event": "error", "kind": "undelivered",
+            "detail": format!("{id}: {reason:?} (maybe delivered: {maybe_delivered})"),
+        }),
+        Event::SubscribeRefused { channel, reason } => json!({
+            "event": "error", "kind": "subscribe_refused", "detail": format!("#{channel}: {reason}"),
+        }),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_and_bad_ones_are_errors() {
+        let a = Args::parse(
+            "--url ws://127.0.0.1:9/ws --room 3 --user 4 --key k --json --reconnect-initial-ms 200 --max-attempts 5"
+                .split(' ')
+                .map(String::from),
+        )
+        .unwrap();
+        assert_eq!(a.url.as_deref(), Some("ws://127.0.0.1:9/ws"));
+        assert_eq!((a.room, a.user, a.json), (3, 4, true));
+        assert_eq!(a.policy().initial, Duration::from_millis(200));
+        assert_eq!(a.policy().max_attempts, Some(5));
+        assert!(Args::parse(["--room".to_string(), "x".into()]).is_err());
+        assert!(Args::parse(["--bogus".to_string()]).is_err());
+    }
+
+    #[test]
+    fn json_events_use_the_documented_names() {
+        let e = Event::Reconnecting {
+            attempt: 2,
+            delay: Duration::from_millis(750),
+        };
+        assert_eq!(
+            event_json(&e).unwrap(),
+            json!({"event": "reconnecting", "attempt": 2, "delay_ms": 750})
+        );
+        let e = Event::Error(Error::Protocol(ProtocolError::InvalidUtf8));
+        assert_eq!(event_json(&e).unwrap()["kind"], "invalid_utf8");
+    }
+}
