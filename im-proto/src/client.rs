@@ -79,9 +79,14 @@ struct Link {
     next_heartbeat: Option<Instant>,
     /// H4: a probe is out; the link is dead if nothing arrives by then.
     probe_deadline: Option<Instant>,
-    /// H3: when the unanswered heartbeat went out, for the round-trip time.
-    ping_sent_at: Option<Instant>,
+    /// H3: send times of unanswered heartbeats, oldest first. Pongs carry no id, and servers
+    /// answer in order, so each pong answers the oldest. Bounded by [`MAX_UNANSWERED`].
+    unanswered: VecDeque<Instant>,
 }
+
+/// Heartbeats remembered for RTT; more than this many unanswered means the link is dying anyway
+/// (H2 declares it dead after `interval + timeout`), and the oldest are forgotten.
+const MAX_UNANSWERED: usize = 8;
 
 impl Link {
     fn new(now: Instant, mode: HeartbeatMode) -> Self {
@@ -90,7 +95,7 @@ impl Link {
             last_inbound: now,
             next_heartbeat: mode.send_every().map(|i| now + i),
             probe_deadline: None,
-            ping_sent_at: None,
+            unanswered: VecDeque::new(),
         }
     }
 
@@ -98,6 +103,13 @@ impl Link {
     fn dead_at(&self) -> Option<Instant> {
         self.probe_deadline
             .or_else(|| self.mode.dead_after().map(|w| self.last_inbound + w))
+    }
+
+    fn sent_heartbeat(&mut self, now: Instant) {
+        if self.unanswered.len() == MAX_UNANSWERED {
+            self.unanswered.pop_front();
+        }
+        self.unanswered.push_back(now);
     }
 
     /// H3: any inbound frame proves liveness.
@@ -688,7 +700,7 @@ impl Client {
         }
         // H1: at least one heartbeat every interval, answered or not.
         link.next_heartbeat = link.mode.send_every().map(|i| now + i);
-        link.ping_sent_at.get_or_insert(now);
+        link.sent_heartbeat(now);
         let frame = match link.mode {
             HeartbeatMode::WebSocketPing { .. } => Frame::Ping(Vec::new()),
             _ => self.protocol.heartbeat(now),
@@ -719,14 +731,14 @@ impl Client {
             HeartbeatMode::Off => None,
         };
         if let Some(frame) = frame {
-            link.ping_sent_at = Some(now);
+            link.sent_heartbeat(now);
             self.out.push_back(Output::Transmit { conn, frame });
         }
     }
 
     fn on_pong(&mut self, now: Instant) {
         let rtt = match &mut self.phase {
-            Phase::Ready { link, .. } => link.ping_sent_at.take().map(|t| now - t),
+            Phase::Ready { link, .. } => link.unanswered.pop_front().map(|t| now - t),
             _ => None,
         };
         self.emit(Event::Heartbeat { rtt });

@@ -1161,11 +1161,18 @@ proptest! {
     }
 
     #[test]
-    fn h3_liveness_and_rtt(mut setup in setup_strategy(), ops in ops_strategy(Allow { mute: false, ..QUIET })) {
+    fn h3_liveness_and_rtt(
+        mut setup in setup_strategy(),
+        lag in 0.0f64..0.9,
+        ops in ops_strategy(Allow { mute: false, ..QUIET }),
+    ) {
         setup.mode = match setup.mode {
             HeartbeatMode::Off => HeartbeatMode::default(),
             m => m,
         };
+        // Pongs may lag by several intervals (but less than the timeout, or the link is dead):
+        // each must still be matched to its own heartbeat.
+        setup.latency = setup.mode.timeout().unwrap().mul_f64(lag);
         let run = run_case(setup.clone(), &ops);
         for e in run.h.events() {
             if let Event::Heartbeat { rtt: Some(rtt) } = e {

@@ -448,3 +448,108 @@ async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order() {
     assert_eq!(server.logins(), 11, "one login per restart plus the first");
     alice.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects() {
+    let server = LiveChatServer::start(KEY).await.unwrap();
+    let (alice, mut events) = client(&server.url(), 1)
+        .heartbeat(HeartbeatMode::ClientDriven {
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_millis(300),
+        })
+        .connect()
+        .unwrap();
+    connected(&mut events).await;
+    server.set_answer_heartbeats(false);
+    until(&mut events, "dead link", |e| {
+        matches!(
+            e,
+            Event::Disconnected {
+                cause: Cause::DeadLink
+            }
+        )
+    })
+    .await;
+    server.set_answer_heartbeats(true);
+    connected(&mut events).await;
+    until(&mut events, "an answered heartbeat", |e| {
+        matches!(e, Event::Heartbeat { rtt: Some(_) })
+    })
+    .await;
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_websocket_handshake_times_out_and_is_retried() {
+    let server = LiveChatServer::start(KEY).await.unwrap();
+    server.set_hang_handshake(true);
+    let (alice, mut events) = client(&server.url(), 1)
+        .connect_timeout(Duration::from_millis(400))
+        .connect()
+        .unwrap();
+    let seen = until(&mut events, "Reconnecting", |e| {
+        matches!(e, Event::Reconnecting { .. })
+    })
+    .await;
+    assert!(!seen.iter().any(|e| matches!(e, Event::Connected { .. })));
+    server.set_hang_handshake(false);
+    connected(&mut events).await;
+    assert!(server.accepted() >= 2);
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_connection_is_reestablished() {
+    let server = LiveChatServer::start(KEY).await.unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into())
+        .await
+        .unwrap();
+    let (alice, mut events) = client(&proxy.url("/ws"), 1).connect().unwrap();
+    alice.subscribe("lobby").unwrap();
+    subscribed(&mut events, "lobby").await;
+    proxy.reset_all();
+    let seen = until(&mut events, "resubscribed", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        Event::Disconnected {
+            cause: Cause::Transport(_) | Cause::ClosedByPeer { .. }
+        }
+    )));
+    assert_eq!(server.logins(), 2);
+    alice.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_time_reflects_link_delay() {
+    let server = LiveChatServer::start(KEY).await.unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into())
+        .await
+        .unwrap();
+    let (alice, mut events) = client(&proxy.url("/ws"), 1)
+        .heartbeat(HeartbeatMode::ClientDriven {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_secs(2),
+        })
+        .connect()
+        .unwrap();
+    connected(&mut events).await;
+    proxy.set_mode(Mode::Delay(Duration::from_millis(100)));
+    // The first heartbeat after the change may have crossed before it; the next ones cannot.
+    let mut rtts = Vec::new();
+    until(&mut events, "three heartbeats", |e| {
+        if let Event::Heartbeat { rtt: Some(rtt) } = e {
+            rtts.push(*rtt);
+        }
+        rtts.len() >= 3
+    })
+    .await;
+    // Delay on both legs: at least 200 ms per round trip.
+    assert!(
+        rtts[1..].iter().all(|r| *r >= Duration::from_millis(200)),
+        "{rtts:?}"
+    );
+    alice.close().await;
+}
