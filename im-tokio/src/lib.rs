@@ -28,17 +28,24 @@
 //! [`ClientBuilder::event_capacity`]: when the reader falls behind, the client stops reading the
 //! socket instead of growing memory). TLS is rustls with the webpki roots, verified by default.
 //! Diagnostics go to `tracing`; credentials never do.
+//!
+//! This crate only plugs tokio into `im-driver` (spawn, timer, clock, tokio-tungstenite); the
+//! same API runs on async-std and smol as `im-async-std`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
-mod builder;
-mod client;
-mod driver;
-mod transport;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
 
-pub use builder::{BuildError, ClientBuilder};
-pub use client::{Client, Events, SendJsonError};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+pub use im_driver::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
 #[cfg(feature = "livechat")]
 pub use im_proto::LiveChat;
 pub use im_proto::{
@@ -46,11 +53,45 @@ pub use im_proto::{
     OutgoingMessage, Protocol, ReconnectPolicy, SendError, SendId, State, SubscribeError,
     SwitchError, Undelivered,
 };
-pub use transport::{default_tls, HeaderFn};
 
-impl Client {
-    /// Start configuring a client.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
+/// The tokio runtime, as `im-driver` needs it.
+#[derive(Debug)]
+pub enum Tokio {}
+
+impl im_driver::Runtime for Tokio {
+    type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
+        tokio::spawn(future);
+    }
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep_until(deadline.into())
+    }
+
+    fn now() -> Instant {
+        // tokio's clock, so paused-time tests drive the core too.
+        tokio::time::Instant::now().into_std()
+    }
+
+    async fn connect(
+        request: Request,
+        tls: Arc<rustls::ClientConfig>,
+        config: WebSocketConfig,
+    ) -> Result<Self::Ws, WsError> {
+        let connector = Connector::Rustls(tls);
+        let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            Some(connector),
+        )
+        .await?;
+        Ok(ws)
     }
 }
+
+/// A connection to a messaging vendor, driven by one tokio task. See [`im_driver::Client`].
+pub type Client = im_driver::Client<Tokio>;
+/// Configures and starts a [`Client`].
+pub type ClientBuilder = im_driver::ClientBuilder<Tokio>;

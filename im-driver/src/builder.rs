@@ -2,6 +2,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,11 +11,13 @@ use im_proto::{
 };
 
 use crate::client::{Client, Events};
-use crate::driver::{now, Driver};
+use crate::driver::Driver;
+use crate::runtime::Runtime;
 use crate::transport::{self, Dialer, HeaderFn};
 
 /// Builds a [`Client`]. Only an endpoint and a protocol are required.
-pub struct ClientBuilder {
+pub struct ClientBuilder<R> {
+    runtime: PhantomData<fn() -> R>,
     config: ConfigBuilder,
     seeded: bool,
     protocol: Option<Box<dyn Protocol>>,
@@ -25,7 +28,7 @@ pub struct ClientBuilder {
     max_frame_bytes: usize,
 }
 
-impl std::fmt::Debug for ClientBuilder {
+impl<R> std::fmt::Debug for ClientBuilder<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("protocol", &self.protocol.as_ref().map(|p| p.name()))
@@ -47,9 +50,10 @@ pub enum BuildError {
     Config(#[from] ConfigError),
 }
 
-impl Default for ClientBuilder {
+impl<R> Default for ClientBuilder<R> {
     fn default() -> Self {
         ClientBuilder {
+            runtime: PhantomData,
             config: Config::builder(),
             seeded: false,
             protocol: None,
@@ -62,7 +66,7 @@ impl Default for ClientBuilder {
     }
 }
 
-impl ClientBuilder {
+impl<R: Runtime> ClientBuilder<R> {
     /// A server address (`ws://` or `wss://`). Call again to add failover endpoints.
     pub fn endpoint(mut self, url: impl Into<Endpoint>) -> Self {
         self.config = self.config.endpoint(url);
@@ -142,11 +146,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Start the client on the current tokio runtime: one task, connecting at once.
+    /// Start the client: one task on the runtime, connecting at once.
     ///
     /// # Panics
-    /// Outside a tokio runtime.
-    pub fn connect(self) -> Result<(Client, Events), BuildError> {
+    /// Where the runtime cannot spawn (tokio: outside a runtime).
+    pub fn connect(self) -> Result<(Client<R>, Events), BuildError> {
         let protocol = self.protocol.ok_or(BuildError::NoProtocol)?;
         if self.event_capacity == 0 {
             return Err(BuildError::ZeroEventCapacity);
@@ -161,10 +165,11 @@ impl ClientBuilder {
             headers: self.headers,
             ws_config: transport::ws_config(self.max_frame_bytes),
         };
-        let start = now();
+        let start = R::now();
         let mut core = im_proto::Client::new(config, protocol, start);
         core.connect(start);
-        let (shared, rx) = Driver::spawn(core, dialer, self.event_capacity, self.write_timeout);
+        let (shared, rx) =
+            Driver::<R>::spawn(core, dialer, self.event_capacity, self.write_timeout);
         Ok((Client::new(shared.clone()), Events::new(rx, shared)))
     }
 }

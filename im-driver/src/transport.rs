@@ -3,15 +3,14 @@
 use std::sync::Arc;
 
 use im_proto::{Endpoint, Frame, ProtocolError, TransportEvent};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::Request;
+use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tungstenite::Message;
 
-pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::runtime::Runtime;
 
 /// Request headers, produced fresh for every (re)connect so expiring tokens can be renewed.
 pub type HeaderFn = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
@@ -39,11 +38,8 @@ pub fn default_tls() -> Arc<rustls::ClientConfig> {
 }
 
 impl Dialer {
-    pub(crate) async fn open(
-        &self,
-        endpoint: &Endpoint,
-        subprotocols: &[&str],
-    ) -> Result<Ws, String> {
+    /// The upgrade request: the endpoint, the subprotocols, and fresh headers.
+    fn request(&self, endpoint: &Endpoint, subprotocols: &[&str]) -> Result<Request, String> {
         let mut request = endpoint
             .url()
             .into_client_request()
@@ -65,22 +61,24 @@ impl Dialer {
                 headers.insert(name, value);
             }
         }
-        let connector = Connector::Rustls(self.tls.clone());
-        let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
-            request,
-            Some(self.ws_config),
-            true,
-            Some(connector),
-        )
-        .await
-        .map_err(|e| describe(&e))?;
-        Ok(ws)
+        Ok(request)
+    }
+
+    pub(crate) async fn open<R: Runtime>(
+        &self,
+        endpoint: &Endpoint,
+        subprotocols: &[&str],
+    ) -> Result<R::Ws, String> {
+        let request = self.request(endpoint, subprotocols)?;
+        R::connect(request, self.tls.clone(), self.ws_config)
+            .await
+            .map_err(|e| describe(&e))
     }
 }
 
-/// The WebSocket limits: the core's soft limits decide what is reported and discarded; the hard
+/// The WebSocket limits used for every connection: the core's soft limits decide what is reported and discarded; the hard
 /// limit here is what tungstenite refuses to buffer at all (the connection then drops).
-pub(crate) fn ws_config(max_frame_bytes: usize) -> WebSocketConfig {
+pub fn ws_config(max_frame_bytes: usize) -> WebSocketConfig {
     let hard = max_frame_bytes.saturating_mul(16).max(16 << 20);
     WebSocketConfig::default()
         // Small initial read buffer: most connections are idle most of the time.

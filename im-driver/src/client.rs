@@ -1,24 +1,37 @@
 //! The handle business code holds, and the stream of events it reads.
 
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 
+use futures_channel::mpsc;
 use futures_core::Stream;
+use futures_util::StreamExt;
 use im_proto::{
     Endpoint, Event, OutgoingMessage, Protocol, SendError, SendId, State, SubscribeError,
     SwitchError,
 };
 use serde::Serialize;
-use tokio::sync::mpsc;
 
+use crate::builder::ClientBuilder;
 use crate::driver::Shared;
+use crate::runtime::Runtime;
 
 /// A connection to a messaging vendor. Cheap to clone; all clones drive the same connection.
 /// When the last clone is dropped the client closes as if [`close`](Client::close) was called.
-#[derive(Clone)]
-pub struct Client {
+pub struct Client<R> {
     handle: Arc<Handle>,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            handle: self.handle.clone(),
+            runtime: PhantomData,
+        }
+    }
 }
 
 /// Owned by the `Client` clones only (not by the driver), so its drop means "no user left".
@@ -32,7 +45,7 @@ impl Drop for Handle {
     }
 }
 
-impl std::fmt::Debug for Client {
+impl<R> std::fmt::Debug for Client<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Client")
             .field(&*self.shared().lock())
@@ -50,10 +63,18 @@ pub enum SendJsonError {
     Send(#[from] SendError),
 }
 
-impl Client {
+impl<R: Runtime> Client<R> {
+    /// Start configuring a client.
+    pub fn builder() -> ClientBuilder<R> {
+        ClientBuilder::default()
+    }
+}
+
+impl<R> Client<R> {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Client {
             handle: Arc::new(Handle { shared }),
+            runtime: PhantomData,
         }
     }
 
@@ -118,14 +139,12 @@ impl Client {
     /// Messages never delivered are reported as `Undelivered` events before `Closed`.
     pub async fn close(&self) {
         self.shared().command(|core, now| core.close(now));
-        let mut finished = self.shared().finished.clone();
-        // An error means the driver is gone already, which is what we wait for.
-        let _ = finished.wait_for(|done| *done).await;
+        self.shared().finished().await;
     }
 
     /// Whether the driver task has ended.
     pub fn is_finished(&self) -> bool {
-        *self.shared().finished.borrow()
+        self.shared().is_finished()
     }
 }
 
@@ -148,7 +167,7 @@ impl Events {
 
     /// The next event, or `None` once the client has closed and everything was read.
     pub async fn recv(&mut self) -> Option<Event> {
-        match self.rx.recv().await {
+        match self.rx.next().await {
             Some(event) => Some(event),
             None => self.pop_tail(),
         }
@@ -167,7 +186,7 @@ impl Stream for Events {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        match self.rx.poll_recv(cx) {
+        match self.rx.poll_next_unpin(cx) {
             Poll::Ready(None) => Poll::Ready(self.pop_tail()),
             other => other,
         }

@@ -1,0 +1,119 @@
+//! # im-async-std: the im messaging client on async-std and smol
+//!
+//! The same client as `im-tokio`, with the same API: moving between them is a change of crate
+//! name and executor. Built on async-tungstenite, async-net and async-io, which async-std and
+//! smol share, so it runs under either (async-std itself was discontinued upstream in favour of
+//! smol).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use im_async_std::{Client, Event, LiveChat};
+//!
+//! let (client, mut events) = Client::builder()
+//!     .endpoint("wss://im.example.com/ws")
+//!     .protocol(LiveChat::new(1, 9527, "room key"))
+//!     .connect()?;
+//! client.subscribe("room-1")?;
+//! client.send_json("room-1", &serde_json::json!({ "text": "hi" }))?;
+//! while let Some(event) = events.recv().await {
+//!     if let Event::Closed { .. } = event {
+//!         break;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The driver task is spawned on a small executor of its own thread (async-io's reactor drives
+//! its sockets and timers), so the client works the same whether the application runs
+//! async-std, smol, or `futures::executor::block_on`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use async_net::TcpStream;
+use async_tungstenite::tungstenite::handshake::client::Request;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::Error as WsError;
+use async_tungstenite::WebSocketStream;
+
+pub use im_driver::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
+#[cfg(feature = "livechat")]
+pub use im_proto::LiveChat;
+pub use im_proto::{
+    Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
+    OutgoingMessage, Protocol, ReconnectPolicy, SendError, SendId, State, SubscribeError,
+    SwitchError, Undelivered,
+};
+
+/// async-io's reactor and timers, with driver tasks on one executor thread.
+#[derive(Debug)]
+pub enum AsyncIo {}
+
+/// The executor all driver tasks of this process run on: one thread, started on first use.
+fn executor() -> &'static async_executor::Executor<'static> {
+    static EXECUTOR: OnceLock<&'static async_executor::Executor<'static>> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        let ex: &'static async_executor::Executor<'static> =
+            Box::leak(Box::new(async_executor::Executor::new()));
+        std::thread::Builder::new()
+            .name("im-async-std".into())
+            .spawn(move || async_io::block_on(ex.run(std::future::pending::<()>())))
+            .expect("spawn the im-async-std executor thread");
+        ex
+    })
+}
+
+impl im_driver::Runtime for AsyncIo {
+    type Ws = WebSocketStream<async_tungstenite::smol::ClientStream<TcpStream>>;
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
+        executor().spawn(future).detach();
+    }
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        async move {
+            async_io::Timer::at(deadline).await;
+        }
+    }
+
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    async fn connect(
+        request: Request,
+        tls: Arc<rustls::ClientConfig>,
+        config: WebSocketConfig,
+    ) -> Result<Self::Ws, WsError> {
+        let host = request.uri().host().unwrap_or_default().to_owned();
+        let secure = request.uri().scheme_str() == Some("wss");
+        let port = request
+            .uri()
+            .port_u16()
+            .unwrap_or(if secure { 443 } else { 80 });
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let tcp = TcpStream::connect((host.as_str(), port)).await?;
+        tcp.set_nodelay(true)?;
+        let connector = futures_rustls::TlsConnector::from(tls);
+        let (ws, _response) = async_tungstenite::smol::client_async_tls_with_connector_and_config(
+            request,
+            tcp,
+            Some(connector),
+            Some(config),
+        )
+        .await?;
+        Ok(ws)
+    }
+}
+
+/// A connection to a messaging vendor, driven by one task. See [`im_driver::Client`].
+pub type Client = im_driver::Client<AsyncIo>;
+/// Configures and starts a [`Client`].
+pub type ClientBuilder = im_driver::ClientBuilder<AsyncIo>;

@@ -1,0 +1,402 @@
+//! The one task per client: plumbing between the core, the socket, the timer and the user.
+
+use std::collections::VecDeque;
+use std::future::{self, Future};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_channel::mpsc;
+use futures_util::future::{select, Either, FutureExt};
+use futures_util::task::AtomicWaker;
+use futures_util::{SinkExt, StreamExt};
+use im_proto::{ConnId, Event, Output, TransportEvent};
+use tracing::{debug, Instrument};
+use tungstenite::{Error as WsError, Message};
+
+use crate::runtime::Runtime;
+use crate::transport::{self, Dialer};
+
+/// A wake-up that is never lost: a flag plus the driver's waker.
+#[derive(Default)]
+pub(crate) struct Wake {
+    set: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Wake {
+    pub fn notify(&self) {
+        self.set.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.waker.register(cx.waker());
+        if self.set.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// State shared by the handles and the driver task. The core is only ever locked for the
+/// duration of a synchronous call, never across an `.await`.
+pub(crate) struct Shared {
+    core: Mutex<im_proto::Client>,
+    /// Wakes the driver after a user command changed the core.
+    wake: Wake,
+    finished: AtomicBool,
+    finished_event: event_listener::Event,
+    /// Events still undelivered when the driver ended (the final report, bounded by the outbox):
+    /// the event stream yields them after the channel, so `close().await` never waits for the
+    /// user to read.
+    pub tail: Mutex<VecDeque<Event>>,
+    /// The runtime's clock.
+    now: fn() -> Instant,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, im_proto::Client> {
+        // A panic elsewhere cannot leave the core half-updated in a way that matters more than
+        // stopping every client call would.
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Run a user command against the core with the current time, then wake the driver.
+    pub fn command<T>(&self, f: impl FnOnce(&mut im_proto::Client, Instant) -> T) -> T {
+        let r = f(&mut self.lock(), (self.now)());
+        self.wake.notify();
+        r
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the driver task has ended.
+    pub async fn finished(&self) {
+        loop {
+            if self.is_finished() {
+                return;
+            }
+            let listener = self.finished_event.listen();
+            if self.is_finished() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+type Connecting<W> = Pin<Box<dyn Future<Output = Result<W, String>> + Send>>;
+
+enum Link<R: Runtime> {
+    None,
+    Connecting(ConnId, Connecting<R::Ws>),
+    Open(ConnId, R::Ws),
+}
+
+impl<R: Runtime> Link<R> {
+    fn id(&self) -> Option<ConnId> {
+        match self {
+            Link::None => None,
+            Link::Connecting(id, _) | Link::Open(id, _) => Some(*id),
+        }
+    }
+}
+
+/// What ended a wait.
+enum Woke<W> {
+    Timer,
+    Command,
+    Opened(Result<W, String>),
+    Read(Option<Result<Message, WsError>>),
+    Room(bool),
+}
+
+/// `f`, unless it takes longer than `limit` (`None`).
+async fn within<R: Runtime, F: Future>(limit: Duration, f: F) -> Option<F::Output> {
+    let deadline = R::now() + limit;
+    match select(pin!(f), pin!(R::sleep_until(deadline))).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
+pub(crate) struct Driver<R: Runtime> {
+    shared: Arc<Shared>,
+    dialer: Dialer,
+    events: mpsc::Sender<Event>,
+    /// Events waiting for room in the user's channel. While it is over `capacity`, the driver
+    /// stops reading the socket (backpressure to the server) but keeps its timers running.
+    pending: VecDeque<Event>,
+    capacity: usize,
+    events_dropped: bool,
+    link: Link<R>,
+    write_timeout: Duration,
+}
+
+impl<R: Runtime> Driver<R> {
+    pub fn spawn(
+        core: im_proto::Client,
+        dialer: Dialer,
+        capacity: usize,
+        write_timeout: Duration,
+    ) -> (Arc<Shared>, mpsc::Receiver<Event>) {
+        // The channel holds `capacity` events (plus one slot for its only sender).
+        let (events, rx) = mpsc::channel(capacity.saturating_sub(1));
+        let span = tracing::info_span!("im", protocol = core.protocol_name());
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            wake: Wake::default(),
+            finished: AtomicBool::new(false),
+            finished_event: event_listener::Event::new(),
+            tail: Mutex::new(VecDeque::new()),
+            now: R::now,
+        });
+        let driver = Driver::<R> {
+            shared: shared.clone(),
+            dialer,
+            events,
+            pending: VecDeque::new(),
+            capacity,
+            events_dropped: false,
+            link: Link::None,
+            write_timeout,
+        };
+        R::spawn(driver.run().instrument(span));
+        (shared, rx)
+    }
+
+    async fn run(mut self) {
+        loop {
+            if self.drain().await {
+                break;
+            }
+            self.wait().await;
+        }
+        self.link = Link::None;
+        if !self.events_dropped {
+            let mut tail = self
+                .shared
+                .tail
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            tail.extend(self.pending.drain(..));
+        }
+        self.events.close_channel();
+        self.shared.finished.store(true, Ordering::Release);
+        self.shared.finished_event.notify(usize::MAX);
+        debug!("driver ended");
+    }
+
+    fn input(&self, conn: ConnId, event: TransportEvent) {
+        self.shared.lock().handle_transport(R::now(), conn, event);
+    }
+
+    /// Carry out every output of the core. Returns whether the core is closed.
+    async fn drain(&mut self) -> bool {
+        loop {
+            let (outputs, closed): (Vec<Output>, bool) = {
+                let mut core = self.shared.lock();
+                (
+                    std::iter::from_fn(|| core.poll_output()).collect(),
+                    core.is_closed(),
+                )
+            };
+            if outputs.is_empty() {
+                return closed;
+            }
+            let mut batch = Vec::new();
+            for output in outputs {
+                match output {
+                    Output::Connect {
+                        conn,
+                        endpoint,
+                        subprotocols,
+                    } => {
+                        debug!(%conn, %endpoint, "connecting");
+                        let dialer = self.dialer.clone();
+                        let open = async move { dialer.open::<R>(&endpoint, subprotocols).await };
+                        self.link = Link::Connecting(conn, Box::pin(open));
+                    }
+                    Output::Transmit { conn, frame } => {
+                        if self.link.id() == Some(conn) {
+                            batch.push(transport::to_message(frame));
+                        }
+                    }
+                    Output::Disconnect { conn, code, reason } => {
+                        self.flush(&mut batch).await;
+                        if self.link.id() == Some(conn) {
+                            debug!(%conn, code, %reason, "disconnecting");
+                            if let Link::Open(_, mut ws) =
+                                std::mem::replace(&mut self.link, Link::None)
+                            {
+                                let close = transport::close_frame(code, reason);
+                                let _ = within::<R, _>(self.write_timeout, ws.send(close)).await;
+                            }
+                        }
+                    }
+                    Output::Event(event) => self.pending.push_back(event),
+                }
+            }
+            self.flush(&mut batch).await;
+            self.deliver_ready_events();
+        }
+    }
+
+    /// Write a batch of frames with one flush. A write that cannot complete within the timeout
+    /// means the link is stalled: the core is told the transport failed.
+    async fn flush(&mut self, batch: &mut Vec<Message>) {
+        if batch.is_empty() {
+            return;
+        }
+        let Link::Open(conn, ws) = &mut self.link else {
+            batch.clear();
+            return;
+        };
+        let conn = *conn;
+        let write = async {
+            for message in batch.drain(..) {
+                ws.feed(message).await?;
+            }
+            ws.flush().await
+        };
+        let failure = match within::<R, _>(self.write_timeout, write).await {
+            Some(Ok(())) => None,
+            Some(Err(e)) => Some(transport::describe(&e)),
+            None => Some("write stalled".to_owned()),
+        };
+        batch.clear();
+        if let Some(error) = failure {
+            debug!(%conn, %error, "write failed");
+            self.link = Link::None;
+            self.input(conn, TransportEvent::Failed(error));
+        }
+    }
+
+    /// Hand over the events that fit without waiting.
+    fn deliver_ready_events(&mut self) {
+        while let Some(event) = self.pending.pop_front() {
+            if self.events_dropped {
+                continue;
+            }
+            match self.events.try_send(event) {
+                Ok(()) => {}
+                Err(e) if e.is_full() => {
+                    self.pending.push_front(e.into_inner());
+                    return;
+                }
+                Err(_) => self.events_dropped = true,
+            }
+        }
+        if self.events_dropped {
+            self.pending.clear();
+        }
+    }
+
+    /// Wait for the next thing to happen: a deadline, a user command, the socket, or room for
+    /// events; then feed it to the core (the loop drains the core again).
+    async fn wait(&mut self) {
+        let deadline = self.shared.lock().poll_timeout();
+        let woke = {
+            let timer = async {
+                match deadline {
+                    Some(at) => R::sleep_until(at).await,
+                    None => future::pending().await,
+                }
+            };
+            let shared = &self.shared;
+            let command = future::poll_fn(|cx| shared.wake.poll(cx));
+            let reading = self.pending.len() < self.capacity;
+            let has_pending = !self.pending.is_empty() && !self.events_dropped;
+            let events = &mut self.events;
+            let room = future::poll_fn(|cx| {
+                if has_pending {
+                    events.poll_ready(cx).map(|r| r.is_ok())
+                } else {
+                    Poll::Pending
+                }
+            });
+            let link = &mut self.link;
+            let socket = future::poll_fn(|cx| match link {
+                Link::Connecting(_, opening) => opening.as_mut().poll(cx).map(Woke::Opened),
+                Link::Open(_, ws) if reading => ws.poll_next_unpin(cx).map(Woke::Read),
+                _ => Poll::Pending,
+            });
+            futures_util::select_biased! {
+                _ = timer.fuse() => Woke::Timer,
+                _ = command.fuse() => Woke::Command,
+                woke = socket.fuse() => woke,
+                ok = room.fuse() => Woke::Room(ok),
+            }
+        };
+        let Some(conn) = self.link.id() else {
+            match woke {
+                Woke::Timer => self.shared.lock().handle_timeout(R::now()),
+                Woke::Room(ok) => self.on_room(ok),
+                _ => {}
+            }
+            return;
+        };
+        match woke {
+            Woke::Timer => self.shared.lock().handle_timeout(R::now()),
+            Woke::Command => {}
+            Woke::Opened(Ok(ws)) => {
+                debug!(%conn, "open");
+                self.link = Link::Open(conn, ws);
+                self.input(conn, TransportEvent::Opened);
+            }
+            Woke::Opened(Err(error)) => {
+                debug!(%conn, %error, "connect failed");
+                self.link = Link::None;
+                self.input(conn, TransportEvent::Failed(error));
+            }
+            Woke::Read(read) => self.on_read(conn, read),
+            Woke::Room(ok) => self.on_room(ok),
+        }
+    }
+
+    fn on_read(&mut self, conn: ConnId, read: Option<Result<Message, WsError>>) {
+        let Some(event) = transport::to_event(read) else {
+            return;
+        };
+        let lost = matches!(
+            event,
+            TransportEvent::Closed { .. } | TransportEvent::Failed(_)
+        );
+        let rejected = matches!(event, TransportEvent::Rejected(_));
+        if lost {
+            debug!(%conn, ?event, "connection lost");
+            self.link = Link::None;
+        }
+        self.input(conn, event);
+        if rejected {
+            // The error is reported; the stream is fused after it, and RFC 6455 §8.1 requires
+            // failing the connection anyway.
+            self.link = Link::None;
+            self.input(conn, TransportEvent::Failed(transport::FUSED.into()));
+        }
+    }
+
+    fn on_room(&mut self, ok: bool) {
+        if !ok {
+            self.events_dropped = true;
+            self.pending.clear();
+            return;
+        }
+        if let Some(event) = self.pending.pop_front() {
+            if let Err(e) = self.events.start_send(event) {
+                if e.is_disconnected() {
+                    self.events_dropped = true;
+                    self.pending.clear();
+                    return;
+                }
+            }
+        }
+        self.deliver_ready_events();
+    }
+}

@@ -1,0 +1,20 @@
+//! # im-driver: the runtime-agnostic driver of the im messaging client
+//!
+//! The client handle, the event stream and the one task per client that runs the
+//! [`im_proto`] driver loop, written on `futures` so that any executor can run it. A runtime
+//! crate supplies a [`Runtime`]: spawning, a timer, its clock, and opening a WebSocket.
+//! Applications use `im-tokio` or `im-async-std`, which are exactly that and nothing more.
+
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+mod builder;
+mod client;
+mod driver;
+mod runtime;
+mod transport;
+
+pub use builder::{BuildError, ClientBuilder};
+pub use client::{Client, Events, SendJsonError};
+pub use runtime::Runtime;
+pub use transport::{default_tls, ws_config, HeaderFn};
