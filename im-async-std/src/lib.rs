@@ -74,10 +74,8 @@ impl im_driver::Runtime for AsyncIo {
         executor().spawn(future).detach();
     }
 
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        async move {
-            async_io::Timer::at(deadline).await;
-        }
+    async fn sleep_until(deadline: Instant) {
+        async_io::Timer::at(deadline).await;
     }
 
     fn now() -> Instant {

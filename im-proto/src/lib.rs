@@ -36,6 +36,12 @@
 //! Events naming an old `ConnId` are ignored, so the driver never has to worry about a late
 //! event from a socket it already dropped.
 //!
+//! A complete driver following these steps in one thread, with blocking `std::net` and
+//! `tungstenite` and no async at all, is `tests/src/bin/blocking-driver.rs` in the repository
+//! (about 200 lines, its comments numbered like the steps above); its test chats through a server
+//! restart. The async drivers (`im-tokio`, `im-async-std`) run the same loop in `im-driver`,
+//! waiting on the deadline, the socket and user commands at once.
+//!
 //! ## The rules
 //!
 //! Each rule has a name used in the code, in its doc comment and in the property test that

@@ -3,10 +3,16 @@
 
 use std::time::{Duration, Instant};
 
+use futures_channel::mpsc;
+use futures_util::future::{select, Either};
+use futures_util::{SinkExt, StreamExt};
+use im_driver::{Client, ClientBuilder, Runtime};
 use im_proto::{
-    Body, Cause, CloseReason, Error, Event, HeartbeatMode, ProtocolError, ReconnectPolicy,
+    Body, Cause, CloseReason, Error, Event, HeartbeatMode, LiveChat, ProtocolError, ReconnectPolicy,
 };
 use serde_json::{json, Value};
+
+use crate::LiveChatServer;
 
 /// The demo's flags. Without `--url` the demo runs its embedded scenario.
 #[derive(Clone, Debug)]
@@ -283,6 +289,229 @@ pub fn event_json(event: &Event) -> Option<Value> {
         }),
         _ => return None,
     })
+}
+
+// ----- the demo itself, on any runtime -----
+
+const KEY: &str = "demo-key";
+/// Bound on every step of the scenario.
+const STEP: Duration = Duration::from_secs(10);
+
+/// A demo user: the client, and the events it got (printed as they arrive).
+struct User<R> {
+    client: Client<R>,
+    seen: mpsc::Receiver<Event>,
+}
+
+impl<R: Runtime> User<R> {
+    fn start(
+        narrator: &'static Narrator,
+        name: &'static str,
+        builder: ClientBuilder<R>,
+    ) -> User<R> {
+        let (client, mut events) = builder.connect().expect("valid demo configuration");
+        let (mut tx, seen) = mpsc::channel(1024);
+        R::spawn(async move {
+            while let Some(event) = events.recv().await {
+                narrator.event(name, &event);
+                let _ = tx.try_send(event);
+            }
+        });
+        User { client, seen }
+    }
+
+    /// Wait (bounded) for an event of this user matching `pred`; the demo fails otherwise.
+    async fn until(&mut self, what: &str, mut pred: impl FnMut(&Event) -> bool) {
+        let wait = async {
+            while let Some(e) = self.seen.next().await {
+                if pred(&e) {
+                    return true;
+                }
+            }
+            false
+        };
+        if !within(wait).await.unwrap_or(false) {
+            eprintln!("demo: no {what} within {STEP:?}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `f`, or `None` after [`STEP`] (async-io's timer works under every runtime).
+async fn within<F: std::future::Future>(f: F) -> Option<F::Output> {
+    match select(Box::pin(f), async_io::Timer::after(STEP)).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
+fn builder<R: Runtime>(args: &Args, url: &str, user: u64) -> ClientBuilder<R> {
+    Client::<R>::builder()
+        .endpoint(url)
+        .protocol(LiveChat::new(args.room, user, &args.key))
+        .reconnect(args.policy())
+        .heartbeat(args.heartbeat())
+}
+
+/// The embedded scenario: chat, restart, kick. Narrated; exits non-zero if a step fails.
+pub async fn scenario<R: Runtime>(mut args: Args) -> std::io::Result<()> {
+    let narrator: &'static Narrator = Box::leak(Box::new(Narrator::new(args.json)));
+    args.key = KEY.into();
+    args.reconnect_initial = Duration::from_millis(300);
+    args.reconnect_max = Duration::from_secs(2);
+    let mut server = LiveChatServer::start(KEY)?;
+    narrator.say(&format!(
+        "embedded livechat server listening on {}",
+        server.url()
+    ));
+
+    let mut alice = User::start(narrator, "alice", builder::<R>(&args, &server.url(), 1));
+    let mut bob = User::start(narrator, "bob", builder::<R>(&args, &server.url(), 2));
+    alice.client.subscribe("lobby").expect("subscribe");
+    bob.client.subscribe("lobby").expect("subscribe");
+    alice
+        .until("subscription", |e| matches!(e, Event::Subscribed { .. }))
+        .await;
+    bob.until("subscription", |e| matches!(e, Event::Subscribed { .. }))
+        .await;
+
+    narrator.say("alice and bob chat in #lobby");
+    alice
+        .client
+        .send_json("lobby", &json!({"text": "hi bob"}))
+        .expect("send");
+    bob.until("alice's message", |e| matches!(e, Event::Message(_)))
+        .await;
+    bob.client
+        .send_json("lobby", &json!({"text": "hi alice!"}))
+        .expect("send");
+    alice
+        .until("bob's message", |e| matches!(e, Event::Message(_)))
+        .await;
+
+    narrator.say("the server goes down");
+    server.stop();
+    alice
+        .until("disconnect", |e| matches!(e, Event::Disconnected { .. }))
+        .await;
+    narrator.say("alice keeps typing; her messages wait in the outbox");
+    for i in 1..=3 {
+        alice
+            .client
+            .send_json(
+                "lobby",
+                &json!({"text": format!("sent while offline #{i}")}),
+            )
+            .expect("queued");
+    }
+    let mut attempts = 0;
+    alice
+        .until("two reconnect attempts", |e| {
+            attempts += usize::from(matches!(e, Event::Reconnecting { .. }));
+            attempts >= 2
+        })
+        .await;
+    narrator.say("the server is back");
+    server.resume()?;
+    alice
+        .until("reconnect", |e| matches!(e, Event::Subscribed { .. }))
+        .await;
+    let mut got = 0;
+    bob.until("the three queued messages", |e| {
+        got += usize::from(matches!(e, Event::Message(_)));
+        got >= 3
+    })
+    .await;
+    narrator.say("resubscribed, and the queued messages arrived once, in order");
+
+    narrator.say("alice logs in on another device");
+    let mut alice_phone = User::start(narrator, "alice'", builder::<R>(&args, &server.url(), 1));
+    alice_phone
+        .until("login", |e| matches!(e, Event::Connected { .. }))
+        .await;
+    alice
+        .until("kick", |e| matches!(e, Event::Closed { .. }))
+        .await;
+    alice.client.close().await;
+    narrator.say(&format!(
+        "alice's first client is closed for good: {} logins in total, no reconnect after the kick",
+        server.logins()
+    ));
+
+    bob.client.close().await;
+    alice_phone.client.close().await;
+    narrator.say("done");
+    Ok(())
+}
+
+/// Connect to `url`, send every stdin line as a chat message, print the events.
+pub async fn interactive<R: Runtime>(url: String, args: Args) -> std::io::Result<()> {
+    let narrator: &'static Narrator = Box::leak(Box::new(Narrator::new(args.json)));
+    let (client, mut events) = builder::<R>(&args, &url, args.user)
+        .connect()
+        .map_err(std::io::Error::other)?;
+    client
+        .subscribe(&args.channel)
+        .map_err(std::io::Error::other)?;
+    // Fates of sent messages, so that end of input waits for them instead of dropping them.
+    let (mut fates, mut settled) = mpsc::channel(1024);
+    let (done_tx, done) = futures_channel::oneshot::channel::<()>();
+    R::spawn(async move {
+        while let Some(event) = events.recv().await {
+            narrator.event("", &event);
+            if matches!(event, Event::Acked { .. } | Event::Undelivered { .. }) {
+                let _ = fates.send(()).await;
+            }
+        }
+        let _ = done_tx.send(());
+    });
+    // Stdin is blocking: a thread reads it and hands lines over a bounded channel.
+    let (mut lines_tx, mut lines) = mpsc::channel::<String>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if futures_executor::block_on(lines_tx.send(line)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut sent = 0usize;
+    while let Some(line) = lines.next().await {
+        match client.send_json(&args.channel, &json!({ "text": line })) {
+            Ok(_) => sent += 1,
+            Err(e) => narrator.say(&format!("not sent: {e}")),
+        }
+    }
+    // End of input: give what was typed a bounded time to be acknowledged, then close (whatever
+    // is still pending is reported as undelivered).
+    let _ = within(async {
+        for _ in 0..sent {
+            settled.next().await;
+        }
+    })
+    .await;
+    client.close().await;
+    drop(settled);
+    let _ = done.await;
+    Ok(())
+}
+
+/// Run the demo as its flags say.
+pub async fn run<R: Runtime>(args: Args) -> std::io::Result<()> {
+    match args.url.clone() {
+        Some(url) => interactive::<R>(url, args).await,
+        None => scenario::<R>(args).await,
+    }
+}
+
+/// Parse the process's flags, or print the usage and exit.
+pub fn args_or_exit() -> Args {
+    match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    }
 }
 
 #[cfg(test)]

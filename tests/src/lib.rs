@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod proxy;
+pub mod runtime;
 pub mod server;
 
 pub use proxy::FaultProxy;

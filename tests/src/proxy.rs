@@ -31,14 +31,14 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    /// Listen on a free loopback port, forwarding to `target`.
-    pub async fn start(target: SocketAddr) -> io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// Listen on a free loopback port, forwarding to `target`. Runs on [`crate::runtime`].
+    pub fn start(target: SocketAddr) -> io::Result<Self> {
+        let listener = crate::runtime::listen(([127, 0, 0, 1], 0).into())?;
         let addr = listener.local_addr()?;
         let (mode, _) = watch::channel(Mode::Pass);
         let (resets, _) = watch::channel(0);
         let tasks = Arc::new(Mutex::new(Vec::new()));
-        let accept = tokio::spawn(accept_loop(
+        let accept = crate::runtime::get().spawn(accept_loop(
             listener,
             target,
             mode.subscribe(),

@@ -77,13 +77,14 @@ pub struct LiveChatServer {
 }
 
 impl LiveChatServer {
-    /// Start on a free loopback port.
-    pub async fn start(key: &str) -> io::Result<Self> {
-        Self::start_on(0, key).await
+    /// Start on a free loopback port. The server runs on its own runtime ([`crate::runtime`]),
+    /// so it serves clients of any runtime and its API needs none.
+    pub fn start(key: &str) -> io::Result<Self> {
+        Self::start_on(0, key)
     }
 
     /// Start on `port` of 127.0.0.1 (0 = any free port).
-    pub async fn start_on(port: u16, key: &str) -> io::Result<Self> {
+    pub fn start_on(port: u16, key: &str) -> io::Result<Self> {
         let inner = Arc::new(Inner {
             key: key.to_owned(),
             state: Mutex::new(State::default()),
@@ -94,9 +95,9 @@ impl LiveChatServer {
             next_session: AtomicU64::new(1),
             generation: watch::channel(0).0,
         });
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let listener = crate::runtime::listen(([127, 0, 0, 1], port).into())?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(accept_loop(listener, inner.clone()));
+        let task = crate::runtime::get().spawn(accept_loop(listener, inner.clone()));
         Ok(LiveChatServer {
             inner,
             addr,
@@ -160,36 +161,26 @@ impl LiveChatServer {
     pub fn stop(&mut self) {
         if let Some(task) = self.listener.take() {
             task.abort();
+            // Wait for the abort to take effect, so the port is free when this returns.
+            let _ = crate::runtime::wait(task);
         }
         self.drop_all();
     }
 
     /// Listen again on the same port (a restart keeps accepted messages, as a database would).
-    pub async fn resume(&mut self) -> io::Result<()> {
-        if self.listener.is_some() {
-            return Ok(());
+    pub fn resume(&mut self) -> io::Result<()> {
+        if self.listener.is_none() {
+            let listener = crate::runtime::listen(self.addr)?;
+            self.listener =
+                Some(crate::runtime::get().spawn(accept_loop(listener, self.inner.clone())));
         }
-        // The aborted accept loop releases the port asynchronously; retry briefly.
-        let mut tries = 0;
-        let listener = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => break l,
-                Err(e) if tries < 100 => {
-                    tries += 1;
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        self.listener = Some(tokio::spawn(accept_loop(listener, self.inner.clone())));
         Ok(())
     }
 
     /// Fault: stop, then listen again on the same port.
-    pub async fn restart(&mut self) -> io::Result<()> {
+    pub fn restart(&mut self) -> io::Result<()> {
         self.stop();
-        self.resume().await
+        self.resume()
     }
 
     /// Fault: send a raw message to every session (garbage, oversize, binary).

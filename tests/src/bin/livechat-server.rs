@@ -9,8 +9,7 @@ fn usage() -> ! {
     std::process::exit(2);
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let mut port = 9001u16;
     let mut key = String::from("secret");
     let mut args = std::env::args().skip(1);
@@ -26,9 +25,9 @@ async fn main() -> std::io::Result<()> {
             _ => usage(),
         }
     }
-    let server = LiveChatServer::start_on(port, &key).await?;
+    let server = LiveChatServer::start_on(port, &key)?;
     println!("livechat server on {} (room key from --key)", server.url());
-    tokio::signal::ctrl_c().await?;
+    im_tests::runtime::get().block_on(tokio::signal::ctrl_c())?;
     println!("bye");
     Ok(())
 }

@@ -1,17 +1,19 @@
-//! End-to-end scenarios on real loopback sockets: im-tokio against the reference livechat server,
-//! through the fault proxy where a scenario needs a broken network. Every wait is for an event,
-//! with a deadline that fails the test; no test sleeps to synchronise.
+//! The end-to-end scenarios, written once, generic over the client's runtime: the client
+//! against the reference livechat server on real loopback sockets, through the fault proxy
+//! where a scenario needs a broken network. Every wait is for an event, with a deadline that
+//! fails the test; no scenario sleeps to synchronise.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use im_tests::proxy::Mode;
-use im_tests::{FaultProxy, LiveChatServer};
-use im_tokio::{
-    Cause, Client, CloseReason, Event, Events, HeartbeatMode, LiveChat, ReconnectPolicy, SendError,
+use futures_util::future::{select, Either};
+use im_driver::{Client, ClientBuilder, Events, Runtime, SendJsonError};
+use im_proto::{
+    Cause, CloseReason, Event, HeartbeatMode, LiveChat, ProtocolError, ReconnectPolicy, SendError,
     State,
 };
+use im_tests::proxy::Mode;
+use im_tests::{FaultProxy, LiveChatServer};
 use serde_json::json;
-use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 const KEY: &str = "e2e-key";
@@ -30,8 +32,8 @@ fn fast_policy() -> ReconnectPolicy {
     }
 }
 
-fn client(url: &str, user: u64) -> im_tokio::ClientBuilder {
-    Client::builder()
+fn client<R: Runtime>(url: &str, user: u64) -> ClientBuilder<R> {
+    Client::<R>::builder()
         .endpoint(url)
         .protocol(LiveChat::new(ROOM, user, KEY))
         .reconnect(fast_policy())
@@ -48,7 +50,12 @@ async fn until(
     let mut seen = Vec::new();
     let deadline = Instant::now() + SOON;
     loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
+        // async-io's timer runs on its own thread: usable under every runtime.
+        let next = match select(Box::pin(events.recv()), async_io::Timer::at(deadline)).await {
+            Either::Left((event, _)) => Ok(event),
+            Either::Right(_) => Err(()),
+        };
+        match next {
             Ok(Some(event)) => {
                 let hit = pred(&event);
                 seen.push(event);
@@ -78,11 +85,10 @@ async fn subscribed(events: &mut Events, channel: &str) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connect_auth_and_message() {
-    let server = LiveChatServer::start(KEY).await.unwrap();
-    let (alice, mut alice_events) = client(&server.url(), 1).connect().unwrap();
-    let (bob, mut bob_events) = client(&server.url(), 2).connect().unwrap();
+pub async fn connect_auth_and_message<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let (alice, mut alice_events) = client::<R>(&server.url(), 1).connect().unwrap();
+    let (bob, mut bob_events) = client::<R>(&server.url(), 2).connect().unwrap();
     alice.subscribe("lobby").unwrap();
     bob.subscribe("lobby").unwrap();
     subscribed(&mut alice_events, "lobby").await;
@@ -109,10 +115,11 @@ async fn connect_auth_and_message() {
     bob.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_close_reconnects_with_backoff_resubscribes_and_delivers_queued_in_order() {
-    let mut server = LiveChatServer::start(KEY).await.unwrap();
-    let (alice, mut events) = client(&server.url(), 1).connect().unwrap();
+pub async fn server_close_reconnects_with_backoff_resubscribes_and_delivers_queued_in_order<
+    R: Runtime,
+>() {
+    let mut server = LiveChatServer::start(KEY).unwrap();
+    let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     alice.subscribe("lobby").unwrap();
     subscribed(&mut events, "lobby").await;
 
@@ -139,7 +146,7 @@ async fn server_close_reconnects_with_backoff_resubscribes_and_delivers_queued_i
             assert!(*delay <= fast_policy().max_delay && *delay >= Duration::from_millis(1));
         }
     }
-    server.resume().await.unwrap();
+    server.resume().unwrap();
     let seen = until(&mut events, "all five Acked", {
         let mut pending = ids.clone();
         move |e| {
@@ -169,15 +176,12 @@ async fn server_close_reconnects_with_backoff_resubscribes_and_delivers_queued_i
     alice.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn half_open_link_is_detected_within_interval_plus_timeout() {
-    let server = LiveChatServer::start(KEY).await.unwrap();
-    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into())
-        .await
-        .unwrap();
+pub async fn half_open_link_is_detected_within_interval_plus_timeout<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
     let interval = Duration::from_millis(500);
     let timeout = Duration::from_millis(500);
-    let (alice, mut events) = client(&proxy.url("/ws"), 1)
+    let (alice, mut events) = client::<R>(&proxy.url("/ws"), 1)
         .heartbeat(HeartbeatMode::ClientDriven { interval, timeout })
         .connect()
         .unwrap();
@@ -209,13 +213,12 @@ async fn half_open_link_is_detected_within_interval_plus_timeout() {
     alice.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kicked_client_never_reconnects() {
-    let server = LiveChatServer::start(KEY).await.unwrap();
-    let (first, mut first_events) = client(&server.url(), 1).connect().unwrap();
+pub async fn kicked_client_never_reconnects<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let (first, mut first_events) = client::<R>(&server.url(), 1).connect().unwrap();
     connected(&mut first_events).await;
     // The same user logs in elsewhere.
-    let (second, mut second_events) = client(&server.url(), 1).connect().unwrap();
+    let (second, mut second_events) = client::<R>(&server.url(), 1).connect().unwrap();
     connected(&mut second_events).await;
     let seen = until(&mut first_events, "Closed", |e| {
         matches!(e, Event::Closed { .. })
@@ -227,13 +230,19 @@ async fn kicked_client_never_reconnects() {
         State::Closed(CloseReason::Kicked { .. })
     ));
     // The driver task is gone: nothing is left that could reconnect.
-    tokio::time::timeout(SOON, first.close())
-        .await
-        .expect("driver ended");
+    within(first.close()).await;
     assert!(first.is_finished());
     assert_eq!(server.accepted(), 2, "exactly the two logins, no reconnect");
     assert_eq!(server.online(), 1);
     second.close().await;
+}
+
+/// `f` must finish within [`SOON`].
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    match select(Box::pin(f), async_io::Timer::after(SOON)).await {
+        Either::Left((out, _)) => out,
+        Either::Right(_) => panic!("not done within {SOON:?}"),
+    }
 }
 
 /// Counts of the events the soak cares about, read from the one event stream.
@@ -258,16 +267,15 @@ impl Tally {
 }
 
 /// A loopback port with nothing listening on it (bound, then released).
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_connect_refused_is_retried() {
-    let port = free_port().await;
+pub async fn first_connect_refused_is_retried<R: Runtime>() {
+    let port = free_port();
     let url = format!("ws://127.0.0.1:{port}/ws");
-    let (alice, mut events) = client(&url, 1).connect().unwrap();
+    let (alice, mut events) = client::<R>(&url, 1).connect().unwrap();
     until(&mut events, "two Reconnecting", {
         let mut n = 0;
         move |e| {
@@ -276,17 +284,16 @@ async fn first_connect_refused_is_retried() {
         }
     })
     .await;
-    let server = LiveChatServer::start_on(port, KEY).await.unwrap();
+    let server = LiveChatServer::start_on(port, KEY).unwrap();
     connected(&mut events).await;
     assert_eq!(server.logins(), 1);
     alice.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn max_attempts_gives_up() {
-    let port = free_port().await;
+pub async fn max_attempts_gives_up<R: Runtime>() {
+    let port = free_port();
     let url = format!("ws://127.0.0.1:{port}/ws");
-    let (alice, mut events) = client(&url, 1)
+    let (alice, mut events) = client::<R>(&url, 1)
         .reconnect(ReconnectPolicy {
             max_attempts: Some(3),
             ..fast_policy()
@@ -305,19 +312,16 @@ async fn max_attempts_gives_up() {
             reason: CloseReason::GaveUp { attempts: 3 }
         })
     );
-    tokio::time::timeout(SOON, alice.close())
-        .await
-        .expect("driver ended");
+    within(alice.close()).await;
     assert!(matches!(
         alice.send_text("lobby", "late"),
         Err(SendError::Closed)
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_frames_are_errors_and_the_connection_survives() {
-    let server = LiveChatServer::start(KEY).await.unwrap();
-    let (alice, mut events) = client(&server.url(), 1).connect().unwrap();
+pub async fn hostile_frames_are_errors_and_the_connection_survives<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     alice.subscribe("lobby").unwrap();
     subscribed(&mut events, "lobby").await;
 
@@ -348,8 +352,8 @@ async fn hostile_frames_are_errors_and_the_connection_survives() {
         matches!(e, Event::Connected { .. })
     })
     .await;
-    assert!(seen.contains(&Event::Error(im_tokio::Error::Protocol(
-        im_proto::ProtocolError::InvalidUtf8
+    assert!(seen.contains(&Event::Error(im_proto::Error::Protocol(
+        ProtocolError::InvalidUtf8
     ))));
     subscribed(&mut events, "lobby").await;
     server.broadcast("lobby", json!({"text": "after"}));
@@ -360,10 +364,9 @@ async fn hostile_frames_are_errors_and_the_connection_survives() {
     alice.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn close_ends_the_driver_and_nothing_reconnects() {
-    let server = LiveChatServer::start(KEY).await.unwrap();
-    let (alice, mut events) = client(&server.url(), 1).connect().unwrap();
+pub async fn close_ends_the_driver_and_nothing_reconnects<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     connected(&mut events).await;
     alice.close().await;
     assert!(alice.is_finished());
@@ -382,10 +385,9 @@ async fn close_ends_the_driver_and_nothing_reconnects() {
     assert_eq!(server.accepted(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order() {
-    let mut server = LiveChatServer::start(KEY).await.unwrap();
-    let (alice, mut events) = client(&server.url(), 1).connect().unwrap();
+pub async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order<R: Runtime>() {
+    let mut server = LiveChatServer::start(KEY).unwrap();
+    let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     let total = 2_000;
     let mut tally = Tally::default();
     let mut restarts = 0;
@@ -394,7 +396,7 @@ async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order() {
             match alice.send_json("soak", &json!({ "n": n })) {
                 Ok(_) => break,
                 // Backpressure: wait for acks to make room, never drop.
-                Err(im_tokio::SendJsonError::Send(SendError::OutboxFull { .. })) => {
+                Err(SendJsonError::Send(SendError::OutboxFull { .. })) => {
                     let acked = tally.acked;
                     tally
                         .until(&mut events, "an ack", |t| t.acked > acked)
@@ -406,7 +408,7 @@ async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order() {
         // A restart every 200 sends; the next 50 go out while the client may still be
         // reconnecting, then the client must have logged in again before the next restart.
         if n % 200 == 199 && restarts < 10 {
-            server.restart().await.unwrap();
+            server.restart().unwrap();
             restarts += 1;
         }
         if n % 200 == 49 {
@@ -449,10 +451,9 @@ async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order() {
     alice.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects() {
-    let server = LiveChatServer::start(KEY).await.unwrap();
-    let (alice, mut events) = client(&server.url(), 1)
+pub async fn unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let (alice, mut events) = client::<R>(&server.url(), 1)
         .heartbeat(HeartbeatMode::ClientDriven {
             interval: Duration::from_millis(300),
             timeout: Duration::from_millis(300),
@@ -479,11 +480,10 @@ async fn unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects() {
     alice.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hung_websocket_handshake_times_out_and_is_retried() {
-    let server = LiveChatServer::start(KEY).await.unwrap();
+pub async fn hung_websocket_handshake_times_out_and_is_retried<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
     server.set_hang_handshake(true);
-    let (alice, mut events) = client(&server.url(), 1)
+    let (alice, mut events) = client::<R>(&server.url(), 1)
         .connect_timeout(Duration::from_millis(400))
         .connect()
         .unwrap();
@@ -498,13 +498,10 @@ async fn hung_websocket_handshake_times_out_and_is_retried() {
     alice.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reset_connection_is_reestablished() {
-    let server = LiveChatServer::start(KEY).await.unwrap();
-    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into())
-        .await
-        .unwrap();
-    let (alice, mut events) = client(&proxy.url("/ws"), 1).connect().unwrap();
+pub async fn reset_connection_is_reestablished<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let (alice, mut events) = client::<R>(&proxy.url("/ws"), 1).connect().unwrap();
     alice.subscribe("lobby").unwrap();
     subscribed(&mut events, "lobby").await;
     proxy.reset_all();
@@ -522,13 +519,10 @@ async fn reset_connection_is_reestablished() {
     alice.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn round_trip_time_reflects_link_delay() {
-    let server = LiveChatServer::start(KEY).await.unwrap();
-    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into())
-        .await
-        .unwrap();
-    let (alice, mut events) = client(&proxy.url("/ws"), 1)
+pub async fn round_trip_time_reflects_link_delay<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let (alice, mut events) = client::<R>(&proxy.url("/ws"), 1)
         .heartbeat(HeartbeatMode::ClientDriven {
             interval: Duration::from_millis(200),
             timeout: Duration::from_secs(2),
