@@ -135,6 +135,8 @@ pub(crate) struct Driver<R: Runtime> {
     pending: VecDeque<Event>,
     capacity: usize,
     events_dropped: bool,
+    /// Whether the socket is being read (false while `pending` is at `capacity`).
+    reading: bool,
     link: Link<R>,
     write_timeout: Duration,
 }
@@ -164,6 +166,7 @@ impl<R: Runtime> Driver<R> {
             pending: VecDeque::new(),
             capacity,
             events_dropped: false,
+            reading: true,
             link: Link::None,
             write_timeout,
         };
@@ -240,11 +243,33 @@ impl<R: Runtime> Driver<R> {
                             }
                         }
                     }
+                    // A reader that is behind gets the next heartbeat report, not every one.
+                    Output::Event(Event::Heartbeat { .. })
+                        if self.pending.len() >= self.capacity => {}
                     Output::Event(event) => self.pending.push_back(event),
                 }
             }
             self.flush(&mut batch).await;
             self.deliver_ready_events();
+            self.watch_reader();
+        }
+    }
+
+    /// Backpressure bookkeeping: tell the core when the socket is not read (its silence then
+    /// proves nothing), and close the client if the reader stays away while lifecycle events
+    /// keep coming: the pending queue is bounded too.
+    fn watch_reader(&mut self) {
+        let reading = self.pending.len() < self.capacity;
+        if reading != self.reading {
+            self.reading = reading;
+            self.shared.lock().set_reading(R::now(), reading);
+        }
+        let overflow = self.capacity.saturating_mul(4).max(1_024);
+        if self.pending.len() >= overflow {
+            let pending = self.pending.len();
+            self.shared
+                .lock()
+                .close_with(R::now(), im_proto::CloseReason::EventsOverflow { pending });
         }
     }
 
@@ -311,7 +336,7 @@ impl<R: Runtime> Driver<R> {
             };
             let shared = &self.shared;
             let command = future::poll_fn(|cx| shared.wake.poll(cx));
-            let reading = self.pending.len() < self.capacity;
+            let reading = self.reading;
             let has_pending = !self.pending.is_empty() && !self.events_dropped;
             let events = &mut self.events;
             let room = future::poll_fn(|cx| {
@@ -398,5 +423,6 @@ impl<R: Runtime> Driver<R> {
             }
         }
         self.deliver_ready_events();
+        self.watch_reader();
     }
 }

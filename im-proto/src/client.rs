@@ -79,6 +79,9 @@ struct Link {
     next_heartbeat: Option<Instant>,
     /// H4: a probe is out; the link is dead if nothing arrives by then.
     probe_deadline: Option<Instant>,
+    /// The driver stopped reading (its user reads events too slowly): silence proves nothing,
+    /// so H2 is suspended until reading resumes.
+    paused: bool,
     /// H3: send times of unanswered heartbeats, oldest first. Pongs carry no id, and servers
     /// answer in order, so each pong answers the oldest. Bounded by [`MAX_UNANSWERED`].
     unanswered: VecDeque<Instant>,
@@ -95,12 +98,16 @@ impl Link {
             last_inbound: now,
             next_heartbeat: mode.send_every().map(|i| now + i),
             probe_deadline: None,
+            paused: false,
             unanswered: VecDeque::new(),
         }
     }
 
     /// H2: the instant the link is declared dead if nothing arrives.
     fn dead_at(&self) -> Option<Instant> {
+        if self.paused {
+            return None;
+        }
         self.probe_deadline
             .or_else(|| self.mode.dead_after().map(|w| self.last_inbound + w))
     }
@@ -381,6 +388,10 @@ impl Client {
     /// Close for good (R4): the connection is shut, undelivered messages are handed back (Q4),
     /// `Closed` is the last event and nothing is scheduled afterwards.
     pub fn close(&mut self, _now: Instant) {
+        self.shut(CloseReason::User);
+    }
+
+    fn shut(&mut self, reason: CloseReason) {
         if self.is_closed() {
             return;
         }
@@ -390,7 +401,26 @@ impl Client {
             }
         }
         self.disconnect_current("client closed");
-        self.finish(CloseReason::User);
+        self.finish(reason);
+    }
+
+    /// The driver stopped (`false`) or resumed (`true`) reading the socket, for backpressure
+    /// when the user reads events slowly. While not reading, silence proves nothing, so dead-link
+    /// detection (H2) is suspended; on resume the link gets a fresh window.
+    pub fn set_reading(&mut self, now: Instant, reading: bool) {
+        if let Phase::Ready { link, .. } = &mut self.phase {
+            if link.paused && reading {
+                link.last_inbound = now;
+                link.probe_deadline = None;
+            }
+            link.paused = !reading;
+        }
+    }
+
+    /// Close for good because the driver cannot go on (its user stopped reading events). Like
+    /// [`close`](Self::close), with the given reason.
+    pub fn close_with(&mut self, _now: Instant, reason: CloseReason) {
+        self.shut(reason);
     }
 
     /// A hint from the platform that the network is back: skip the rest of a backoff wait, or
@@ -500,7 +530,7 @@ impl Client {
             heartbeat: self.config.heartbeat,
         };
         let mut events = std::mem::take(&mut self.scratch);
-        let mut cx = Context::new(now, self.config.heartbeat, &mut events);
+        let mut cx = Context::new(now, self.config.heartbeat, &self.config.limits, &mut events);
         self.protocol.on_open(&mut cx);
         self.apply(now, conn, &mut events);
         self.scratch = events;
@@ -536,7 +566,7 @@ impl Client {
             }
             frame => {
                 let mut events = std::mem::take(&mut self.scratch);
-                let mut cx = Context::new(now, heartbeat, &mut events);
+                let mut cx = Context::new(now, heartbeat, &self.config.limits, &mut events);
                 if let Err(error) = self.protocol.on_frame(&mut cx, frame) {
                     events.push(ProtocolEvent::Error(error));
                 }
@@ -764,7 +794,9 @@ impl Client {
                 if !unstable {
                     self.failures = 0;
                 }
-                self.emit(Event::Disconnected { cause });
+                self.emit(Event::Disconnected {
+                    cause: cause.clone(),
+                });
                 unstable
             }
             Phase::Connecting { .. } | Phase::Handshaking { .. } => true,
@@ -803,6 +835,7 @@ impl Client {
         self.emit(Event::Reconnecting {
             attempt: self.failures + 1,
             delay,
+            cause,
         });
     }
 

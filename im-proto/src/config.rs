@@ -140,6 +140,9 @@ pub struct Limits {
     pub max_subscriptions: usize,
     /// Endpoints, configured plus discovered (R7). 32: a large cluster.
     pub max_endpoints: usize,
+    /// JSON nesting a decoder accepts. 32: chat payloads are shallow; serde_json's own guard is
+    /// 128 levels, and depth is what hostile input uses to burn stack and time.
+    pub max_json_depth: usize,
 }
 
 impl Default for Limits {
@@ -151,6 +154,7 @@ impl Default for Limits {
             outbox_bytes: 4 << 20,
             max_subscriptions: 1_024,
             max_endpoints: 32,
+            max_json_depth: 32,
         }
     }
 }
@@ -233,6 +237,7 @@ impl Config {
             ("outbox_bytes", l.outbox_bytes),
             ("max_subscriptions", l.max_subscriptions),
             ("max_endpoints", l.max_endpoints),
+            ("max_json_depth", l.max_json_depth),
         ] {
             if v == 0 {
                 return Err(ConfigError::ZeroLimit(name));

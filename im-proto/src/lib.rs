@@ -89,7 +89,9 @@ pub use message::{Body, Message, OutgoingMessage, SendId};
 pub use output::{
     Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
 };
-pub use protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+pub use protocol::{
+    check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+};
 #[cfg(feature = "livechat")]
 pub use protocols::livechat::LiveChat;
 pub use transport::{ConnId, Endpoint, Frame, TransportEvent};

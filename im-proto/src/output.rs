@@ -44,10 +44,13 @@ pub enum Event {
     Disconnected {
         cause: Cause,
     },
-    /// The next attempt is scheduled (`attempt` counts from 1 after the last healthy connection).
+    /// The next attempt is scheduled (`attempt` counts from 1 after the last healthy connection);
+    /// `cause` says why the previous connection or attempt ended (a refused connect, a rejected
+    /// certificate, a dead link, …).
     Reconnecting {
         attempt: u32,
         delay: Duration,
+        cause: Cause,
     },
     Message(Message),
     /// A heartbeat was answered or a server ping received; `rtt` when we asked (H3).
@@ -127,6 +130,11 @@ pub enum CloseReason {
         attempts: u32,
     },
     Fatal(ProtocolError),
+    /// The application stopped reading events while they kept coming (the driver's bound was
+    /// reached).
+    EventsOverflow {
+        pending: usize,
+    },
 }
 
 /// Why a message was handed back.

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::HeartbeatMode;
+use crate::config::{HeartbeatMode, Limits};
 use crate::message::{Message, OutgoingMessage, SendId};
 use crate::transport::{Endpoint, Frame};
 
@@ -17,14 +17,22 @@ pub struct Context<'a> {
     pub now: Instant,
     /// The heartbeat mode in force (MQTT puts its interval into CONNECT's keepalive).
     pub heartbeat: HeartbeatMode,
+    /// The limits a decoder must enforce (JSON depth).
+    pub limits: &'a Limits,
     events: &'a mut Vec<ProtocolEvent>,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(now: Instant, heartbeat: HeartbeatMode, events: &'a mut Vec<ProtocolEvent>) -> Self {
+    pub fn new(
+        now: Instant,
+        heartbeat: HeartbeatMode,
+        limits: &'a Limits,
+        events: &'a mut Vec<ProtocolEvent>,
+    ) -> Self {
         Context {
             now,
             heartbeat,
+            limits,
             events,
         }
     }
@@ -155,6 +163,8 @@ pub enum ProtocolError {
     UnexpectedFrame(&'static str),
     #[error("frame of {size} bytes exceeds the limit of {limit}")]
     TooLarge { size: usize, limit: usize },
+    #[error("JSON nested deeper than the limit of {limit}")]
+    TooDeep { limit: usize },
     #[error("protocol violation: {0}")]
     Violation(String),
     #[error("authentication failed: {0}")]
@@ -176,4 +186,33 @@ pub enum EncodeError {
     InvalidChannel(String),
     #[error("encoding failed: {0}")]
     Other(String),
+}
+
+/// Refuse JSON nested deeper than `limit` before parsing it: a cheap scan of brackets outside
+/// strings, so a hostile server cannot make a decoder recurse or allocate per level.
+pub fn check_json_depth(text: &str, limit: usize) -> Result<(), ProtocolError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Err(ProtocolError::TooDeep { limit });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }

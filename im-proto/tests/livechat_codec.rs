@@ -2,7 +2,7 @@
 use std::time::Instant;
 
 use im_proto::{
-    Context, Frame, HeartbeatMode, LiveChat, OutgoingMessage, Protocol, ProtocolError,
+    Context, Frame, HeartbeatMode, Limits, LiveChat, OutgoingMessage, Protocol, ProtocolError,
     ProtocolEvent, SendId, SendInfo,
 };
 use serde_json::Value;
@@ -10,7 +10,8 @@ use serde_json::Value;
 fn run(p: &mut LiveChat, frame: &str) -> (Vec<ProtocolEvent>, Result<(), ProtocolError>) {
     let mut events = Vec::new();
     let now = Instant::now();
-    let mut cx = Context::new(now, HeartbeatMode::Off, &mut events);
+    let limits = Limits::default();
+    let mut cx = Context::new(now, HeartbeatMode::Off, &limits, &mut events);
     let r = p.on_frame(&mut cx, Frame::Text(frame.into()));
     (events, r)
 }
@@ -72,7 +73,8 @@ fn bad_input_is_a_typed_error() {
         Err(ProtocolError::Violation(_))
     ));
     let mut events = Vec::new();
-    let mut cx = Context::new(Instant::now(), HeartbeatMode::Off, &mut events);
+    let limits = Limits::default();
+    let mut cx = Context::new(Instant::now(), HeartbeatMode::Off, &limits, &mut events);
     assert_eq!(
         p.on_frame(&mut cx, Frame::Binary(vec![0xff])),
         Err(ProtocolError::UnexpectedFrame("binary"))
@@ -107,4 +109,20 @@ fn conn_close_kicks_and_ack_maps_back_to_the_send() {
 fn debug_hides_the_key() {
     let p = LiveChat::new(1, 2, "sup3r-secret");
     assert!(!format!("{p:?}").contains("sup3r-secret"));
+}
+
+#[test]
+fn deep_json_is_refused_before_parsing() {
+    let mut p = LiveChat::new(1, 2, "k");
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    assert_eq!(
+        run(&mut p, &deep).1,
+        Err(ProtocolError::TooDeep { limit: 32 })
+    );
+    // Brackets inside strings do not count.
+    let quoted = format!(
+        r#"{{"cmd":"x","result":{{"message":"{}"}}}}"#,
+        "[".repeat(100)
+    );
+    assert_eq!(run(&mut p, &quoted).1, Ok(()));
 }

@@ -575,7 +575,7 @@ fn check_r1(run: &Run) {
     let p = &run.setup.policy;
     let records: Vec<_> = run.records().collect();
     for (i, t, rec) in &records {
-        let Record::Output(Output::Event(Event::Reconnecting { attempt, delay })) = rec else {
+        let Record::Output(Output::Event(Event::Reconnecting { attempt, delay, .. })) = rec else {
             continue;
         };
         let b = backoff_ceiling(p, attempt.saturating_sub(2));

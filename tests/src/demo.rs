@@ -187,6 +187,9 @@ fn close_text(reason: &CloseReason) -> String {
         CloseReason::Kicked { reason } => format!("kicked: {reason}"),
         CloseReason::GaveUp { attempts } => format!("gave up after {attempts} attempts"),
         CloseReason::Fatal(e) => format!("fatal: {e}"),
+        CloseReason::EventsOverflow { pending } => {
+            format!("closed: the application stopped reading events ({pending} pending)")
+        }
         other => format!("{other:?}"),
     }
 }
@@ -212,12 +215,15 @@ pub fn describe(event: &Event) -> Option<String> {
     Some(match event {
         Event::Connected { endpoint } => format!("connected to {endpoint}"),
         Event::Disconnected { cause } => format!("disconnected: {}", cause_text(cause)),
-        Event::Reconnecting { attempt, delay } => {
-            format!(
-                "reconnecting, attempt {attempt} in {} ms",
-                delay.as_millis()
-            )
-        }
+        Event::Reconnecting {
+            attempt,
+            delay,
+            cause,
+        } => format!(
+            "reconnecting, attempt {attempt} in {} ms ({})",
+            delay.as_millis(),
+            cause_text(cause)
+        ),
         Event::Message(m) => format!(
             "message in #{} from {}: {}",
             m.channel,
@@ -262,8 +268,13 @@ pub fn event_json(event: &Event) -> Option<Value> {
         Event::Heartbeat { rtt } => json!({
             "event": "heartbeat", "rtt_ms": rtt.map(|r| r.as_secs_f64() * 1e3),
         }),
-        Event::Reconnecting { attempt, delay } => json!({
+        Event::Reconnecting {
+            attempt,
+            delay,
+            cause,
+        } => json!({
             "event": "reconnecting", "attempt": attempt, "delay_ms": delay.as_millis() as u64,
+            "cause": cause_text(cause),
         }),
         Event::Disconnected { cause } => {
             json!({"event": "disconnected", "cause": cause_text(cause)})
@@ -539,10 +550,11 @@ mod tests {
         let e = Event::Reconnecting {
             attempt: 2,
             delay: Duration::from_millis(750),
+            cause: Cause::ConnectTimeout,
         };
         assert_eq!(
             event_json(&e).unwrap(),
-            json!({"event": "reconnecting", "attempt": 2, "delay_ms": 750})
+            json!({"event": "reconnecting", "attempt": 2, "delay_ms": 750, "cause": "connect timeout"})
         );
         let e = Event::Error(Error::Protocol(ProtocolError::InvalidUtf8));
         assert_eq!(event_json(&e).unwrap()["kind"], "invalid_utf8");

@@ -51,6 +51,10 @@ struct State {
 
 struct Inner {
     key: String,
+    /// Serve `wss://` with this certificate when set.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The `Authorization` header of each upgrade request, in order (None when absent).
+    authorizations: Mutex<Vec<Option<String>>>,
     state: Mutex<State>,
     answer_heartbeats: AtomicBool,
     hang_handshake: AtomicBool,
@@ -85,8 +89,34 @@ impl LiveChatServer {
 
     /// Start on `port` of 127.0.0.1 (0 = any free port).
     pub fn start_on(port: u16, key: &str) -> io::Result<Self> {
+        Self::launch(port, key, None)
+    }
+
+    /// Start a `wss://` server on a free port with a freshly generated self-signed certificate
+    /// for `localhost`; returns the certificate (DER) so a test can choose to trust it.
+    pub fn start_tls(key: &str) -> io::Result<(Self, Vec<u8>)> {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .map_err(io::Error::other)?;
+        let cert_der = certified.cert.der().to_vec();
+        let key_der =
+            rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+                .map_err(io::Error::other)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(vec![cert_der.clone().into()], key_der)
+            .map_err(io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Ok((Self::launch(0, key, Some(acceptor))?, cert_der))
+    }
+
+    fn launch(port: u16, key: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> io::Result<Self> {
         let inner = Arc::new(Inner {
             key: key.to_owned(),
+            tls,
+            authorizations: Mutex::new(Vec::new()),
             state: Mutex::new(State::default()),
             answer_heartbeats: AtomicBool::new(true),
             hang_handshake: AtomicBool::new(false),
@@ -109,8 +139,21 @@ impl LiveChatServer {
         self.addr.port()
     }
 
+    /// `ws://127.0.0.1:PORT/ws`, or `wss://localhost:PORT/ws` for a TLS server.
     pub fn url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        match self.inner.tls {
+            Some(_) => format!("wss://localhost:{}/ws", self.addr.port()),
+            None => format!("ws://{}/ws", self.addr),
+        }
+    }
+
+    /// The `Authorization` header of every WebSocket upgrade so far, in order.
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.inner
+            .authorizations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// TCP connections accepted so far.
@@ -255,7 +298,35 @@ async fn serve(tcp: TcpStream, inner: Arc<Inner>) {
         std::future::pending::<()>().await;
         return;
     }
-    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+    match inner.tls.clone() {
+        Some(acceptor) => {
+            if let Ok(tls) = acceptor.accept(tcp).await {
+                session(tls, inner).await;
+            }
+        }
+        None => session(tcp, inner).await,
+    }
+}
+
+async fn session<S>(stream: S, inner: Arc<Inner>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let record = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                  response| {
+        let auth = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        inner
+            .authorizations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(auth);
+        Ok(response)
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, record).await else {
         return;
     };
     let session_id = inner.next_session.fetch_add(1, Ordering::SeqCst);

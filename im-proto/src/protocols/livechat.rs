@@ -15,7 +15,9 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::message::{Body, Message, OutgoingMessage, SendId};
-use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::protocol::{
+    check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+};
 use crate::transport::Frame;
 
 /// The livechat protocol for one user in one home room.
@@ -118,6 +120,7 @@ impl Protocol for LiveChat {
             Frame::Binary(_) => return Err(ProtocolError::UnexpectedFrame("binary")),
             _ => return Ok(()),
         };
+        check_json_depth(text, cx.limits.max_json_depth)?;
         let msg: Inbound<'_> =
             serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
         let result = msg.result.unwrap_or_default();
