@@ -312,6 +312,8 @@ async fn session<S>(stream: S, inner: Arc<Inner>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    // The error type is tungstenite's callback contract, not ours to shrink.
+    #[allow(clippy::result_large_err)]
     let record = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
                   response| {
         let auth = request
