@@ -45,8 +45,8 @@ pub use im_driver::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
 pub use im_proto::LiveChat;
 pub use im_proto::{
     Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
-    OutgoingMessage, Protocol, ReconnectPolicy, SendError, SendId, State, SubscribeError,
-    SwitchError, Undelivered,
+    OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError, SendId, State,
+    SubscribeError, SwitchError, Undelivered,
 };
 
 /// async-io's reactor and timers, with driver tasks on one executor thread.

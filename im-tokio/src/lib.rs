@@ -50,8 +50,8 @@ pub use im_driver::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
 pub use im_proto::LiveChat;
 pub use im_proto::{
     Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
-    OutgoingMessage, Protocol, ReconnectPolicy, SendError, SendId, State, SubscribeError,
-    SwitchError, Undelivered,
+    OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError, SendId, State,
+    SubscribeError, SwitchError, Undelivered,
 };
 
 /// The tokio runtime, as `im-driver` needs it.

@@ -58,6 +58,8 @@ struct Inner {
     state: Mutex<State>,
     answer_heartbeats: AtomicBool,
     hang_handshake: AtomicBool,
+    /// Play the hostile script to every login.
+    hostile: AtomicBool,
     /// TCP connections accepted.
     accepted: AtomicUsize,
     /// Successful logins.
@@ -120,6 +122,7 @@ impl LiveChatServer {
             state: Mutex::new(State::default()),
             answer_heartbeats: AtomicBool::new(true),
             hang_handshake: AtomicBool::new(false),
+            hostile: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
             logins: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
@@ -184,6 +187,13 @@ impl LiveChatServer {
     /// Fault: stop answering heartbeats (the link looks alive to TCP, dead to the protocol).
     pub fn set_answer_heartbeats(&self, on: bool) {
         self.inner.answer_heartbeats.store(on, Ordering::SeqCst);
+    }
+
+    /// Fault: greet every login with the hostile script: garbage, binary, 10,000 unknown
+    /// commands, deep JSON, a 10 MiB frame, a flood of [`HOSTILE_FLOOD`] messages, a valid
+    /// `marker-0` message, then invalid UTF-8. Later logins get only `marker-<login>`.
+    pub fn set_hostile(&self, on: bool) {
+        self.inner.hostile.store(on, Ordering::SeqCst);
     }
 
     /// Fault: accept TCP connections but never complete the WebSocket handshake.
@@ -386,12 +396,16 @@ where
             },
         );
     }
-    inner.logins.fetch_add(1, Ordering::SeqCst);
+    let login = inner.logins.fetch_add(1, Ordering::SeqCst);
     if ws
         .send(Message::Text(r#"{"cmd":"auth_ok"}"#.into()))
         .await
         .is_err()
     {
+        forget(&inner, session_id, user);
+        return;
+    }
+    if inner.hostile.load(Ordering::SeqCst) && hostile_script(&mut ws, login).await.is_err() {
         forget(&inner, session_id, user);
         return;
     }
@@ -494,4 +508,52 @@ fn handle(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
         }
         _ => vec![json!({"cmd": "error", "result": {"reason": "unknown command"}})],
     }
+}
+
+/// Chat messages in the hostile script's flood.
+pub const HOSTILE_FLOOD: usize = 50_000;
+/// Unknown commands in the hostile script.
+pub const HOSTILE_UNKNOWN: usize = 10_000;
+
+fn chat(room: &str, message: Value) -> Message {
+    let frame = json!({"cmd": "chat", "result": {"room": room, "from": 0, "message": message}});
+    Message::Text(frame.to_string().into())
+}
+
+/// What a hostile server sends right after a login. The first login gets everything; later ones
+/// only `marker-<login>` (the client reconnects after the invalid UTF-8, as RFC 6455 requires).
+async fn hostile_script<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    login: usize,
+) -> Result<(), tokio_tungstenite::tungstenite::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if login > 0 {
+        let marker = json!({"text": format!("marker-{login}")});
+        return ws.send(chat("hostile", marker)).await;
+    }
+    ws.feed(Message::Text("{garbage".into())).await?;
+    ws.feed(Message::Binary(vec![0xde, 0xad, 0xbe, 0xef].into()))
+        .await?;
+    for i in 0..HOSTILE_UNKNOWN {
+        ws.feed(Message::Text(format!(r#"{{"cmd":"unknown-{i}"}}"#).into()))
+            .await?;
+    }
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    ws.feed(Message::Text(deep.into())).await?;
+    let huge = format!(r#"{{"cmd":"{}"}}"#, "x".repeat(10 << 20));
+    ws.feed(Message::Text(huge.into())).await?;
+    ws.flush().await?;
+    for n in 0..HOSTILE_FLOOD {
+        ws.feed(chat("hostile", json!({ "n": n }))).await?;
+        if n % 1_000 == 999 {
+            ws.flush().await?;
+        }
+    }
+    ws.feed(chat("hostile", json!({"text": "marker-0"})))
+        .await?;
+    let invalid = RawFrame::message(vec![0xff, 0xfe, 0xfd], OpCode::Data(Data::Text), true);
+    ws.feed(Message::Frame(invalid)).await?;
+    ws.flush().await
 }
