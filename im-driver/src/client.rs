@@ -150,7 +150,9 @@ impl<R> Client<R> {
 
 /// The events of one client, in order. Ends after [`Event::Closed`].
 pub struct Events {
-    rx: mpsc::Receiver<Event>,
+    rx: mpsc::Receiver<Vec<Event>>,
+    /// The batch being read.
+    batch: std::collections::VecDeque<Event>,
     shared: Arc<Shared>,
 }
 
@@ -161,15 +163,29 @@ impl std::fmt::Debug for Events {
 }
 
 impl Events {
-    pub(crate) fn new(rx: mpsc::Receiver<Event>, shared: Arc<Shared>) -> Self {
-        Events { rx, shared }
+    pub(crate) fn new(rx: mpsc::Receiver<Vec<Event>>, shared: Arc<Shared>) -> Self {
+        Events {
+            rx,
+            batch: std::collections::VecDeque::new(),
+            shared,
+        }
     }
 
     /// The next event, or `None` once the client has closed and everything was read.
     pub async fn recv(&mut self) -> Option<Event> {
-        match self.rx.next().await {
-            Some(event) => Some(event),
-            None => self.pop_tail(),
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        loop {
+            if let Some(event) = self.batch.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            match self.rx.poll_next_unpin(cx) {
+                Poll::Ready(Some(batch)) => self.batch.extend(batch),
+                Poll::Ready(None) => return Poll::Ready(self.pop_tail()),
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 
@@ -186,9 +202,6 @@ impl Stream for Events {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        match self.rx.poll_next_unpin(cx) {
-            Poll::Ready(None) => Poll::Ready(self.pop_tail()),
-            other => other,
-        }
+        self.poll_event(cx)
     }
 }

@@ -117,6 +117,14 @@ enum Woke<W> {
     Room(bool),
 }
 
+/// Frames fed to the core per wake-up at most, so timers and commands are never starved.
+const READ_BATCH: usize = 256;
+
+/// Send a close frame on a socket being dropped, bounded by the write timeout.
+async fn send_close<R: Runtime>(mut ws: R::Ws, close: Message, limit: Duration) {
+    let _ = within::<R, _>(limit, ws.send(close)).await;
+}
+
 /// `f`, unless it takes longer than `limit` (`None`).
 async fn within<R: Runtime, F: Future>(limit: Duration, f: F) -> Option<F::Output> {
     let deadline = R::now() + limit;
@@ -129,7 +137,10 @@ async fn within<R: Runtime, F: Future>(limit: Duration, f: F) -> Option<F::Outpu
 pub(crate) struct Driver<R: Runtime> {
     shared: Arc<Shared>,
     dialer: Dialer,
-    events: mpsc::Sender<Event>,
+    /// Events go to the reader in batches of at most `batch` (a channel message per event made
+    /// a chatty server slow); the channel holds four batches.
+    events: mpsc::Sender<Vec<Event>>,
+    batch_size: usize,
     /// Events waiting for room in the user's channel. While it is over `capacity`, the driver
     /// stops reading the socket (backpressure to the server) but keeps its timers running.
     pending: VecDeque<Event>,
@@ -147,9 +158,10 @@ impl<R: Runtime> Driver<R> {
         dialer: Dialer,
         capacity: usize,
         write_timeout: Duration,
-    ) -> (Arc<Shared>, mpsc::Receiver<Event>) {
-        // The channel holds `capacity` events (plus one slot for its only sender).
-        let (events, rx) = mpsc::channel(capacity.saturating_sub(1));
+    ) -> (Arc<Shared>, mpsc::Receiver<Vec<Event>>) {
+        // Four batches in flight (three buffered plus the only sender's slot): about `capacity`
+        // events between the driver and the reader.
+        let (events, rx) = mpsc::channel(3);
         let span = tracing::info_span!("im", protocol = core.protocol_name());
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
@@ -163,6 +175,7 @@ impl<R: Runtime> Driver<R> {
             shared: shared.clone(),
             dialer,
             events,
+            batch_size: capacity.div_ceil(4).max(1),
             pending: VecDeque::new(),
             capacity,
             events_dropped: false,
@@ -176,7 +189,10 @@ impl<R: Runtime> Driver<R> {
 
     async fn run(mut self) {
         loop {
-            if self.drain().await {
+            // Boxed: an idle driver waits in the small `wait()`; without the box its task would
+            // reserve room for `drain()`'s much larger state on every connection. One
+            // allocation per wake-up, which batches frames.
+            if Box::pin(self.drain()).await {
                 break;
             }
             self.wait().await;
@@ -235,11 +251,12 @@ impl<R: Runtime> Driver<R> {
                         self.flush(&mut batch).await;
                         if self.link.id() == Some(conn) {
                             debug!(%conn, code, %reason, "disconnecting");
-                            if let Link::Open(_, mut ws) =
-                                std::mem::replace(&mut self.link, Link::None)
+                            if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None)
                             {
+                                // Boxed: otherwise every idle driver reserves room for a socket
+                                // moved out here.
                                 let close = transport::close_frame(code, reason);
-                                let _ = within::<R, _>(self.write_timeout, ws.send(close)).await;
+                                Box::pin(send_close::<R>(ws, close, self.write_timeout)).await;
                             }
                         }
                     }
@@ -303,16 +320,21 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    fn take_batch(&mut self) -> Vec<Event> {
+        let n = self.pending.len().min(self.batch_size);
+        self.pending.drain(..n).collect()
+    }
+
     /// Hand over the events that fit without waiting.
     fn deliver_ready_events(&mut self) {
-        while let Some(event) = self.pending.pop_front() {
-            if self.events_dropped {
-                continue;
-            }
-            match self.events.try_send(event) {
+        while !self.pending.is_empty() && !self.events_dropped {
+            let batch = self.take_batch();
+            match self.events.try_send(batch) {
                 Ok(()) => {}
                 Err(e) if e.is_full() => {
-                    self.pending.push_front(e.into_inner());
+                    for event in e.into_inner().into_iter().rev() {
+                        self.pending.push_front(event);
+                    }
                     return;
                 }
                 Err(_) => self.events_dropped = true,
@@ -320,6 +342,10 @@ impl<R: Runtime> Driver<R> {
         }
         if self.events_dropped {
             self.pending.clear();
+        }
+        if self.pending.is_empty() && self.pending.capacity() > 64 {
+            // A burst is over: do not keep its buffer for the rest of an idle connection's life.
+            self.pending = VecDeque::new();
         }
     }
 
@@ -385,25 +411,43 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    fn on_read(&mut self, conn: ConnId, read: Option<Result<Message, WsError>>) {
-        let Some(event) = transport::to_event(read) else {
-            return;
-        };
-        let lost = matches!(
-            event,
-            TransportEvent::Closed { .. } | TransportEvent::Failed(_)
-        );
-        let rejected = matches!(event, TransportEvent::Rejected(_));
-        if lost {
-            debug!(%conn, ?event, "connection lost");
-            self.link = Link::None;
-        }
-        self.input(conn, event);
-        if rejected {
-            // The error is reported; the stream is fused after it, and RFC 6455 §8.1 requires
-            // failing the connection anyway.
-            self.link = Link::None;
-            self.input(conn, TransportEvent::Failed(transport::FUSED.into()));
+    /// One read completed: feed it, and every frame already buffered behind it (up to the
+    /// room left for events), to the core under one lock. Paying the loop once per frame is what
+    /// made a chatty server slow.
+    fn on_read(&mut self, conn: ConnId, first: Option<Result<Message, WsError>>) {
+        let mut read = Some(first);
+        let mut core = self.shared.lock();
+        let now = R::now();
+        let mut budget = READ_BATCH.min(self.capacity.saturating_sub(self.pending.len()).max(1));
+        while let Some(next) = read.take() {
+            let Some(event) = transport::to_event(next) else {
+                continue;
+            };
+            let lost = matches!(
+                event,
+                TransportEvent::Closed { .. } | TransportEvent::Failed(_)
+            );
+            let rejected = matches!(event, TransportEvent::Rejected(_));
+            core.handle_transport(now, conn, event);
+            if lost {
+                debug!(%conn, "connection lost");
+                self.link = Link::None;
+                return;
+            }
+            if rejected {
+                // The error is reported; the stream is fused after it, and RFC 6455 §8.1
+                // requires failing the connection anyway.
+                self.link = Link::None;
+                core.handle_transport(now, conn, TransportEvent::Failed(transport::FUSED.into()));
+                return;
+            }
+            budget -= 1;
+            if budget == 0 {
+                return;
+            }
+            if let Link::Open(_, ws) = &mut self.link {
+                read = ws.next().now_or_never();
+            }
         }
     }
 
@@ -413,8 +457,9 @@ impl<R: Runtime> Driver<R> {
             self.pending.clear();
             return;
         }
-        if let Some(event) = self.pending.pop_front() {
-            if let Err(e) = self.events.start_send(event) {
+        if !self.pending.is_empty() {
+            let batch = self.take_batch();
+            if let Err(e) = self.events.start_send(batch) {
                 if e.is_disconnected() {
                     self.events_dropped = true;
                     self.pending.clear();

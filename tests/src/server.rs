@@ -62,6 +62,8 @@ struct Inner {
     hostile: AtomicBool,
     /// TCP connections accepted.
     accepted: AtomicUsize,
+    /// When each TCP connection was accepted.
+    accept_times: Mutex<Vec<std::time::Instant>>,
     /// Successful logins.
     logins: AtomicUsize,
     next_session: AtomicU64,
@@ -124,6 +126,7 @@ impl LiveChatServer {
             hang_handshake: AtomicBool::new(false),
             hostile: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
+            accept_times: Mutex::new(Vec::new()),
             logins: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             generation: watch::channel(0).0,
@@ -162,6 +165,15 @@ impl LiveChatServer {
     /// TCP connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.inner.accepted.load(Ordering::SeqCst)
+    }
+
+    /// When each TCP connection was accepted, in order.
+    pub fn accept_times(&self) -> Vec<std::time::Instant> {
+        self.inner
+            .accept_times
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Successful logins so far.
@@ -288,6 +300,11 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
             continue;
         };
         inner.accepted.fetch_add(1, Ordering::SeqCst);
+        inner
+            .accept_times
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(std::time::Instant::now());
         let inner = inner.clone();
         tokio::spawn(async move {
             let mut generation = inner.generation.subscribe();
@@ -427,6 +444,12 @@ where
             },
             read = ws.next() => match read {
                 Some(Ok(Message::Text(text))) => {
+                    if let Some(n) = blast_request(text.as_str()) {
+                        if blast(&mut ws, n).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     let replies = handle(&inner, session_id, user, text.as_str());
                     for reply in replies {
                         if ws.feed(Message::Text(reply.to_string().into())).await.is_err() {
@@ -555,5 +578,40 @@ where
         .await?;
     let invalid = RawFrame::message(vec![0xff, 0xfe, 0xfd], OpCode::Data(Data::Text), true);
     ws.feed(Message::Frame(invalid)).await?;
+    ws.flush().await
+}
+
+/// `{"cmd":"join","room":"blast:N"}`: the benchmark's source of traffic, answered with `joined`
+/// and then N chat frames of about 64 bytes, as fast as the socket takes them.
+fn blast_request(text: &str) -> Option<usize> {
+    if !text.contains("blast:") {
+        return None;
+    }
+    let v: Value = serde_json::from_str(text).ok()?;
+    (v["cmd"] == "join")
+        .then(|| v["room"].as_str()?.strip_prefix("blast:")?.parse().ok())
+        .flatten()
+}
+
+async fn blast<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    n: usize,
+) -> Result<(), tokio_tungstenite::tungstenite::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let joined = json!({"cmd": "joined", "room": format!("blast:{n}")});
+    ws.feed(Message::Text(joined.to_string().into())).await?;
+    for i in 0..n {
+        // {"cmd":"chat","result":{"room":"b","message":{"n":7,"p":"xx…"}}}, padded to 64 bytes.
+        let mut frame =
+            format!(r#"{{"cmd":"chat","result":{{"room":"b","message":{{"n":{i},"p":""}}}}}}"#);
+        let pad = 64usize.saturating_sub(frame.len());
+        frame.insert_str(frame.len() - 4, &"x".repeat(pad));
+        ws.feed(Message::Text(frame.into())).await?;
+        if i % 256 == 255 {
+            ws.flush().await?;
+        }
+    }
     ws.flush().await
 }

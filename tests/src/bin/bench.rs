@@ -1,0 +1,711 @@
+//! Benchmarks: im against a hand-written raw loop, in the same run, alternating, as ratios.
+//!
+//! `cargo run --release -p im-tests --bin bench -- [--quick] [--json]`
+//!
+//! 1. throughput: livechat-shaped ~64-byte JSON chat messages received and decoded; im-tokio vs
+//!    a raw tokio-tungstenite loop that parses the same JSON, im-async-std vs raw
+//!    async-tungstenite.
+//! 2. latency: sequential send → ack round trips through the reference server; p50 and p99.
+//! 3. idle memory: idle connections in a child process, RSS growth per connection, im vs raw
+//!    with the same WebSocket buffer settings; tasks per connection.
+//! 4. herd: real clients on the reference server, which restarts; reconnect arrivals per 100 ms,
+//!    peak over the uniform rate, for the default policy and for jitter 0; plotted to
+//!    docs/img/herd.svg.
+//! 5. core cost: nanoseconds per inbound message through im-proto alone (no network).
+//!
+//! The machine is noisy: every figure is the median of several alternating rounds.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use im_proto::{
+    Client as Core, Config, ConnId, Frame, HeartbeatMode, LiveChat, Output, ReconnectPolicy,
+    TransportEvent,
+};
+use im_tests::LiveChatServer;
+use serde::Deserialize;
+use serde_json::{json, value::RawValue, Value};
+use tungstenite::Message;
+
+const KEY: &str = "bench-key";
+
+/// Counts live heap bytes, so idle memory can be split into what is allocated and what the
+/// allocator keeps around it (RSS).
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn heap_bytes() -> u64 {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed) as u64
+}
+
+#[derive(Deserialize)]
+struct Body {
+    n: u64,
+}
+
+#[derive(Deserialize)]
+struct Inbound<'a> {
+    cmd: &'a str,
+    #[serde(borrow)]
+    result: Option<InboundResult<'a>>,
+    #[serde(default)]
+    msg_id: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct InboundResult<'a> {
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+    seed: Option<String>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ws_config() -> tungstenite::protocol::WebSocketConfig {
+    im_driver::ws_config(im_proto::Limits::default().max_frame_bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw baselines: the loop a user would write by hand, livechat login included.
+// ---------------------------------------------------------------------------------------------
+
+/// Log in by hand (auth1 → auth2 → auth_ok) on any tungstenite stream.
+async fn raw_login<S>(ws: &mut S, user: u64)
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
+        + futures_util::Sink<Message, Error = tungstenite::Error>
+        + Unpin,
+{
+    let Some(Ok(Message::Text(t))) = ws.next().await else {
+        panic!("no auth1")
+    };
+    let v: Inbound<'_> = serde_json::from_str(t.as_str()).unwrap();
+    let seed = v.result.and_then(|r| r.seed).expect("seed");
+    let auth2 = json!({"cmd": "auth2", "msg_id": v.msg_id, "authCode": LiveChat::auth_code(&seed, KEY),
+        "room_id": "livechat_1", "userId": user});
+    ws.send(Message::Text(auth2.to_string().into()))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(ok))) = ws.next().await else {
+        panic!("no auth_ok")
+    };
+    assert!(ok.as_str().contains("auth_ok"));
+}
+
+/// Receive `n` blasted chat messages, parsing each frame and its body: the raw loop.
+async fn raw_receive<S>(ws: &mut S, n: usize) -> Duration
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
+        + futures_util::Sink<Message, Error = tungstenite::Error>
+        + Unpin,
+{
+    let start = Instant::now();
+    let join = json!({"cmd": "join", "room": format!("blast:{n}")});
+    ws.send(Message::Text(join.to_string().into()))
+        .await
+        .unwrap();
+    let mut got = 0;
+    while got < n {
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            continue;
+        };
+        let v: Inbound<'_> = serde_json::from_str(t.as_str()).unwrap();
+        if v.cmd == "chat" {
+            let raw = v.result.and_then(|r| r.message).expect("message");
+            let body: Body = serde_json::from_str(raw.get()).unwrap();
+            assert_eq!(body.n, got as u64);
+            got += 1;
+        }
+    }
+    start.elapsed()
+}
+
+async fn raw_tokio_throughput(url: &str, n: usize) -> Duration {
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
+        .await
+        .unwrap();
+    raw_login(&mut ws, 900).await;
+    let t = raw_receive(&mut ws, n).await;
+    let _ = ws.close(None).await;
+    t
+}
+
+async fn raw_async_throughput(url: &str, n: usize) -> Duration {
+    let (mut ws, _) = async_tungstenite::smol::connect_async_with_config(url, Some(ws_config()))
+        .await
+        .unwrap();
+    raw_login(&mut ws, 901).await;
+    let t = raw_receive(&mut ws, n).await;
+    let _ = ws.close(None).await;
+    t
+}
+
+// ---------------------------------------------------------------------------------------------
+// im: the same work through the client.
+// ---------------------------------------------------------------------------------------------
+
+async fn im_throughput<R: im_driver::Runtime>(url: &str, n: usize, user: u64) -> Duration {
+    let (client, mut events) = im_driver::Client::<R>::builder()
+        .endpoint(url)
+        .protocol(LiveChat::new(1, user, KEY))
+        .seed(user)
+        .connect()
+        .unwrap();
+    while let Some(e) = events.recv().await {
+        if matches!(e, im_proto::Event::Connected { .. }) {
+            break;
+        }
+    }
+    let start = Instant::now();
+    client.subscribe(&format!("blast:{n}")).unwrap();
+    let mut got = 0;
+    while got < n {
+        if let Some(im_proto::Event::Message(m)) = events.recv().await {
+            let body: Body = m.body.decode().unwrap();
+            assert_eq!(body.n, got as u64);
+            got += 1;
+        }
+    }
+    let t = start.elapsed();
+    client.close().await;
+    t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency: send → ack round trips.
+// ---------------------------------------------------------------------------------------------
+
+async fn raw_rtts(url: &str, rounds: usize, tag: &str) -> Vec<Duration> {
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
+        .await
+        .unwrap();
+    raw_login(&mut ws, 910).await;
+    let mut out = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let start = Instant::now();
+        let chat = json!({"cmd": "chat", "msg_id": format!("{tag}-{i}"), "room": "echo", "message": {"n": i}});
+        ws.send(Message::Text(chat.to_string().into()))
+            .await
+            .unwrap();
+        loop {
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                continue;
+            };
+            let v: Inbound<'_> = serde_json::from_str(t.as_str()).unwrap();
+            if v.cmd == "ack" {
+                break;
+            }
+        }
+        out.push(start.elapsed());
+    }
+    let _ = ws.close(None).await;
+    out
+}
+
+async fn im_rtts(url: &str, rounds: usize, user: u64) -> Vec<Duration> {
+    let (client, mut events) = im_tokio::Client::builder()
+        .endpoint(url)
+        .protocol(LiveChat::new(1, user, KEY))
+        .seed(user)
+        .connect()
+        .unwrap();
+    while let Some(e) = events.recv().await {
+        if matches!(e, im_proto::Event::Connected { .. }) {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let start = Instant::now();
+        let id = client.send_json("echo", &json!({ "n": i })).unwrap();
+        while let Some(e) = events.recv().await {
+            if e == (im_proto::Event::Acked { id }) {
+                break;
+            }
+        }
+        out.push(start.elapsed());
+    }
+    client.close().await;
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle memory, in a child process so that only the clients are measured.
+// ---------------------------------------------------------------------------------------------
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Child mode: open `n` idle connections (`im` or `raw`), print one JSON line, exit.
+fn idle_child(kind: &str, url: &str, n: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Warm the allocator, TLS config and runtime with one connection of the same kind.
+        let mut keep_im = Vec::new();
+        let mut keep_raw = Vec::new();
+        let open = |i: usize| {
+            let url = url.to_owned();
+            async move {
+                im_tokio::Client::builder()
+                    .endpoint(url)
+                    .protocol(LiveChat::new(1, 100_000 + i as u64, KEY))
+                    .seed(i as u64)
+                    .connect()
+                    .unwrap()
+            }
+        };
+        if kind == "im" {
+            let (c, mut e) = open(0).await;
+            while !matches!(e.recv().await, Some(im_proto::Event::Connected { .. })) {}
+            keep_im.push((c, e));
+        } else {
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
+                    .await
+                    .unwrap();
+            raw_login(&mut ws, 100_000).await;
+            keep_raw.push(ws);
+        }
+        let tasks_before = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        let before = rss_bytes();
+        let heap_before = heap_bytes();
+        for i in 1..=n {
+            if kind == "im" {
+                let (c, mut e) = open(i).await;
+                while !matches!(e.recv().await, Some(im_proto::Event::Connected { .. })) {}
+                keep_im.push((c, e));
+            } else {
+                let (mut ws, _) =
+                    tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
+                        .await
+                        .unwrap();
+                raw_login(&mut ws, 100_000 + i as u64).await;
+                keep_raw.push(ws);
+            }
+        }
+        let after = rss_bytes();
+        let heap = heap_bytes().saturating_sub(heap_before);
+        let tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+            - tasks_before;
+        println!(
+            "{}",
+            json!({"bytes_per_conn": (after.saturating_sub(before)) as f64 / n as f64,
+                   "heap_per_conn": heap as f64 / n as f64,
+                   "tasks_per_conn": tasks as f64 / n as f64})
+        );
+        drop(keep_im);
+        drop(keep_raw);
+    });
+}
+
+fn run_idle_child(kind: &str, url: &str, n: usize) -> (f64, f64, f64) {
+    let exe = std::env::current_exe().unwrap();
+    let child = Command::new(exe)
+        .args(["--idle-child", kind, url, &n.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("child said {line:?}: {e}"));
+    (
+        v["bytes_per_conn"].as_f64().unwrap(),
+        v["tasks_per_conn"].as_f64().unwrap(),
+        v["heap_per_conn"].as_f64().unwrap(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Herd: real clients, a real restart.
+// ---------------------------------------------------------------------------------------------
+
+const WINDOW: Duration = Duration::from_millis(100);
+
+/// Arrival offsets (since the restart) of each client's reconnect.
+async fn herd(clients: usize, jitter: f64) -> Vec<Duration> {
+    let mut server = LiveChatServer::start(KEY).unwrap();
+    let policy = ReconnectPolicy {
+        jitter,
+        ..ReconnectPolicy::default()
+    };
+    let mut all = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let (c, mut e) = im_tokio::Client::builder()
+            .endpoint(server.url())
+            .protocol(LiveChat::new(1, 200_000 + i as u64, KEY))
+            .reconnect(policy.clone())
+            .heartbeat(HeartbeatMode::Off)
+            .seed(0xbe9c_0000 + i as u64)
+            .connect()
+            .unwrap();
+        while !matches!(e.recv().await, Some(im_proto::Event::Connected { .. })) {}
+        all.push((c, e));
+    }
+    // Every client healthy (R2), then the restart.
+    tokio::time::sleep(policy.stable_after).await;
+    let accepted_before = server.accepted();
+    let restart = Instant::now();
+    server.restart().unwrap();
+    let deadline = restart + Duration::from_secs(60);
+    while server.logins() < 2 * clients && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.logins(), 2 * clients, "every client came back");
+    let mut arrivals: Vec<Duration> = server.accept_times()[accepted_before..]
+        .iter()
+        .map(|t| t.saturating_duration_since(restart))
+        .collect();
+    arrivals.sort();
+    for (c, _) in &all {
+        c.close().await;
+    }
+    arrivals
+}
+
+fn peak(arrivals: &[Duration]) -> usize {
+    let (mut best, mut j) = (0, 0);
+    for i in 0..arrivals.len() {
+        while j < arrivals.len() && arrivals[j] < arrivals[i] + WINDOW {
+            j += 1;
+        }
+        best = best.max(j - i);
+    }
+    best
+}
+
+fn peak_ratio(arrivals: &[Duration]) -> f64 {
+    let spread = (*arrivals.last().unwrap() - arrivals[0]).max(WINDOW);
+    let uniform = arrivals.len() as f64 * WINDOW.as_secs_f64() / spread.as_secs_f64();
+    peak(arrivals) as f64 / uniform
+}
+
+fn buckets(arrivals: &[Duration], until: Duration) -> Vec<usize> {
+    let n = (until.as_millis() / WINDOW.as_millis()) as usize + 1;
+    let mut b = vec![0; n];
+    for a in arrivals {
+        let i = (a.as_millis() / WINDOW.as_millis()) as usize;
+        if i < n {
+            b[i] += 1;
+        }
+    }
+    b
+}
+
+/// A small SVG: connects per 100 ms after the restart, default policy vs jitter 0.
+fn herd_svg(jittered: &[Duration], rigid: &[Duration], clients: usize) -> String {
+    let until = (*jittered.last().unwrap()).max(*rigid.last().unwrap()) + WINDOW;
+    let (a, b) = (buckets(jittered, until), buckets(rigid, until));
+    let ymax = a.iter().chain(&b).copied().max().unwrap_or(1).max(1) as f64;
+    let (w, h, left, bottom) = (720.0, 320.0, 60.0, 40.0);
+    let x = |i: usize| left + i as f64 * (w - left - 20.0) / a.len() as f64;
+    let y = |v: usize| h - bottom - v as f64 * (h - bottom - 30.0) / ymax;
+    let path = |v: &[usize]| {
+        let mut d = format!("M{:.1},{:.1}", x(0), y(0));
+        for (i, c) in v.iter().enumerate() {
+            d += &format!(" L{:.1},{:.1} L{:.1},{:.1}", x(i), y(*c), x(i + 1), y(*c));
+        }
+        d
+    };
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{left}" y="18" font-size="14">{clients} clients reconnecting after a server restart: connects per 100 ms</text>
+<line x1="{left}" y1="{y0}" x2="{xr}" y2="{y0}" stroke="black"/>
+<line x1="{left}" y1="{y0}" x2="{left}" y2="30" stroke="black"/>
+<text x="{xm}" y="{yl}" text-anchor="middle">seconds after the restart</text>
+<text x="14" y="{ym}" transform="rotate(-90 14 {ym})" text-anchor="middle">connects / 100 ms</text>
+"##,
+        y0 = h - bottom,
+        xr = w - 20.0,
+        xm = (w + left) / 2.0,
+        yl = h - 8.0,
+        ym = (h - bottom) / 2.0,
+    );
+    let secs = until.as_secs_f64().ceil() as usize;
+    for s in 0..=secs {
+        let i = s * 10;
+        svg += &format!(
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{s}</text>"#,
+            x(i),
+            h - bottom + 15.0
+        );
+    }
+    for frac in [0.5, 1.0] {
+        let v = (ymax * frac).round() as usize;
+        svg += &format!(
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{v}</text>"#,
+            left - 4.0,
+            y(v) + 4.0
+        );
+    }
+    svg += &format!(
+        r##"<path d="{}" fill="none" stroke="#d62728" stroke-width="1.5"/>
+<path d="{}" fill="none" stroke="#1f77b4" stroke-width="2"/>
+<text x="{lx}" y="40" fill="#d62728">jitter 0: peak {} per 100 ms</text>
+<text x="{lx}" y="56" fill="#1f77b4">default policy (jitter 0.5 per outage): peak {} per 100 ms</text>
+</svg>
+"##,
+        path(&b),
+        path(&a),
+        peak(rigid),
+        peak(jittered),
+        lx = w - 360.0,
+    );
+    svg
+}
+
+// ---------------------------------------------------------------------------------------------
+// Core cost: im-proto alone.
+// ---------------------------------------------------------------------------------------------
+
+fn core_ns_per_message(n: usize) -> f64 {
+    let now = Instant::now();
+    let config = Config::builder()
+        .endpoint("ws://bench/ws")
+        .heartbeat(HeartbeatMode::Off)
+        .build()
+        .unwrap();
+    let mut core = Core::new(config, Box::new(LiveChat::new(1, 1, KEY)), now);
+    core.connect(now);
+    let conn = ConnId(0);
+    let drain = |core: &mut Core| {
+        let mut k = 0usize;
+        while let Some(o) = core.poll_output() {
+            k += usize::from(matches!(o, Output::Event(_)));
+        }
+        k
+    };
+    drain(&mut core);
+    core.handle_transport(now, conn, TransportEvent::Opened);
+    for f in [
+        r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s"}}"#,
+        r#"{"cmd":"auth_ok"}"#,
+    ] {
+        core.handle_transport(now, conn, TransportEvent::Frame(Frame::Text(f.into())));
+    }
+    drain(&mut core);
+    let frame = r#"{"cmd":"chat","result":{"room":"b","message":{"n":1234,"p":"xxxxx"}}}"#;
+    let start = Instant::now();
+    let mut events = 0;
+    for _ in 0..n {
+        core.handle_transport(
+            now,
+            conn,
+            TransportEvent::Frame(Frame::Text(frame.to_owned())),
+        );
+        events += drain(&mut core);
+    }
+    let t = start.elapsed();
+    assert_eq!(events, n);
+    t.as_nanos() as f64 / n as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--idle-child") {
+        idle_child(&args[1], &args[2], args[3].parse().unwrap());
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let as_json = args.iter().any(|a| a == "--json");
+    let say = |s: String| {
+        if !as_json {
+            println!("{s}");
+        } else {
+            eprintln!("{s}");
+        }
+    };
+    let (rounds, messages, rtt_rounds, idle_conns, herd_clients, core_msgs) = if quick {
+        (3, 20_000, 1_000, 500, 500, 200_000)
+    } else {
+        (5, 100_000, 2_000, 2_000, 2_000, 1_000_000)
+    };
+
+    let server = LiveChatServer::start(KEY).unwrap();
+    let url = server.url();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // 1. throughput, alternating raw and im in every round.
+    let (mut raw_t, mut im_t, mut raw_a, mut im_a) = (vec![], vec![], vec![], vec![]);
+    for r in 0..rounds {
+        let mps = |d: Duration| messages as f64 / d.as_secs_f64();
+        raw_t.push(mps(rt.block_on(raw_tokio_throughput(&url, messages))));
+        im_t.push(mps(rt.block_on(im_throughput::<im_tokio::Tokio>(
+            &url,
+            messages,
+            1_000 + r,
+        ))));
+        raw_a.push(mps(async_std::task::block_on(raw_async_throughput(
+            &url, messages,
+        ))));
+        im_a.push(mps(async_std::task::block_on(im_throughput::<
+            im_async_std::AsyncIo,
+        >(
+            &url, messages, 2_000 + r
+        ))));
+    }
+    let (raw_t, im_t, raw_a, im_a) = (
+        median(&mut raw_t),
+        median(&mut im_t),
+        median(&mut raw_a),
+        median(&mut im_a),
+    );
+    say(format!(
+        "throughput ({messages} msgs, median of {rounds}): im-tokio {im_t:.0}/s, raw tokio-tungstenite {raw_t:.0}/s, ratio {:.3}; im-async-std {im_a:.0}/s, raw async-tungstenite {raw_a:.0}/s, ratio {:.3}",
+        im_t / raw_t,
+        im_a / raw_a
+    ));
+
+    // 2. latency, alternating.
+    let (mut raw_l, mut im_l) = (vec![], vec![]);
+    for r in 0..rounds {
+        raw_l.extend(rt.block_on(raw_rtts(&url, rtt_rounds, &format!("raw{r}"))));
+        im_l.extend(rt.block_on(im_rtts(&url, rtt_rounds, 3_000 + r)));
+    }
+    let (raw_p50, raw_p99) = (percentile(&mut raw_l, 0.5), percentile(&mut raw_l, 0.99));
+    let (im_p50, im_p99) = (percentile(&mut im_l, 0.5), percentile(&mut im_l, 0.99));
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    say(format!(
+        "latency ({} round trips each): im p50 {:.1} µs p99 {:.1} µs; raw p50 {:.1} µs p99 {:.1} µs; ratios {:.3} / {:.3}",
+        raw_l.len(),
+        us(im_p50),
+        us(im_p99),
+        us(raw_p50),
+        us(raw_p99),
+        us(im_p50) / us(raw_p50),
+        us(im_p99) / us(raw_p99)
+    ));
+
+    // 3. idle memory, in child processes, alternating.
+    let idle_rounds = if quick { 1 } else { 3 };
+    let (mut im_b, mut raw_b, mut im_h, mut raw_h, mut tasks) =
+        (vec![], vec![], vec![], vec![], 0.0);
+    for _ in 0..idle_rounds {
+        let (b, t, h) = run_idle_child("im", &url, idle_conns);
+        im_b.push(b);
+        im_h.push(h);
+        tasks = t;
+        let (b, _, h) = run_idle_child("raw", &url, idle_conns);
+        raw_b.push(b);
+        raw_h.push(h);
+    }
+    let (im_b, raw_b, im_h, raw_h) = (
+        median(&mut im_b),
+        median(&mut raw_b),
+        median(&mut im_h),
+        median(&mut raw_h),
+    );
+    say(format!(
+        "idle ({idle_conns} connections): RSS growth im {im_b:.0} B/conn, raw {raw_b:.0} B/conn; live heap im {im_h:.0} B/conn, raw {raw_h:.0} B/conn; {tasks:.2} tasks/conn"
+    ));
+
+    // 4. herd.
+    let jittered = rt.block_on(herd(herd_clients, ReconnectPolicy::default().jitter));
+    let rigid = rt.block_on(herd(herd_clients, 0.0));
+    let (herd_ratio, herd_rigid) = (peak_ratio(&jittered), peak_ratio(&rigid));
+    say(format!(
+        "herd ({herd_clients} clients, restart): default policy peak {} per 100 ms = {herd_ratio:.2}x uniform over {:.2?}; jitter 0 peak {} = {herd_rigid:.2}x",
+        peak(&jittered),
+        *jittered.last().unwrap() - jittered[0],
+        peak(&rigid)
+    ));
+    let svg = herd_svg(&jittered, &rigid, herd_clients);
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img/herd.svg");
+    if !quick {
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        std::fs::write(&out, svg).unwrap();
+        say("herd plot written to docs/img/herd.svg".to_owned());
+    }
+
+    // 5. core cost.
+    let mut core = (0..5)
+        .map(|_| core_ns_per_message(core_msgs))
+        .collect::<Vec<_>>();
+    let core = median(&mut core);
+    say(format!(
+        "core: {core:.0} ns per inbound chat message through im-proto (median of 5)"
+    ));
+
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "quick": quick,
+                "messages": messages,
+                "throughput_ratio": im_t / raw_t,
+                "throughput_im_msgs_per_s": im_t,
+                "throughput_raw_msgs_per_s": raw_t,
+                "throughput_ratio_async_std": im_a / raw_a,
+                "throughput_im_async_std_msgs_per_s": im_a,
+                "throughput_raw_async_tungstenite_msgs_per_s": raw_a,
+                "rtt_p50_ratio": us(im_p50) / us(raw_p50),
+                "rtt_p99_ratio": us(im_p99) / us(raw_p99),
+                "rtt_p50_us": us(im_p50),
+                "rtt_p99_us": us(im_p99),
+                "rtt_p50_us_raw": us(raw_p50),
+                "rtt_p99_us_raw": us(raw_p99),
+                "idle_connections": idle_conns,
+                "idle_bytes_per_conn": im_b,
+                "idle_bytes_per_conn_raw": raw_b,
+                "idle_tasks_per_conn": tasks,
+                "idle_heap_bytes_per_conn": im_h,
+                "idle_heap_bytes_per_conn_raw": raw_h,
+                "herd_clients": herd_clients,
+                "herd_peak_ratio": herd_ratio,
+                "herd_peak_ratio_no_jitter": herd_rigid,
+                "herd_peak": peak(&jittered),
+                "herd_peak_no_jitter": peak(&rigid),
+                "core_ns_per_msg": core,
+            })
+        );
+    }
+}
