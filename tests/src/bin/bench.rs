@@ -340,15 +340,16 @@ fn idle_child(kind: &str, url: &str, n: usize) {
 
 fn run_idle_child(kind: &str, url: &str, n: usize) -> (f64, f64, f64) {
     let exe = std::env::current_exe().unwrap();
-    let child = Command::new(exe)
+    let mut child = Command::new(exe)
         .args(["--idle-child", kind, url, &n.to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.unwrap())
+    BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    let _ = child.wait();
     let v: Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("child said {line:?}: {e}"));
     (
