@@ -5,6 +5,7 @@
 //! by the server. `conn_close` means logged in elsewhere: kicked, no reconnect. Chat messages are
 //! acked by `msg_id`, which carries the idempotency key.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -65,39 +66,44 @@ impl fmt::Debug for LiveChat {
 }
 
 #[derive(Deserialize)]
+// Fields borrow from the frame where they can: one chat message costs a parse, not a pile of
+// allocations (the benchmark's core figure).
 struct Inbound<'a> {
-    cmd: Option<&'a str>,
-    #[serde(default)]
-    msg_id: Option<Value>,
-    #[serde(default)]
-    room: Option<String>,
+    #[serde(borrow)]
+    cmd: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    msg_id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    room: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     result: Option<InboundResult<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 struct InboundResult<'a> {
-    #[serde(default)]
-    seed: Option<String>,
+    #[serde(default, borrow)]
+    seed: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     message: Option<&'a RawValue>,
-    #[serde(default)]
-    room: Option<String>,
-    #[serde(default)]
-    msg_id: Option<Value>,
-    #[serde(default)]
-    from: Option<Value>,
-    #[serde(default)]
-    reason: Option<String>,
+    #[serde(default, borrow)]
+    room: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    msg_id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    from: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    reason: Option<Cow<'a, str>>,
     #[serde(default)]
     after_ms: Option<u64>,
 }
 
-fn id_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// An id as text: a JSON string unquoted, anything else as written.
+fn id_text(raw: &RawValue) -> String {
+    serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_owned())
+}
+
+fn text_or(v: Option<Cow<'_, str>>, default: &str) -> String {
+    v.map(Cow::into_owned).unwrap_or_else(|| default.to_owned())
 }
 
 impl Protocol for LiveChat {
@@ -124,33 +130,31 @@ impl Protocol for LiveChat {
         let msg: Inbound<'_> =
             serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
         let result = msg.result.unwrap_or_default();
-        match msg.cmd {
+        match msg.cmd.as_deref() {
             Some("auth1") => {
                 let seed = result
                     .seed
                     .ok_or_else(|| ProtocolError::Malformed("auth1 without result.seed".into()))?;
                 cx.transmit(text_frame(json!({
                     "cmd": "auth2",
-                    "msg_id": msg.msg_id.unwrap_or(Value::Null),
+                    "msg_id": msg.msg_id,
                     "authCode": Self::auth_code(&seed, &self.key),
                     "room_id": self.home_room(),
                     "userId": self.user_id,
                 })));
             }
             Some("auth_ok") => cx.emit(ProtocolEvent::Ready),
-            Some("auth_fail") => cx.emit(ProtocolEvent::Fatal(ProtocolError::AuthFailed(
-                result.reason.unwrap_or_else(|| "rejected".into()),
-            ))),
+            Some("auth_fail") => cx.emit(ProtocolEvent::Fatal(ProtocolError::AuthFailed(text_or(
+                result.reason,
+                "rejected",
+            )))),
             Some("wd_heartbeat") => cx.emit(ProtocolEvent::Pong),
             Some("conn_close") => cx.emit(ProtocolEvent::Kicked {
-                reason: result
-                    .reason
-                    .unwrap_or_else(|| "logged in elsewhere".into()),
+                reason: text_or(result.reason, "logged in elsewhere"),
             }),
             Some("ack") => {
                 let key = msg
                     .msg_id
-                    .as_ref()
                     .map(id_text)
                     .ok_or_else(|| ProtocolError::Malformed("ack without msg_id".into()))?;
                 // An ack for a key we no longer wait for is a duplicate: harmless.
@@ -158,30 +162,34 @@ impl Protocol for LiveChat {
                     cx.emit(ProtocolEvent::Acked(id));
                 }
             }
-            Some("joined") => cx
-                .emit(ProtocolEvent::Subscribed(msg.room.ok_or_else(|| {
-                    ProtocolError::Malformed("joined without room".into())
-                })?)),
+            Some("joined") => {
+                let room = msg
+                    .room
+                    .ok_or_else(|| ProtocolError::Malformed("joined without room".into()))?;
+                cx.emit(ProtocolEvent::Subscribed(room.into_owned()));
+            }
             Some("join_fail") => cx.emit(ProtocolEvent::SubscribeRefused {
-                channel: msg.room.unwrap_or_default(),
-                reason: result.reason.unwrap_or_default(),
+                channel: text_or(msg.room, ""),
+                reason: text_or(result.reason, ""),
             }),
             Some("reconnect") => cx.emit(ProtocolEvent::Reconnect {
-                reason: result.reason.unwrap_or_else(|| "server asked".into()),
+                reason: text_or(result.reason, "server asked"),
                 after: result.after_ms.map(Duration::from_millis),
             }),
-            Some("error") => cx.emit(ProtocolEvent::Error(ProtocolError::Server(
-                result.reason.unwrap_or_default(),
-            ))),
+            Some("error") => cx.emit(ProtocolEvent::Error(ProtocolError::Server(text_or(
+                result.reason,
+                "",
+            )))),
             cmd => match result.message.filter(|m| m.get() != "null") {
                 // The seed's rule: anything else carrying result.message is a chat message.
                 Some(raw) => {
-                    let mut message = Message::new(
-                        result.room.or(msg.room).unwrap_or_else(|| self.home_room()),
-                        Body::Json(raw.to_owned()),
-                    );
-                    message.id = result.msg_id.as_ref().or(msg.msg_id.as_ref()).map(id_text);
-                    message.from = result.from.as_ref().map(id_text);
+                    let channel = match result.room.or(msg.room) {
+                        Some(room) => room.into_owned(),
+                        None => self.home_room(),
+                    };
+                    let mut message = Message::new(channel, Body::Json(raw.to_owned()));
+                    message.id = result.msg_id.or(msg.msg_id).map(id_text);
+                    message.from = result.from.map(id_text);
                     cx.emit(ProtocolEvent::Message(message));
                 }
                 None => {

@@ -546,6 +546,14 @@ fn core_ns_per_message(n: usize) -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 
+/// Run `f` in a spawned task, as application code runs (raw and im alike), and wait for it.
+fn spawned<T: Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    rt.block_on(async { tokio::spawn(f).await.expect("the measured task") })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--idle-child") {
@@ -579,19 +587,21 @@ fn main() {
     let (mut raw_t, mut im_t, mut raw_a, mut im_a) = (vec![], vec![], vec![], vec![]);
     for r in 0..rounds {
         let mps = |d: Duration| messages as f64 / d.as_secs_f64();
-        raw_t.push(mps(rt.block_on(raw_tokio_throughput(&url, messages))));
-        im_t.push(mps(rt.block_on(im_throughput::<im_tokio::Tokio>(
-            &url,
-            messages,
-            1_000 + r,
+        let u = url.clone();
+        raw_t.push(mps(spawned(&rt, async move {
+            raw_tokio_throughput(&u, messages).await
+        })));
+        let u = url.clone();
+        im_t.push(mps(spawned(&rt, async move {
+            im_throughput::<im_tokio::Tokio>(&u, messages, 1_000 + r).await
+        })));
+        let u = url.clone();
+        raw_a.push(mps(async_std::task::block_on(async_std::task::spawn(
+            async move { raw_async_throughput(&u, messages).await },
         ))));
-        raw_a.push(mps(async_std::task::block_on(raw_async_throughput(
-            &url, messages,
-        ))));
-        im_a.push(mps(async_std::task::block_on(im_throughput::<
-            im_async_std::AsyncIo,
-        >(
-            &url, messages, 2_000 + r
+        let u = url.clone();
+        im_a.push(mps(async_std::task::block_on(async_std::task::spawn(
+            async move { im_throughput::<im_async_std::AsyncIo>(&u, messages, 2_000 + r).await },
         ))));
     }
     let (raw_t, im_t, raw_a, im_a) = (
@@ -609,8 +619,14 @@ fn main() {
     // 2. latency, alternating.
     let (mut raw_l, mut im_l) = (vec![], vec![]);
     for r in 0..rounds {
-        raw_l.extend(rt.block_on(raw_rtts(&url, rtt_rounds, &format!("raw{r}"))));
-        im_l.extend(rt.block_on(im_rtts(&url, rtt_rounds, 3_000 + r)));
+        let u = url.clone();
+        raw_l.extend(spawned(&rt, async move {
+            raw_rtts(&u, rtt_rounds, &format!("raw{r}")).await
+        }));
+        let u = url.clone();
+        im_l.extend(spawned(&rt, async move {
+            im_rtts(&u, rtt_rounds, 3_000 + r).await
+        }));
     }
     let (raw_p50, raw_p99) = (percentile(&mut raw_l, 0.5), percentile(&mut raw_l, 0.99));
     let (im_p50, im_p99) = (percentile(&mut im_l, 0.5), percentile(&mut im_l, 0.99));
