@@ -43,6 +43,8 @@ use async_tungstenite::WebSocketStream;
 pub use im_driver::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
 #[cfg(feature = "livechat")]
 pub use im_proto::LiveChat;
+#[cfg(feature = "mqtt")]
+pub use im_proto::Mqtt;
 pub use im_proto::{
     Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
     OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError, SendId, State,

@@ -94,4 +94,6 @@ pub use protocol::{
 };
 #[cfg(feature = "livechat")]
 pub use protocols::livechat::LiveChat;
+#[cfg(feature = "mqtt")]
+pub use protocols::mqtt::Mqtt;
 pub use transport::{ConnId, Endpoint, Frame, TransportEvent};

@@ -2,6 +2,7 @@
 //! proxy, and helpers shared by the end-to-end suites.
 
 pub mod demo;
+pub mod peers;
 pub mod proxy;
 pub mod runtime;
 pub mod server;

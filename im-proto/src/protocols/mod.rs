@@ -2,3 +2,5 @@
 
 #[cfg(feature = "livechat")]
 pub mod livechat;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;

@@ -1,0 +1,282 @@
+//! MQTT 3.1.1 over WebSocket (subprotocol `mqtt`): CONNECT/CONNACK, SUBSCRIBE/SUBACK,
+//! UNSUBSCRIBE, PUBLISH at QoS 1 with PUBACK, client-driven PINGREQ/PINGRESP, DISCONNECT.
+//!
+//! Channels are topics. Outgoing messages are published at QoS 1 and acked by packet id (Q3);
+//! after a reconnect unacked ones go out again with the DUP flag. MQTT 3.1.1 has no place for
+//! the idempotency key, so a broker cannot deduplicate: delivery is at-least-once. Incoming
+//! QoS 1 publishes are acknowledged automatically. The session is clean on every connect; the
+//! core resubscribes (S1).
+
+pub mod codec;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Instant;
+
+pub use codec::{CodecError, Packet};
+
+use crate::message::{Body, Message, OutgoingMessage, SendId};
+use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::transport::Frame;
+
+/// CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
+const SERVER_UNAVAILABLE: u8 = 3;
+const BAD_CREDENTIALS: u8 = 4;
+const NOT_AUTHORIZED: u8 = 5;
+
+/// An MQTT 3.1.1 client session.
+pub struct Mqtt {
+    client_id: String,
+    username: Option<String>,
+    password: Option<Vec<u8>>,
+    /// Bytes of a packet split across WebSocket frames; bounded by the frame limit.
+    partial: Vec<u8>,
+    next_packet_id: u16,
+    /// Packet id → send, for PUBACK (Q3). Bounded by the outbox; reset per connection.
+    inflight: HashMap<u16, SendId>,
+    /// Packet id → topic, for SUBACK.
+    subscribing: HashMap<u16, String>,
+}
+
+impl Mqtt {
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Mqtt {
+            client_id: client_id.into(),
+            username: None,
+            password: None,
+            partial: Vec::new(),
+            next_packet_id: 0,
+            inflight: HashMap::new(),
+            subscribing: HashMap::new(),
+        }
+    }
+
+    pub fn with_credentials(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.username = Some(username.into());
+        self.password = Some(password.into());
+        self
+    }
+
+    fn packet_id(&mut self) -> u16 {
+        // 1..=65535, skipping ids still in use.
+        loop {
+            self.next_packet_id = self.next_packet_id.wrapping_add(1).max(1);
+            let id = self.next_packet_id;
+            if !self.inflight.contains_key(&id) && !self.subscribing.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn frame(packet: &Packet) -> Frame {
+        let mut out = Vec::new();
+        packet.encode(&mut out);
+        Frame::Binary(out)
+    }
+
+    fn on_packet(&mut self, cx: &mut Context<'_>, packet: Packet) {
+        match packet {
+            Packet::ConnAck { code: 0, .. } => cx.emit(ProtocolEvent::Ready),
+            Packet::ConnAck {
+                code: SERVER_UNAVAILABLE,
+                ..
+            } => cx.emit(ProtocolEvent::Reconnect {
+                reason: "broker unavailable".into(),
+                after: None,
+            }),
+            Packet::ConnAck { code, .. } => {
+                let why = match code {
+                    BAD_CREDENTIALS => "bad user name or password",
+                    NOT_AUTHORIZED => "not authorized",
+                    1 => "protocol version refused",
+                    2 => "client identifier rejected",
+                    _ => "connection refused",
+                };
+                cx.emit(ProtocolEvent::Fatal(ProtocolError::AuthFailed(format!(
+                    "CONNACK {code}: {why}"
+                ))));
+            }
+            Packet::Publish {
+                qos,
+                topic,
+                packet_id,
+                payload,
+                ..
+            } => {
+                if let (1, Some(id)) = (qos, packet_id) {
+                    cx.transmit(Self::frame(&Packet::PubAck { packet_id: id }));
+                }
+                let body = match String::from_utf8(payload) {
+                    Ok(text) => Body::Text(text),
+                    Err(e) => Body::Binary(e.into_bytes()),
+                };
+                cx.emit(ProtocolEvent::Message(Message::new(topic, body)));
+            }
+            Packet::PubAck { packet_id } => {
+                if let Some(id) = self.inflight.remove(&packet_id) {
+                    cx.emit(ProtocolEvent::Acked(id));
+                }
+            }
+            Packet::SubAck { packet_id, codes } => {
+                if let Some(topic) = self.subscribing.remove(&packet_id) {
+                    if codes.first().is_some_and(|c| *c == 0x80) {
+                        cx.emit(ProtocolEvent::SubscribeRefused {
+                            channel: topic,
+                            reason: "SUBACK 0x80".into(),
+                        });
+                    } else {
+                        cx.emit(ProtocolEvent::Subscribed(topic));
+                    }
+                }
+            }
+            Packet::PingResp => cx.emit(ProtocolEvent::Pong),
+            Packet::UnsubAck { .. } => {}
+            other => cx.emit(ProtocolEvent::Error(ProtocolError::Violation(format!(
+                "unexpected {other:?} from the broker"
+            )))),
+        }
+    }
+}
+
+impl fmt::Debug for Mqtt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mqtt")
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A topic we may publish to: not empty, no wildcards, no NUL, fits a length prefix.
+fn check_topic(topic: &str, wildcards: bool) -> Result<(), EncodeError> {
+    let bad = topic.is_empty()
+        || topic.len() > usize::from(u16::MAX)
+        || topic.contains('\0')
+        || (!wildcards && (topic.contains('+') || topic.contains('#')));
+    if bad {
+        Err(EncodeError::InvalidChannel(topic.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+impl Protocol for Mqtt {
+    fn name(&self) -> &'static str {
+        "mqtt"
+    }
+
+    fn subprotocols(&self) -> &'static [&'static str] {
+        &["mqtt"]
+    }
+
+    fn acks(&self) -> bool {
+        true
+    }
+
+    fn on_open(&mut self, cx: &mut Context<'_>) {
+        self.partial.clear();
+        self.inflight.clear();
+        self.subscribing.clear();
+        // The broker drops us after 1.5 × keep-alive without traffic; we ping every interval.
+        let keep_alive = cx
+            .heartbeat
+            .send_every()
+            .map_or(0, |i| i.as_secs().clamp(1, u64::from(u16::MAX)) as u16);
+        cx.transmit(Self::frame(&Packet::Connect {
+            client_id: self.client_id.clone(),
+            keep_alive,
+            clean_session: true,
+            username: self.username.clone(),
+            password: self.password.clone(),
+        }));
+    }
+
+    fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
+        let bytes = match frame {
+            Frame::Binary(b) => b,
+            Frame::Text(_) => return Err(ProtocolError::UnexpectedFrame("text")),
+            _ => return Ok(()),
+        };
+        let limit = cx.limits.max_frame_bytes;
+        if self.partial.is_empty() {
+            self.partial = bytes;
+        } else {
+            self.partial.extend_from_slice(&bytes);
+        }
+        let mut used = 0;
+        loop {
+            match Packet::decode(&self.partial[used..], limit) {
+                Ok(Some((packet, n))) => {
+                    used += n;
+                    self.on_packet(cx, packet);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // A byte stream cannot be resynchronised after garbage: MQTT says close.
+                    self.partial.clear();
+                    cx.emit(ProtocolEvent::Reconnect {
+                        reason: format!("malformed MQTT packet: {e}"),
+                        after: None,
+                    });
+                    return Err(ProtocolError::Malformed(e.to_string()));
+                }
+            }
+        }
+        self.partial.drain(..used);
+        Ok(())
+    }
+
+    fn heartbeat(&mut self, _now: Instant) -> Frame {
+        Self::frame(&Packet::PingReq)
+    }
+
+    fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
+        check_topic(&msg.channel, false)
+    }
+
+    fn encode_message(
+        &mut self,
+        msg: &OutgoingMessage,
+        send: SendInfo<'_>,
+    ) -> Result<Frame, EncodeError> {
+        check_topic(&msg.channel, false)?;
+        let packet_id = self.packet_id();
+        self.inflight.insert(packet_id, send.id);
+        Ok(Self::frame(&Packet::Publish {
+            dup: send.redelivery,
+            qos: 1,
+            retain: false,
+            topic: msg.channel.clone(),
+            packet_id: Some(packet_id),
+            payload: msg.body.as_bytes().to_vec(),
+        }))
+    }
+
+    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        check_topic(channel, true)?;
+        let packet_id = self.packet_id();
+        self.subscribing.insert(packet_id, channel.to_owned());
+        Ok(Some(Self::frame(&Packet::Subscribe {
+            packet_id,
+            topics: vec![(channel.to_owned(), 1)],
+        })))
+    }
+
+    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        check_topic(channel, true)?;
+        let packet_id = self.packet_id();
+        Ok(Some(Self::frame(&Packet::Unsubscribe {
+            packet_id,
+            topics: vec![channel.to_owned()],
+        })))
+    }
+
+    fn on_close(&mut self) -> Option<Frame> {
+        Some(Self::frame(&Packet::Disconnect))
+    }
+}

@@ -1,0 +1,139 @@
+//! Real servers for the interop suites, started on free loopback ports and stopped on drop.
+//! When a server binary is missing, a developer run skips with a loud message; under CI
+//! (`CI=true`) it fails.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Find `name` on the PATH or in the sbin folders Debian installs daemons to.
+pub fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The binary, or `None` after a loud skip message; panics under CI.
+pub fn require(name: &str) -> Option<PathBuf> {
+    match find_binary(name) {
+        Some(p) => Some(p),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{name} is not installed, and CI=true: .ci/run must install it")
+        }
+        None => {
+            eprintln!(
+                "\n*** SKIPPED: `{name}` is not installed on this machine; this interop test did not run. ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// A free port on 127.0.0.1 (bound and released; the server binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Wait until something accepts TCP on `port`, or fail after `limit`.
+pub fn wait_listening(port: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {port} after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Mosquitto 2 broker with a WebSocket listener on 127.0.0.1.
+pub struct Mosquitto {
+    binary: PathBuf,
+    config: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    /// Start on a free port; `None` when mosquitto is missing on a developer machine.
+    pub fn start() -> Option<Mosquitto> {
+        let binary = require("mosquitto")?;
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("im-mosquitto-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = dir.join("mosquitto.conf");
+        std::fs::write(
+            &config,
+            // Mosquitto 2.0.11 (Debian 12) refuses to start with websockets as its only
+            // listener, a bug fixed in 2.0.12: a plain MQTT listener rides along.
+            format!(
+                "listener {port} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n\
+                 listener {plain} 127.0.0.1\nprotocol mqtt\n\
+                 allow_anonymous true\npersistence false\nlog_dest none\n",
+                plain = free_port()
+            ),
+        )
+        .expect("write mosquitto.conf");
+        let mut broker = Mosquitto {
+            binary,
+            config,
+            port,
+            child: None,
+        };
+        broker.launch();
+        Some(broker)
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(&self.binary)
+            .arg("-c")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        self.child = Some(child);
+        wait_listening(self.port, Duration::from_secs(10));
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SIGKILL: no goodbye to anyone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again on the same port (after [`kill`](Self::kill)).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(dir) = self.config.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

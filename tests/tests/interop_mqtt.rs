@@ -1,0 +1,198 @@
+//! MQTT 3.1.1 over WebSocket against a real Mosquitto 2 broker, started by each test on a free
+//! loopback port (skipped loudly when mosquitto is missing on a developer machine; a failure
+//! under CI).
+
+use std::time::{Duration, Instant};
+
+use im_tests::peers::Mosquitto;
+use im_tests::proxy::Mode;
+use im_tests::FaultProxy;
+use im_tokio::{Cause, Client, Event, Events, HeartbeatMode, Mqtt, ReconnectPolicy};
+
+const SOON: Duration = Duration::from_secs(10);
+
+async fn until(
+    events: &mut Events,
+    what: &str,
+    mut pred: impl FnMut(&Event) -> bool,
+) -> Vec<Event> {
+    let deadline = Instant::now() + SOON;
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
+            Ok(Some(e)) => {
+                let hit = pred(&e);
+                seen.push(e);
+                if hit {
+                    return seen;
+                }
+            }
+            other => panic!("no {what} ({other:?}); saw {seen:#?}"),
+        }
+    }
+}
+
+fn mqtt(url: &str, id: &str) -> im_tokio::ClientBuilder {
+    Client::builder()
+        .endpoint(url)
+        .protocol(Mqtt::new(id))
+        .reconnect(ReconnectPolicy {
+            initial: Duration::from_millis(50),
+            max_delay: Duration::from_millis(300),
+            ..ReconnectPolicy::default()
+        })
+        .heartbeat(HeartbeatMode::ClientDriven {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+        })
+}
+
+fn text_of(e: &Event) -> Option<String> {
+    match e {
+        Event::Message(m) => m.body.as_text().map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_subscribe_receive_send_and_ack() {
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let (sub, mut sub_events) = mqtt(&broker.url(), "im-sub").connect().unwrap();
+    sub.subscribe("im/room").unwrap();
+    until(&mut sub_events, "SUBACK", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    let (publ, mut pub_events) = mqtt(&broker.url(), "im-pub").connect().unwrap();
+    let id = publ
+        .send_json("im/room", &serde_json::json!({"text": "hello mqtt"}))
+        .unwrap();
+    until(&mut pub_events, "PUBACK", |e| *e == Event::Acked { id }).await;
+    let got = until(&mut sub_events, "the message", |e| {
+        matches!(e, Event::Message(_))
+    })
+    .await;
+    let Some(Event::Message(m)) = got.last() else {
+        unreachable!()
+    };
+    assert_eq!(m.channel, "im/room");
+    assert_eq!(
+        m.body.decode::<serde_json::Value>().unwrap()["text"],
+        "hello mqtt"
+    );
+    sub.close().await;
+    publ.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_broker_reconnect_resubscribe_and_traffic_resumes() {
+    let Some(mut broker) = Mosquitto::start() else {
+        return;
+    };
+    let (sub, mut events) = mqtt(&broker.url(), "im-sub2").connect().unwrap();
+    sub.subscribe("im/resume").unwrap();
+    until(&mut events, "SUBACK", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    broker.kill();
+    until(&mut events, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. })
+    })
+    .await;
+    broker.restart();
+    until(&mut events, "SUBACK after the restart", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    let (publ, mut pub_events) = mqtt(&broker.url(), "im-pub2").connect().unwrap();
+    let id = publ.send_text("im/resume", "after the restart").unwrap();
+    until(&mut pub_events, "PUBACK", |e| *e == Event::Acked { id }).await;
+    let got = until(&mut events, "the message", |e| {
+        matches!(e, Event::Message(_))
+    })
+    .await;
+    assert_eq!(
+        text_of(got.last().unwrap()).as_deref(),
+        Some("after the restart")
+    );
+    sub.close().await;
+    publ.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos1_message_unacked_at_the_kill_is_redelivered() {
+    let Some(mut broker) = Mosquitto::start() else {
+        return;
+    };
+    let proxy = FaultProxy::start(([127, 0, 0, 1], broker.port()).into()).unwrap();
+    let (publ, mut pub_events) = mqtt(&proxy.url(""), "im-pub3").connect().unwrap();
+    until(&mut pub_events, "Connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    // The PUBLISH goes into a black hole: in flight, never acked.
+    proxy.set_mode(Mode::Blackhole);
+    let id = publ
+        .send_text("im/redeliver", "in flight at the kill")
+        .unwrap();
+    broker.restart();
+    // A subscriber on the new broker, before the publisher can come back.
+    let (sub, mut sub_events) = mqtt(&broker.url(), "im-sub3").connect().unwrap();
+    sub.subscribe("im/redeliver").unwrap();
+    until(&mut sub_events, "SUBACK", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    proxy.reset_all();
+    proxy.set_mode(Mode::Pass);
+    until(&mut pub_events, "PUBACK of the redelivery", |e| {
+        *e == Event::Acked { id }
+    })
+    .await;
+    let got = until(&mut sub_events, "the redelivered message", |e| {
+        matches!(e, Event::Message(_))
+    })
+    .await;
+    assert_eq!(
+        text_of(got.last().unwrap()).as_deref(),
+        Some("in flight at the kill")
+    );
+    sub.close().await;
+    publ.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_link_is_detected_by_pingreq() {
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let proxy = FaultProxy::start(([127, 0, 0, 1], broker.port()).into()).unwrap();
+    let (client, mut events) = mqtt(&proxy.url(""), "im-ping").connect().unwrap();
+    until(&mut events, "a PINGRESP", |e| {
+        matches!(e, Event::Heartbeat { rtt: Some(_) })
+    })
+    .await;
+    let cut = Instant::now();
+    proxy.set_mode(Mode::Blackhole);
+    until(&mut events, "dead link", |e| {
+        matches!(
+            e,
+            Event::Disconnected {
+                cause: Cause::DeadLink
+            }
+        )
+    })
+    .await;
+    let detected = cut.elapsed();
+    println!("MQTT half-open link detected after {detected:?} (bound: keepalive interval 1 s + timeout 1 s)");
+    assert!(detected <= Duration::from_millis(2_500), "{detected:?}");
+    proxy.set_mode(Mode::Pass);
+    until(&mut events, "Connected again", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    client.close().await;
+}
