@@ -45,6 +45,8 @@ pub use im_driver::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
 pub use im_proto::LiveChat;
 #[cfg(feature = "mqtt")]
 pub use im_proto::Mqtt;
+#[cfg(feature = "socketio")]
+pub use im_proto::SocketIo;
 pub use im_proto::{
     Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
     OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError, SendId, State,

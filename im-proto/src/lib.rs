@@ -96,4 +96,6 @@ pub use protocol::{
 pub use protocols::livechat::LiveChat;
 #[cfg(feature = "mqtt")]
 pub use protocols::mqtt::Mqtt;
+#[cfg(feature = "socketio")]
+pub use protocols::socketio::SocketIo;
 pub use transport::{ConnId, Endpoint, Frame, TransportEvent};

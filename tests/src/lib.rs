@@ -7,5 +7,6 @@ pub mod proxy;
 pub mod runtime;
 pub mod server;
 
+pub use peers::{Mosquitto, SocketIoServer};
 pub use proxy::FaultProxy;
 pub use server::{Delivered, LiveChatServer};

@@ -137,3 +137,89 @@ impl Drop for Mosquitto {
         }
     }
 }
+
+/// The Node `socket.io` 4 server of `tests/socketio/server.js` (dependencies from its lock file:
+/// `npm ci --prefix tests/socketio`), on a free loopback port.
+pub struct SocketIoServer {
+    node: PathBuf,
+    port: u16,
+    ping: (Duration, Duration),
+    child: Option<Child>,
+}
+
+impl SocketIoServer {
+    /// Start with Engine.IO's `pingInterval` and `pingTimeout`; `None` when node or the npm
+    /// dependencies are missing on a developer machine.
+    pub fn start(ping_interval: Duration, ping_timeout: Duration) -> Option<SocketIoServer> {
+        let node = require("node")?;
+        if !Self::dir().join("node_modules/socket.io").is_dir() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "tests/socketio/node_modules is missing, and CI=true: .ci/run must run npm ci"
+                );
+            }
+            eprintln!(
+                "\n*** SKIPPED: run `npm ci --prefix tests/socketio` first; this interop test did not run. ***\n"
+            );
+            return None;
+        }
+        let mut server = SocketIoServer {
+            node,
+            port: free_port(),
+            ping: (ping_interval, ping_timeout),
+            child: None,
+        };
+        server.launch();
+        Some(server)
+    }
+
+    fn dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("socketio")
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(&self.node)
+            .arg(Self::dir().join("server.js"))
+            .arg(self.port.to_string())
+            .env("PING_INTERVAL", self.ping.0.as_millis().to_string())
+            .env("PING_TIMEOUT", self.ping.1.as_millis().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start node");
+        self.child = Some(child);
+        wait_listening(self.port, Duration::from_secs(20));
+    }
+
+    /// The Engine.IO WebSocket URL.
+    pub fn url(&self) -> String {
+        format!(
+            "ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket",
+            self.port
+        )
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for SocketIoServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

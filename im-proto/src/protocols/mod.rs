@@ -4,3 +4,5 @@
 pub mod livechat;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+#[cfg(feature = "socketio")]
+pub mod socketio;
