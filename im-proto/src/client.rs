@@ -41,6 +41,8 @@ pub struct Client {
     outbox: Outbox,
     /// S1: the channels the user wants, whatever the connection is doing.
     desired: BTreeSet<String>,
+    /// A vendor switch waiting for the old vendor's acks (see `switch_protocol`).
+    switching: Option<PendingSwitch>,
     out: VecDeque<Output>,
     scratch: Vec<ProtocolEvent>,
 }
@@ -69,6 +71,22 @@ enum Phase {
         until: Instant,
     },
     Closed(CloseReason),
+}
+
+/// Where to move once the old vendor has acked what it has.
+struct PendingSwitch {
+    protocol: Box<dyn Protocol>,
+    endpoints: Vec<Endpoint>,
+    deadline: Instant,
+}
+
+impl std::fmt::Debug for PendingSwitch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSwitch")
+            .field("protocol", &self.protocol.name())
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Liveness bookkeeping of a `Ready` connection (H1–H4).
@@ -151,6 +169,7 @@ impl Client {
             endpoint_idx: 0,
             server_hint: None,
             desired: BTreeSet::new(),
+            switching: None,
             out: VecDeque::new(),
             scratch: Vec::new(),
         }
@@ -263,6 +282,8 @@ impl Client {
         // H4: woken far later than asked: the process was frozen, not the link idle.
         let jumped = now.saturating_duration_since(deadline) > self.config.clock_jump_threshold;
         self.expire_outbox(now);
+        // A drain that outlived its deadline ends here (the arms below see the new connect).
+        self.maybe_finish_switch(now);
         match &mut self.phase {
             Phase::Connecting { deadline, .. } if *deadline <= now => {
                 self.lose_connection(now, Cause::ConnectTimeout, true);
@@ -395,6 +416,7 @@ impl Client {
         if self.is_closed() {
             return;
         }
+        self.switching = None;
         if let Phase::Ready { conn, .. } = self.phase {
             if let Some(frame) = self.protocol.on_close() {
                 self.out.push_back(Output::Transmit { conn, frame });
@@ -454,21 +476,55 @@ impl Client {
                 max: self.config.limits.max_endpoints,
             });
         }
+        let switch = PendingSwitch {
+            protocol,
+            endpoints,
+            deadline: now + self.config.handshake_timeout,
+        };
+        match self.phase {
+            // Let the old vendor ack what it has before leaving it, so nothing goes to both.
+            Phase::Ready { conn, .. } if self.protocol.acks() && self.outbox.in_flight_on(conn) => {
+                self.switching = Some(switch);
+            }
+            _ => self.switch_now(now, switch),
+        }
+        Ok(())
+    }
+
+    /// Leave the current vendor for `switch`'s, now. Unacked messages are queued again and go
+    /// to the new vendor with their keys (at-least-once across the move).
+    fn switch_now(&mut self, now: Instant, switch: PendingSwitch) {
         if matches!(self.phase, Phase::Ready { .. }) {
-            self.out.push_back(Output::Event(Event::Disconnected {
+            self.emit(Event::Disconnected {
                 cause: Cause::Switched,
-            }));
+            });
         }
         self.disconnect_current("switching vendor");
+        self.phase = Phase::Idle;
         self.outbox.requeue();
         self.expire_outbox(now);
-        self.protocol = protocol;
-        self.endpoints = endpoints;
+        self.protocol = switch.protocol;
+        self.endpoints = switch.endpoints;
         self.endpoint_idx = 0;
         self.failures = 0;
         self.server_hint = None;
         self.start_connect(now);
-        Ok(())
+    }
+
+    /// A pending switch goes ahead once nothing is in flight on the old vendor, or at its
+    /// deadline.
+    fn maybe_finish_switch(&mut self, now: Instant) {
+        let Some(deadline) = self.switching.as_ref().map(|s| s.deadline) else {
+            return;
+        };
+        let drained = match self.phase {
+            Phase::Ready { conn, .. } => !self.outbox.in_flight_on(conn),
+            _ => true,
+        };
+        if drained || deadline <= now {
+            let switch = self.switching.take().expect("checked above");
+            self.switch_now(now, switch);
+        }
     }
 
     // ----- outputs -----
@@ -494,10 +550,14 @@ impl Client {
                 .min(),
             Phase::Backoff { until } => Some(*until),
         };
-        match (phase, self.outbox.next_expiry()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            phase,
+            self.outbox.next_expiry(),
+            self.switching.as_ref().map(|s| s.deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ----- internals -----
@@ -601,6 +661,7 @@ impl Client {
                 // An ack for something no longer held (a duplicate) changes nothing.
                 ProtocolEvent::Acked(id) if self.outbox.ack(id).is_some() => {
                     self.emit(Event::Acked { id });
+                    self.maybe_finish_switch(now);
                 }
                 ProtocolEvent::Subscribed(channel) => self.emit(Event::Subscribed { channel }),
                 ProtocolEvent::SubscribeRefused { channel, reason } => {
@@ -670,6 +731,10 @@ impl Client {
 
     /// Transmit every held message not yet sent on `conn`, in FIFO order (Q2, Q3).
     fn flush_outbox(&mut self, conn: ConnId) {
+        if self.switching.is_some() {
+            // Leaving this vendor: new messages wait for the next one.
+            return;
+        }
         let acks = self.protocol.acks();
         let mut done = Vec::new();
         let mut failed = Vec::new();
@@ -777,6 +842,18 @@ impl Client {
     /// The current connection is over (or the attempt failed): count it, then back off, or give
     /// up (R3). `abandon` says whether the driver must still be told to close the socket.
     fn lose_connection(&mut self, now: Instant, cause: Cause, abandon: bool) {
+        if let Some(switch) = self.switching.take() {
+            // Leaving anyway: the loss ends the drain early.
+            if abandon {
+                self.disconnect_current("switching vendor");
+            }
+            if matches!(self.phase, Phase::Ready { .. }) {
+                self.emit(Event::Disconnected { cause });
+            }
+            self.phase = Phase::Idle;
+            self.switch_now(now, switch);
+            return;
+        }
         if abandon {
             self.disconnect_current(match cause {
                 Cause::DeadLink => "heartbeat timeout",

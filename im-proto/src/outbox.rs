@@ -70,6 +70,11 @@ impl Outbox {
             .filter(move |e| e.sent_on != Some(conn))
     }
 
+    /// Whether anything went out on `conn` and awaits its ack.
+    pub fn in_flight_on(&self, conn: ConnId) -> bool {
+        self.entries.iter().any(|e| e.sent_on == Some(conn))
+    }
+
     /// Q3: the server has it.
     pub fn ack(&mut self, id: SendId) -> Option<Entry> {
         // Acks arrive roughly in order: the front is the usual hit.
