@@ -40,18 +40,13 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
 
-pub use im_driver::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
+pub use im_driver::api::*;
 #[cfg(feature = "livechat")]
 pub use im_proto::LiveChat;
 #[cfg(feature = "mqtt")]
 pub use im_proto::Mqtt;
 #[cfg(feature = "socketio")]
 pub use im_proto::SocketIo;
-pub use im_proto::{
-    Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
-    OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError, SendId, State,
-    SubscribeError, SwitchError, Undelivered,
-};
 
 /// async-io's reactor and timers, with driver tasks on one executor thread.
 #[derive(Debug)]

@@ -18,3 +18,14 @@ pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, Events, SendJsonError};
 pub use runtime::Runtime;
 pub use transport::{default_tls, ws_config, HeaderFn};
+
+/// Everything an application names, re-exported by `im-tokio` and `im-async-std` (the vendor
+/// protocols come from there, by feature).
+pub mod api {
+    pub use crate::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
+    pub use im_proto::{
+        Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
+        OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError, SendId, State,
+        SubscribeError, SwitchError, Undelivered,
+    };
+}

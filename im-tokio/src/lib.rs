@@ -45,18 +45,13 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-pub use im_driver::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
+pub use im_driver::api::*;
 #[cfg(feature = "livechat")]
 pub use im_proto::LiveChat;
 #[cfg(feature = "mqtt")]
 pub use im_proto::Mqtt;
 #[cfg(feature = "socketio")]
 pub use im_proto::SocketIo;
-pub use im_proto::{
-    Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
-    OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError, SendId, State,
-    SubscribeError, SwitchError, Undelivered,
-};
 
 /// The tokio runtime, as `im-driver` needs it.
 #[derive(Debug)]

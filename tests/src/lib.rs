@@ -6,6 +6,7 @@ pub mod peers;
 pub mod proxy;
 pub mod runtime;
 pub mod server;
+pub mod wait;
 
 pub use peers::{Mosquitto, SocketIoServer};
 pub use proxy::FaultProxy;

@@ -52,12 +52,57 @@ pub fn wait_listening(port: u16, limit: Duration) {
     }
 }
 
-/// A Mosquitto 2 broker with a WebSocket listener on 127.0.0.1.
-pub struct Mosquitto {
-    binary: PathBuf,
-    config: PathBuf,
+/// A server process on a loopback port: started, killed (SIGKILL), restarted on the same port,
+/// and killed when dropped.
+struct Daemon {
+    command: Box<dyn Fn() -> Command + Send>,
     port: u16,
     child: Option<Child>,
+}
+
+impl Daemon {
+    fn start(port: u16, command: impl Fn() -> Command + Send + 'static) -> Daemon {
+        let mut d = Daemon {
+            command: Box::new(command),
+            port,
+            child: None,
+        };
+        d.launch();
+        d
+    }
+
+    fn launch(&mut self) {
+        let child = (self.command)()
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the server process");
+        self.child = Some(child);
+        wait_listening(self.port, Duration::from_secs(20));
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A Mosquitto 2 broker with a WebSocket listener on 127.0.0.1.
+pub struct Mosquitto {
+    config: PathBuf,
+    daemon: Daemon,
 }
 
 impl Mosquitto {
@@ -80,58 +125,37 @@ impl Mosquitto {
             ),
         )
         .expect("write mosquitto.conf");
-        let mut broker = Mosquitto {
-            binary,
-            config,
-            port,
-            child: None,
-        };
-        broker.launch();
-        Some(broker)
-    }
-
-    fn launch(&mut self) {
-        let child = Command::new(&self.binary)
-            .arg("-c")
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
-        self.child = Some(child);
-        wait_listening(self.port, Duration::from_secs(10));
+        let conf = config.clone();
+        let daemon = Daemon::start(port, move || {
+            let mut c = Command::new(&binary);
+            c.arg("-c").arg(&conf).stderr(Stdio::null());
+            c
+        });
+        Some(Mosquitto { config, daemon })
     }
 
     pub fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+        format!("ws://127.0.0.1:{}", self.daemon.port)
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.daemon.port
     }
 
     /// SIGKILL: no goodbye to anyone.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.daemon.kill();
     }
 
     /// Start again on the same port (after [`kill`](Self::kill)).
     pub fn restart(&mut self) {
-        self.kill();
-        self.launch();
-    }
-
-    pub fn config_path(&self) -> &Path {
-        &self.config
+        self.daemon.restart();
     }
 }
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
-        self.kill();
+        self.daemon.kill();
         if let Some(dir) = self.config.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -141,10 +165,7 @@ impl Drop for Mosquitto {
 /// The Node `socket.io` 4 server of `tests/socketio/server.js` (dependencies from its lock file:
 /// `npm ci --prefix tests/socketio`), on a free loopback port.
 pub struct SocketIoServer {
-    node: PathBuf,
-    port: u16,
-    ping: (Duration, Duration),
-    child: Option<Child>,
+    daemon: Daemon,
 }
 
 impl SocketIoServer {
@@ -152,7 +173,8 @@ impl SocketIoServer {
     /// dependencies are missing on a developer machine.
     pub fn start(ping_interval: Duration, ping_timeout: Duration) -> Option<SocketIoServer> {
         let node = require("node")?;
-        if !Self::dir().join("node_modules/socket.io").is_dir() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("socketio");
+        if !dir.join("node_modules/socket.io").is_dir() {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!(
                     "tests/socketio/node_modules is missing, and CI=true: .ci/run must run npm ci"
@@ -163,63 +185,37 @@ impl SocketIoServer {
             );
             return None;
         }
-        let mut server = SocketIoServer {
-            node,
-            port: free_port(),
-            ping: (ping_interval, ping_timeout),
-            child: None,
-        };
-        server.launch();
-        Some(server)
-    }
-
-    fn dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("socketio")
-    }
-
-    fn launch(&mut self) {
-        let child = Command::new(&self.node)
-            .arg(Self::dir().join("server.js"))
-            .arg(self.port.to_string())
-            .env("PING_INTERVAL", self.ping.0.as_millis().to_string())
-            .env("PING_TIMEOUT", self.ping.1.as_millis().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start node");
-        self.child = Some(child);
-        wait_listening(self.port, Duration::from_secs(20));
+        let port = free_port();
+        let daemon = Daemon::start(port, move || {
+            let mut c = Command::new(&node);
+            c.arg(dir.join("server.js"))
+                .arg(port.to_string())
+                .env("PING_INTERVAL", ping_interval.as_millis().to_string())
+                .env("PING_TIMEOUT", ping_timeout.as_millis().to_string());
+            c
+        });
+        Some(SocketIoServer { daemon })
     }
 
     /// The Engine.IO WebSocket URL.
     pub fn url(&self) -> String {
         format!(
             "ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket",
-            self.port
+            self.daemon.port
         )
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.daemon.port
     }
 
     /// SIGKILL.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.daemon.kill();
     }
 
     /// Start again on the same port.
     pub fn restart(&mut self) {
-        self.kill();
-        self.launch();
-    }
-}
-
-impl Drop for SocketIoServer {
-    fn drop(&mut self) {
-        self.kill();
+        self.daemon.restart();
     }
 }

@@ -2,34 +2,12 @@
 //! MQTT (a real Mosquitto) while messages are in flight and more are sent mid-switch. The event
 //! stream and the subscription survive; every message reaches exactly one vendor, once, in order.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use im_tests::peers::Mosquitto;
+use im_tests::wait::until;
 use im_tests::LiveChatServer;
-use im_tokio::{Cause, Client, Event, Events, LiveChat, Mqtt, ReconnectPolicy};
-
-const SOON: Duration = Duration::from_secs(10);
-
-async fn until(
-    events: &mut Events,
-    what: &str,
-    mut pred: impl FnMut(&Event) -> bool,
-) -> Vec<Event> {
-    let deadline = Instant::now() + SOON;
-    let mut seen = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
-            Ok(Some(e)) => {
-                let hit = pred(&e);
-                seen.push(e);
-                if hit {
-                    return seen;
-                }
-            }
-            other => panic!("no {what} ({other:?}); saw {seen:#?}"),
-        }
-    }
-}
+use im_tokio::{Cause, Client, Event, LiveChat, Mqtt, ReconnectPolicy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switch_from_livechat_to_mqtt_loses_and_duplicates_nothing() {

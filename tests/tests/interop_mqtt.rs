@@ -6,31 +6,9 @@ use std::time::{Duration, Instant};
 
 use im_tests::peers::Mosquitto;
 use im_tests::proxy::Mode;
+use im_tests::wait::until;
 use im_tests::FaultProxy;
-use im_tokio::{Cause, Client, Event, Events, HeartbeatMode, Mqtt, ReconnectPolicy};
-
-const SOON: Duration = Duration::from_secs(10);
-
-async fn until(
-    events: &mut Events,
-    what: &str,
-    mut pred: impl FnMut(&Event) -> bool,
-) -> Vec<Event> {
-    let deadline = Instant::now() + SOON;
-    let mut seen = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
-            Ok(Some(e)) => {
-                let hit = pred(&e);
-                seen.push(e);
-                if hit {
-                    return seen;
-                }
-            }
-            other => panic!("no {what} ({other:?}); saw {seen:#?}"),
-        }
-    }
-}
+use im_tokio::{Cause, Client, Event, HeartbeatMode, Mqtt, ReconnectPolicy};
 
 fn mqtt(url: &str, id: &str) -> im_tokio::ClientBuilder {
     Client::builder()

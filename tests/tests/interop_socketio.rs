@@ -5,32 +5,11 @@
 use std::time::{Duration, Instant};
 
 use im_tests::proxy::Mode;
+use im_tests::wait::{until, SOON};
 use im_tests::{FaultProxy, SocketIoServer};
-use im_tokio::{Cause, Client, CloseReason, Event, Events, ReconnectPolicy, SocketIo};
+use im_tokio::{Cause, Client, CloseReason, Event, ReconnectPolicy, SocketIo};
 
-const SOON: Duration = Duration::from_secs(10);
 const PING: Duration = Duration::from_millis(500);
-
-async fn until(
-    events: &mut Events,
-    what: &str,
-    mut pred: impl FnMut(&Event) -> bool,
-) -> Vec<Event> {
-    let deadline = Instant::now() + SOON;
-    let mut seen = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
-            Ok(Some(e)) => {
-                let hit = pred(&e);
-                seen.push(e);
-                if hit {
-                    return seen;
-                }
-            }
-            other => panic!("no {what} ({other:?}); saw {seen:#?}"),
-        }
-    }
-}
 
 fn sio(url: &str) -> im_tokio::ClientBuilder {
     Client::builder()

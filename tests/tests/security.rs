@@ -5,33 +5,11 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use im_tests::wait::until;
 use im_tests::LiveChatServer;
-use im_tokio::{Cause, Client, Event, Events, LiveChat, ReconnectPolicy};
-
-const SOON: Duration = Duration::from_secs(10);
-
-async fn until(
-    events: &mut Events,
-    what: &str,
-    mut pred: impl FnMut(&Event) -> bool,
-) -> Vec<Event> {
-    let deadline = Instant::now() + SOON;
-    let mut seen = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
-            Ok(Some(e)) => {
-                let hit = pred(&e);
-                seen.push(e);
-                if hit {
-                    return seen;
-                }
-            }
-            other => panic!("no {what} ({other:?}); saw {seen:#?}"),
-        }
-    }
-}
+use im_tokio::{Cause, Client, Event, LiveChat, ReconnectPolicy};
 
 fn fast() -> ReconnectPolicy {
     ReconnectPolicy {

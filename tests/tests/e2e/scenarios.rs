@@ -5,21 +5,19 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::future::{select, Either};
 use im_driver::{Client, ClientBuilder, Events, Runtime, SendJsonError};
 use im_proto::{
     Cause, CloseReason, Event, HeartbeatMode, LiveChat, ProtocolError, ReconnectPolicy, SendError,
     State,
 };
 use im_tests::proxy::Mode;
+use im_tests::wait::{until, within};
 use im_tests::{FaultProxy, LiveChatServer};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 const KEY: &str = "e2e-key";
 const ROOM: u64 = 7;
-/// Generous upper bound for anything that should happen "soon" on a loaded 2-core machine.
-const SOON: Duration = Duration::from_secs(10);
 
 fn fast_policy() -> ReconnectPolicy {
     ReconnectPolicy {
@@ -39,34 +37,6 @@ fn client<R: Runtime>(url: &str, user: u64) -> ClientBuilder<R> {
         .reconnect(fast_policy())
         .connect_timeout(Duration::from_secs(2))
         .handshake_timeout(Duration::from_secs(2))
-}
-
-/// Read events until one matches; everything read is returned, the match last.
-async fn until(
-    events: &mut Events,
-    what: &str,
-    mut pred: impl FnMut(&Event) -> bool,
-) -> Vec<Event> {
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + SOON;
-    loop {
-        // async-io's timer runs on its own thread: usable under every runtime.
-        let next = match select(Box::pin(events.recv()), async_io::Timer::at(deadline)).await {
-            Either::Left((event, _)) => Ok(event),
-            Either::Right(_) => Err(()),
-        };
-        match next {
-            Ok(Some(event)) => {
-                let hit = pred(&event);
-                seen.push(event);
-                if hit {
-                    return seen;
-                }
-            }
-            Ok(None) => panic!("event stream ended while waiting for {what}; saw {seen:#?}"),
-            Err(_) => panic!("no {what} within {SOON:?}; saw {seen:#?}"),
-        }
-    }
 }
 
 async fn connected(events: &mut Events) {
@@ -235,14 +205,6 @@ pub async fn kicked_client_never_reconnects<R: Runtime>() {
     assert_eq!(server.accepted(), 2, "exactly the two logins, no reconnect");
     assert_eq!(server.online(), 1);
     second.close().await;
-}
-
-/// `f` must finish within [`SOON`].
-async fn within<F: std::future::Future>(f: F) -> F::Output {
-    match select(Box::pin(f), async_io::Timer::after(SOON)).await {
-        Either::Left((out, _)) => out,
-        Either::Right(_) => panic!("not done within {SOON:?}"),
-    }
 }
 
 /// Counts of the events the soak cares about, read from the one event stream.

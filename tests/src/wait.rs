@@ -1,0 +1,46 @@
+//! Waiting for events in tests: always for an event, always with a deadline that fails the test.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::{select, Either};
+use im_driver::Events;
+use im_proto::Event;
+
+/// How long anything that should happen "soon" may take on a loaded 2-core machine.
+pub const SOON: Duration = Duration::from_secs(10);
+
+/// Read events until one matches `pred`; returns everything read, the match last. Panics with
+/// what was seen if none matches within [`SOON`]. Works under every runtime (async-io's timer
+/// runs on its own thread).
+pub async fn until(
+    events: &mut Events,
+    what: &str,
+    mut pred: impl FnMut(&Event) -> bool,
+) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + SOON;
+    loop {
+        let next = match select(Box::pin(events.recv()), async_io::Timer::at(deadline)).await {
+            Either::Left((event, _)) => event,
+            Either::Right(_) => panic!("no {what} within {SOON:?}; saw {seen:#?}"),
+        };
+        match next {
+            Some(event) => {
+                let hit = pred(&event);
+                seen.push(event);
+                if hit {
+                    return seen;
+                }
+            }
+            None => panic!("event stream ended while waiting for {what}; saw {seen:#?}"),
+        }
+    }
+}
+
+/// `f` must finish within [`SOON`].
+pub async fn within<F: std::future::Future>(f: F) -> F::Output {
+    match select(Box::pin(f), async_io::Timer::after(SOON)).await {
+        Either::Left((out, _)) => out,
+        Either::Right(_) => panic!("not done within {SOON:?}"),
+    }
+}
