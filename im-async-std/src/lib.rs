@@ -45,6 +45,8 @@ pub use im_driver::api::*;
 pub use im_proto::LiveChat;
 #[cfg(feature = "mqtt")]
 pub use im_proto::Mqtt;
+#[cfg(feature = "nats")]
+pub use im_proto::Nats;
 #[cfg(feature = "socketio")]
 pub use im_proto::SocketIo;
 

@@ -96,6 +96,8 @@ pub use protocol::{
 pub use protocols::livechat::LiveChat;
 #[cfg(feature = "mqtt")]
 pub use protocols::mqtt::Mqtt;
+#[cfg(feature = "nats")]
+pub use protocols::nats::Nats;
 #[cfg(feature = "socketio")]
 pub use protocols::socketio::SocketIo;
 pub use transport::{ConnId, Endpoint, Frame, TransportEvent};

@@ -219,3 +219,74 @@ impl SocketIoServer {
         self.daemon.restart();
     }
 }
+
+/// A routed cluster of nats-server nodes, each with a WebSocket listener on 127.0.0.1.
+pub struct NatsCluster {
+    nodes: Vec<Option<Daemon>>,
+    ws_ports: Vec<u16>,
+    dir: PathBuf,
+}
+
+impl NatsCluster {
+    /// Start `n` nodes routed to each other; `None` when nats-server is missing on a developer
+    /// machine.
+    pub fn start(n: usize) -> Option<NatsCluster> {
+        let binary = require("nats-server")?;
+        let dir =
+            std::env::temp_dir().join(format!("im-nats-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (client, ws, route)) in ports.iter().enumerate() {
+            let routes: Vec<String> = ports
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (_, _, r))| format!("nats-route://127.0.0.1:{r}"))
+                .collect();
+            let config = dir.join(format!("node{i}.conf"));
+            std::fs::write(
+                &config,
+                format!(
+                    "server_name: node{i}\nhost: 127.0.0.1\nport: {client}\n\
+                     websocket {{ host: 127.0.0.1, port: {ws}, no_tls: true }}\n\
+                     cluster {{ name: im, host: 127.0.0.1, port: {route}, routes: [{}] }}\n",
+                    routes.join(", ")
+                ),
+            )
+            .expect("write nats config");
+            let binary = binary.clone();
+            nodes.push(Some(Daemon::start(*ws, move || {
+                let mut c = Command::new(&binary);
+                c.arg("-c").arg(&config).stderr(Stdio::null());
+                c
+            })));
+        }
+        Some(NatsCluster {
+            nodes,
+            ws_ports: ports.iter().map(|p| p.1).collect(),
+            dir,
+        })
+    }
+
+    /// Node `i`'s WebSocket URL.
+    pub fn url(&self, i: usize) -> String {
+        format!("ws://127.0.0.1:{}", self.ws_ports[i])
+    }
+
+    /// SIGKILL node `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut node) = self.nodes[i].take() {
+            node.kill();
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -4,5 +4,7 @@
 pub mod livechat;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "socketio")]
 pub mod socketio;

@@ -1,0 +1,349 @@
+//! NATS over WebSocket: the NATS client protocol (text, CRLF-framed, in binary WebSocket frames).
+//!
+//! `INFO` → `CONNECT` + `PING`; the first `PONG` completes the handshake. Heartbeats both ways:
+//! the client pings (H1, `PONG` answers), the server's `PING` is answered with `PONG`. Channels
+//! are subjects: `SUB`/`UNSUB`/`PUB`, and `MSG`/`HMSG` deliver. NATS core is at-most-once (no
+//! acks): a message is `Sent` once handed to the socket. `INFO.connect_urls` (the cluster's
+//! WebSocket endpoints) feed endpoint rotation (R7). `-ERR` for authorization is fatal;
+//! `'Stale Connection'` reconnects; other errors are reported.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::message::{Body, Message, OutgoingMessage};
+use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::transport::{Endpoint, Frame};
+
+/// A NATS client session.
+pub struct Nats {
+    name: String,
+    /// `CONNECT`'s credentials (a token, or user and password); never printed.
+    auth: Option<Auth>,
+    /// Bytes of an operation split across frames; bounded by the frame limit.
+    partial: Vec<u8>,
+    /// `CONNECT` went out on this connection (later `INFO`s only update the cluster).
+    sent_connect: bool,
+    /// Waiting for the `PONG` that answers `CONNECT` + `PING`.
+    handshaking: bool,
+    next_sid: u64,
+    /// Subject → subscription id, per connection.
+    sids: HashMap<String, u64>,
+    /// Scheme for discovered endpoints (`wss` when the first endpoint was).
+    secure: bool,
+}
+
+enum Auth {
+    Token(String),
+    User(String, String),
+}
+
+#[derive(Deserialize)]
+struct Info {
+    #[serde(default)]
+    connect_urls: Vec<String>,
+    #[serde(default)]
+    ws_connect_urls: Vec<String>,
+}
+
+impl Nats {
+    pub fn new(name: impl Into<String>) -> Self {
+        Nats {
+            name: name.into(),
+            auth: None,
+            partial: Vec::new(),
+            sent_connect: false,
+            handshaking: false,
+            next_sid: 0,
+            sids: HashMap::new(),
+            secure: false,
+        }
+    }
+
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Some(Auth::Token(token.into()));
+        self
+    }
+
+    pub fn with_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth = Some(Auth::User(user.into(), password.into()));
+        self
+    }
+
+    /// Discovered endpoints use `wss://` (default `ws://`).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    fn op(text: String) -> Frame {
+        Frame::Binary(text.into_bytes())
+    }
+
+    fn connect(&self) -> Frame {
+        let mut c = json!({
+            "verbose": false, "pedantic": false, "lang": "rust", "version": "im",
+            "protocol": 1, "headers": true, "no_responders": true, "name": self.name,
+        });
+        match &self.auth {
+            Some(Auth::Token(t)) => c["auth_token"] = json!(t),
+            Some(Auth::User(u, p)) => {
+                c["user"] = json!(u);
+                c["pass"] = json!(p);
+            }
+            None => {}
+        }
+        Self::op(format!("CONNECT {c}\r\nPING\r\n"))
+    }
+
+    /// One complete operation at the front of `buf`: `(operation line, payload, bytes used)`.
+    fn next_op(buf: &[u8]) -> Result<Option<(String, Option<Vec<u8>>, usize)>, ProtocolError> {
+        let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
+            return Ok(None);
+        };
+        let line = std::str::from_utf8(&buf[..eol]).map_err(|_| ProtocolError::InvalidUtf8)?;
+        let head = line
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let total = match head.as_str() {
+            "MSG" | "HMSG" => line
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| ProtocolError::Malformed("NATS: MSG without a size".into()))?,
+            _ => return Ok(Some((line.to_owned(), None, eol + 2))),
+        };
+        let start = eol + 2;
+        let end = start + total;
+        if buf.len() < end + 2 {
+            return Ok(None);
+        }
+        if &buf[end..end + 2] != b"\r\n" {
+            return Err(ProtocolError::Malformed(
+                "NATS: payload size mismatch".into(),
+            ));
+        }
+        Ok(Some((
+            line.to_owned(),
+            Some(buf[start..end].to_vec()),
+            end + 2,
+        )))
+    }
+
+    fn on_op(
+        &mut self,
+        cx: &mut Context<'_>,
+        line: &str,
+        payload: Option<Vec<u8>>,
+    ) -> Result<(), ProtocolError> {
+        let mut words = line.split_ascii_whitespace();
+        let head = words.next().unwrap_or_default().to_ascii_uppercase();
+        match head.as_str() {
+            "INFO" => {
+                let json = line[4..].trim();
+                let info: Info = serde_json::from_str(json)
+                    .map_err(|e| ProtocolError::Malformed(format!("NATS INFO: {e}")))?;
+                let scheme = if self.secure { "wss" } else { "ws" };
+                let found: Vec<Endpoint> = info
+                    .ws_connect_urls
+                    .iter()
+                    .chain(&info.connect_urls)
+                    .map(|u| {
+                        if u.contains("://") {
+                            Endpoint::new(u.clone())
+                        } else {
+                            Endpoint::new(format!("{scheme}://{u}"))
+                        }
+                    })
+                    .collect();
+                if !found.is_empty() {
+                    cx.emit(ProtocolEvent::Endpoints(found));
+                }
+                if !self.sent_connect {
+                    self.sent_connect = true;
+                    self.handshaking = true;
+                    cx.transmit(self.connect());
+                }
+            }
+            "PING" => {
+                cx.transmit(Self::op("PONG\r\n".into()));
+                cx.emit(ProtocolEvent::ServerPing);
+            }
+            "PONG" => {
+                if self.handshaking {
+                    self.handshaking = false;
+                    cx.emit(ProtocolEvent::Ready);
+                } else {
+                    cx.emit(ProtocolEvent::Pong);
+                }
+            }
+            "+OK" => {}
+            "-ERR" => {
+                let why = line[4..].trim().trim_matches('\'').to_owned();
+                let lower = why.to_ascii_lowercase();
+                if lower.contains("authorization") || lower.contains("authentication") {
+                    cx.emit(ProtocolEvent::Fatal(ProtocolError::AuthFailed(why)));
+                } else if lower.contains("stale connection") {
+                    cx.emit(ProtocolEvent::Reconnect {
+                        reason: why,
+                        after: None,
+                    });
+                } else {
+                    cx.emit(ProtocolEvent::Error(ProtocolError::Server(why)));
+                }
+            }
+            "MSG" | "HMSG" => {
+                let subject = words
+                    .next()
+                    .ok_or_else(|| ProtocolError::Malformed("NATS: MSG without subject".into()))?;
+                let mut payload = payload.unwrap_or_default();
+                if head == "HMSG" {
+                    // HMSG subject sid [reply] hdr_len total_len: drop the header block.
+                    let parts: Vec<&str> = line.split_ascii_whitespace().collect();
+                    let hdr: usize = parts
+                        .get(parts.len().saturating_sub(2))
+                        .and_then(|n| n.parse().ok())
+                        .filter(|h| *h <= payload.len())
+                        .ok_or_else(|| ProtocolError::Malformed("NATS: HMSG header size".into()))?;
+                    payload.drain(..hdr);
+                }
+                let body = match String::from_utf8(payload) {
+                    Ok(text) => Body::Text(text),
+                    Err(e) => Body::Binary(e.into_bytes()),
+                };
+                cx.emit(ProtocolEvent::Message(Message::new(subject, body)));
+            }
+            _ => {
+                return Err(ProtocolError::Violation(format!(
+                    "NATS: unknown operation {head:?}"
+                )))
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Nats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nats")
+            .field("name", &self.name)
+            .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_subject(subject: &str, wildcards: bool) -> Result<(), EncodeError> {
+    let bad = subject.is_empty()
+        || subject.bytes().any(|b| b.is_ascii_whitespace() || b == 0)
+        || (!wildcards && (subject.contains('*') || subject.contains('>')));
+    if bad {
+        Err(EncodeError::InvalidChannel(subject.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+impl Protocol for Nats {
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+
+    fn acks(&self) -> bool {
+        false
+    }
+
+    fn on_open(&mut self, _cx: &mut Context<'_>) {
+        // The server speaks first (INFO).
+        self.partial.clear();
+        self.sent_connect = false;
+        self.handshaking = false;
+        self.next_sid = 1;
+        self.sids.clear();
+    }
+
+    fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
+        let bytes = match frame {
+            Frame::Binary(b) => b,
+            // nats-server sends binary frames; accept text too.
+            Frame::Text(t) => t.into_bytes(),
+            _ => return Ok(()),
+        };
+        self.partial.extend_from_slice(&bytes);
+        let limit = cx.limits.max_frame_bytes;
+        let mut used = 0;
+        let result = loop {
+            match Self::next_op(&self.partial[used..]) {
+                Ok(Some((line, payload, n))) => {
+                    used += n;
+                    if let Err(e) = self.on_op(cx, &line, payload) {
+                        break Err(e);
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => {
+                    // The stream cannot be resynchronised after a broken frame: start over.
+                    self.partial.clear();
+                    cx.emit(ProtocolEvent::Reconnect {
+                        reason: format!("NATS stream corrupted: {e}"),
+                        after: None,
+                    });
+                    return Err(e);
+                }
+            }
+        };
+        self.partial.drain(..used.min(self.partial.len()));
+        if self.partial.len() > limit {
+            self.partial.clear();
+            cx.emit(ProtocolEvent::Reconnect {
+                reason: "NATS operation over the frame limit".into(),
+                after: None,
+            });
+            return Err(ProtocolError::TooLarge {
+                size: limit + 1,
+                limit,
+            });
+        }
+        result
+    }
+
+    fn heartbeat(&mut self, _now: Instant) -> Frame {
+        Self::op("PING\r\n".into())
+    }
+
+    fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
+        check_subject(&msg.channel, false)
+    }
+
+    fn encode_message(
+        &mut self,
+        msg: &OutgoingMessage,
+        _send: SendInfo<'_>,
+    ) -> Result<Frame, EncodeError> {
+        check_subject(&msg.channel, false)?;
+        let payload = msg.body.as_bytes();
+        let mut out = format!("PUB {} {}\r\n", msg.channel, payload.len()).into_bytes();
+        out.extend_from_slice(payload);
+        out.extend_from_slice(b"\r\n");
+        Ok(Frame::Binary(out))
+    }
+
+    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        check_subject(channel, true)?;
+        let sid = self.next_sid;
+        self.next_sid += 1;
+        self.sids.insert(channel.to_owned(), sid);
+        Ok(Some(Self::op(format!("SUB {channel} {sid}\r\n"))))
+    }
+
+    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        Ok(self
+            .sids
+            .remove(channel)
+            .map(|sid| Self::op(format!("UNSUB {sid}\r\n"))))
+    }
+}
