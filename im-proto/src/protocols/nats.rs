@@ -41,6 +41,9 @@ enum Auth {
     User(String, String),
 }
 
+/// An operation line, its payload (`MSG`, `HMSG`), and the bytes it used.
+type Op = (String, Option<Vec<u8>>, usize);
+
 #[derive(Deserialize)]
 struct Info {
     #[serde(default)]
@@ -99,8 +102,8 @@ impl Nats {
         Self::op(format!("CONNECT {c}\r\nPING\r\n"))
     }
 
-    /// One complete operation at the front of `buf`: `(operation line, payload, bytes used)`.
-    fn next_op(buf: &[u8]) -> Result<Option<(String, Option<Vec<u8>>, usize)>, ProtocolError> {
+    /// One complete operation at the front of `buf`, or `None` until more bytes arrive.
+    fn next_op(buf: &[u8]) -> Result<Option<Op>, ProtocolError> {
         let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
             return Ok(None);
         };
