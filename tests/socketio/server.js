@@ -3,6 +3,7 @@
 // `unsubscribe`; any other event is relayed to the other members of the room of that name and
 // acked. `kick` (sent by a test) makes the server disconnect that socket (packet 41).
 // Heartbeat: pingInterval / pingTimeout from PING_INTERVAL / PING_TIMEOUT (ms).
+// With REDIS_URL, rooms are shared with the other nodes through @socket.io/redis-adapter.
 const { createServer } = require("http");
 const { Server } = require("socket.io");
 
@@ -32,6 +33,21 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen(port, "127.0.0.1", () => {
-  console.log(`socket.io listening on ${httpServer.address().port}`);
+async function main() {
+  if (process.env.REDIS_URL) {
+    const { createAdapter } = require("@socket.io/redis-adapter");
+    const { createClient } = require("redis");
+    const pub = createClient({ url: process.env.REDIS_URL });
+    const sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createAdapter(pub, sub));
+  }
+  httpServer.listen(port, "127.0.0.1", () => {
+    console.log(`socket.io listening on ${httpServer.address().port}`);
+  });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
 });

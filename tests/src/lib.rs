@@ -8,6 +8,6 @@ pub mod runtime;
 pub mod server;
 pub mod wait;
 
-pub use peers::{Mosquitto, NatsCluster, SocketIoServer};
+pub use peers::{Mosquitto, NatsCluster, RedisServer, SocketIoServer};
 pub use proxy::FaultProxy;
 pub use server::{Delivered, LiveChatServer};

@@ -172,6 +172,15 @@ impl SocketIoServer {
     /// Start with Engine.IO's `pingInterval` and `pingTimeout`; `None` when node or the npm
     /// dependencies are missing on a developer machine.
     pub fn start(ping_interval: Duration, ping_timeout: Duration) -> Option<SocketIoServer> {
+        Self::start_with_redis(ping_interval, ping_timeout, None)
+    }
+
+    /// One node of a cluster sharing rooms through Redis at `redis_url`.
+    pub fn start_with_redis(
+        ping_interval: Duration,
+        ping_timeout: Duration,
+        redis_url: Option<String>,
+    ) -> Option<SocketIoServer> {
         let node = require("node")?;
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("socketio");
         if !dir.join("node_modules/socket.io").is_dir() {
@@ -192,6 +201,9 @@ impl SocketIoServer {
                 .arg(port.to_string())
                 .env("PING_INTERVAL", ping_interval.as_millis().to_string())
                 .env("PING_TIMEOUT", ping_timeout.as_millis().to_string());
+            if let Some(url) = &redis_url {
+                c.env("REDIS_URL", url);
+            }
             c
         });
         Some(SocketIoServer { daemon })
@@ -288,5 +300,41 @@ impl Drop for NatsCluster {
     fn drop(&mut self) {
         self.nodes.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A throwaway redis-server on a free loopback port, keeping nothing on disk.
+pub struct RedisServer {
+    daemon: Daemon,
+}
+
+impl RedisServer {
+    pub fn start() -> Option<RedisServer> {
+        let binary = require("redis-server")?;
+        let port = free_port();
+        let daemon = Daemon::start(port, move || {
+            let mut c = Command::new(&binary);
+            c.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args([
+                "--appendonly",
+                "no",
+                "--dir",
+                &std::env::temp_dir().to_string_lossy(),
+            ])
+            .stderr(Stdio::null());
+            c
+        });
+        Some(RedisServer { daemon })
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.daemon.port)
     }
 }
