@@ -86,6 +86,13 @@ impl fmt::Debug for SocketIo {
     }
 }
 
+/// The packet type (one ASCII character) and the rest. `None` for an empty or non-ASCII start:
+/// splitting at byte 1 of a multi-byte character would panic (found by `socketio_decode`).
+fn packet_type(s: &str) -> Option<(u8, &str)> {
+    let first = *s.as_bytes().first()?;
+    first.is_ascii().then(|| (first, &s[1..]))
+}
+
 /// Split `<digits>rest` into the optional ack id and the rest.
 fn split_ack(s: &str) -> Result<(Option<u64>, &str), ProtocolError> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
@@ -128,10 +135,11 @@ impl Protocol for SocketIo {
             _ => return Ok(()),
         };
         check_json_depth(&text, cx.limits.max_json_depth)?;
-        let (kind, rest) = text.split_at(text.len().min(1));
+        let (kind, rest) =
+            packet_type(&text).ok_or_else(|| malformed("empty or non-ASCII packet"))?;
         match kind {
             // Engine.IO open: the server dictates the heartbeat.
-            "0" => {
+            b'0' => {
                 let open: Open =
                     serde_json::from_str(rest).map_err(|e| malformed(&e.to_string()))?;
                 cx.emit(ProtocolEvent::Heartbeat(HeartbeatMode::ServerDriven {
@@ -144,17 +152,17 @@ impl Protocol for SocketIo {
                 };
                 cx.transmit(Frame::Text(connect));
             }
-            "1" => cx.emit(ProtocolEvent::Reconnect {
+            b'1' => cx.emit(ProtocolEvent::Reconnect {
                 reason: "Engine.IO close".into(),
                 after: None,
             }),
-            "2" => {
+            b'2' => {
                 cx.transmit(Frame::Text("3".into()));
                 cx.emit(ProtocolEvent::ServerPing);
             }
-            "3" => cx.emit(ProtocolEvent::Pong),
-            "6" => {}
-            "4" => self.on_socket_packet(cx, rest)?,
+            b'3' => cx.emit(ProtocolEvent::Pong),
+            b'6' => {}
+            b'4' => self.on_socket_packet(cx, rest)?,
             _ => return Err(malformed("unknown Engine.IO packet")),
         }
         Ok(())
@@ -216,13 +224,14 @@ impl SocketIo {
         cx: &mut Context<'_>,
         packet: &str,
     ) -> Result<(), ProtocolError> {
-        let (kind, rest) = packet.split_at(packet.len().min(1));
+        let (kind, rest) =
+            packet_type(packet).ok_or_else(|| malformed("empty or non-ASCII Socket.IO packet"))?;
         match kind {
-            "0" => cx.emit(ProtocolEvent::Ready),
-            "1" => cx.emit(ProtocolEvent::Kicked {
+            b'0' => cx.emit(ProtocolEvent::Ready),
+            b'1' => cx.emit(ProtocolEvent::Kicked {
                 reason: "disconnected by the server".into(),
             }),
-            "2" => {
+            b'2' => {
                 let (ack, json) = split_ack(rest)?;
                 let args: Vec<&RawValue> =
                     serde_json::from_str(json).map_err(|e| malformed(&e.to_string()))?;
@@ -245,7 +254,7 @@ impl SocketIo {
                     cx.transmit(Frame::Text(format!("43{id}[]")));
                 }
             }
-            "3" => {
+            b'3' => {
                 let (ack, _) = split_ack(rest)?;
                 let ack = ack.ok_or_else(|| malformed("ack without an id"))?;
                 if let Some(id) = self.inflight.remove(&ack) {
@@ -254,14 +263,14 @@ impl SocketIo {
                     cx.emit(ProtocolEvent::Subscribed(room));
                 }
             }
-            "4" => {
+            b'4' => {
                 let reason = serde_json::from_str::<Value>(rest)
                     .ok()
                     .and_then(|v| v["message"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| "connection refused".into());
                 cx.emit(ProtocolEvent::Fatal(ProtocolError::AuthFailed(reason)));
             }
-            "5" | "6" => {
+            b'5' | b'6' => {
                 return Err(ProtocolError::UnexpectedFrame(
                     "binary event (Socket.IO attachments are not supported)",
                 ))
