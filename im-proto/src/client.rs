@@ -659,7 +659,7 @@ impl Client {
                 ProtocolEvent::ServerPing => self.emit(Event::Heartbeat { rtt: None }),
                 ProtocolEvent::Message(message) => self.emit(Event::Message(message)),
                 // An ack for something no longer held (a duplicate) changes nothing.
-                ProtocolEvent::Acked(id) if self.outbox.ack(id).is_some() => {
+                ProtocolEvent::Acked(id) if self.outbox.take(id).is_some() => {
                     self.emit(Event::Acked { id });
                     self.maybe_finish_switch(now);
                 }
@@ -757,11 +757,11 @@ impl Client {
             }
         }
         for id in done {
-            self.outbox.remove(id);
+            self.outbox.take(id);
             self.emit(Event::Sent { id });
         }
         for (id, error) in failed {
-            if let Some(entry) = self.outbox.remove(id) {
+            if let Some(entry) = self.outbox.take(id) {
                 self.report_undelivered(entry, Undelivered::Encode(error));
             }
         }

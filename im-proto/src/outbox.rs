@@ -75,15 +75,11 @@ impl Outbox {
         self.entries.iter().any(|e| e.sent_on == Some(conn))
     }
 
-    /// Q3: the server has it.
-    pub fn ack(&mut self, id: SendId) -> Option<Entry> {
+    /// Take message `id` out (acked, sent without acks, or unencodable).
+    pub fn take(&mut self, id: SendId) -> Option<Entry> {
         // Acks arrive roughly in order: the front is the usual hit.
         let pos = self.entries.iter().position(|e| e.id == id)?;
         self.remove_at(pos)
-    }
-
-    pub fn remove(&mut self, id: SendId) -> Option<Entry> {
-        self.ack(id)
     }
 
     /// The connection is gone: what went out on it and was not acked must go out again.
