@@ -27,8 +27,15 @@ fn peer(hold_acks: Rc<RefCell<Vec<u32>>>, holding: Rc<RefCell<bool>>) -> Scripte
         })
 }
 
-#[test]
-fn switch_waits_for_old_acks_then_moves_queued_messages_and_subscriptions() {
+/// A client connecting to the old vendor, whose acks are held back while `holding` is set.
+struct OldVendor {
+    sim: Harness,
+    /// Packet ids whose acks were held back.
+    held: Rc<RefCell<Vec<u32>>>,
+    holding: Rc<RefCell<bool>>,
+}
+
+fn on_old_vendor() -> OldVendor {
     let held = Rc::new(RefCell::new(Vec::new()));
     let holding = Rc::new(RefCell::new(true));
     let config = Config::builder().endpoint("ws://old/ws").build().unwrap();
@@ -39,6 +46,16 @@ fn switch_waits_for_old_acks_then_moves_queued_messages_and_subscriptions() {
         Instant::now(),
     );
     sim.client.connect(sim.clock.now());
+    OldVendor { sim, held, holding }
+}
+
+#[test]
+fn switch_waits_for_old_acks_then_moves_queued_messages_and_subscriptions() {
+    let OldVendor {
+        mut sim,
+        held,
+        holding,
+    } = on_old_vendor();
     sim.client.subscribe(sim.clock.now(), "room").unwrap();
     sim.settle();
     let now = sim.clock.now();
@@ -92,16 +109,7 @@ fn switch_waits_for_old_acks_then_moves_queued_messages_and_subscriptions() {
 
 #[test]
 fn switch_gives_up_waiting_at_its_deadline() {
-    let held = Rc::new(RefCell::new(Vec::new()));
-    let holding = Rc::new(RefCell::new(true));
-    let config = Config::builder().endpoint("ws://old/ws").build().unwrap();
-    let mut sim = Harness::new(
-        config,
-        Box::new(Toy::new(true)),
-        peer(held, holding),
-        Instant::now(),
-    );
-    sim.client.connect(sim.clock.now());
+    let OldVendor { mut sim, .. } = on_old_vendor();
     sim.settle();
     let now = sim.clock.now();
     sim.client

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use futures_channel::mpsc;
-use futures_util::future::{select, Either};
 use futures_util::{SinkExt, StreamExt};
 use im_driver::{Client, ClientBuilder, Runtime};
 use im_proto::{
@@ -348,12 +347,9 @@ impl<R: Runtime> User<R> {
     }
 }
 
-/// `f`, or `None` after [`STEP`] (async-io's timer works under every runtime).
+/// `f`, or `None` after [`STEP`].
 async fn within<F: std::future::Future>(f: F) -> Option<F::Output> {
-    match select(Box::pin(f), async_io::Timer::after(STEP)).await {
-        Either::Left((out, _)) => Some(out),
-        Either::Right(_) => None,
-    }
+    crate::wait::timeout(STEP, f).await
 }
 
 fn builder<R: Runtime>(args: &Args, url: &str, user: u64) -> ClientBuilder<R> {

@@ -37,10 +37,28 @@ pub async fn until(
     }
 }
 
+/// This process's resident set size in bytes (Linux; 0 where /proc is missing).
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// `f`, or `None` if it takes longer than `limit` (async-io's timer: any runtime).
+pub async fn timeout<F: std::future::Future>(limit: Duration, f: F) -> Option<F::Output> {
+    match select(Box::pin(f), async_io::Timer::after(limit)).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
 /// `f` must finish within [`SOON`].
 pub async fn within<F: std::future::Future>(f: F) -> F::Output {
-    match select(Box::pin(f), async_io::Timer::after(SOON)).await {
-        Either::Left((out, _)) => out,
-        Either::Right(_) => panic!("not done within {SOON:?}"),
-    }
+    timeout(SOON, f)
+        .await
+        .unwrap_or_else(|| panic!("not done within {SOON:?}"))
 }

@@ -23,12 +23,7 @@ impl Drop for Server {
 }
 
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
+    im_tests::wait::rss_bytes() / 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

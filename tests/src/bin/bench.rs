@@ -24,6 +24,7 @@ use im_proto::{
     Client as Core, Config, ConnId, Frame, HeartbeatMode, LiveChat, Output, ReconnectPolicy,
     TransportEvent,
 };
+use im_tests::wait::rss_bytes;
 use im_tests::LiveChatServer;
 use serde::Deserialize;
 use serde_json::{json, value::RawValue, Value};
@@ -169,7 +170,11 @@ async fn raw_async_throughput(url: &str, n: usize) -> Duration {
 // im: the same work through the client.
 // ---------------------------------------------------------------------------------------------
 
-async fn im_throughput<R: im_driver::Runtime>(url: &str, n: usize, user: u64) -> Duration {
+/// An im client logged in as `user`, once its connection is ready.
+async fn im_connected<R: im_driver::Runtime>(
+    url: &str,
+    user: u64,
+) -> (im_driver::Client<R>, im_driver::Events) {
     let (client, mut events) = im_driver::Client::<R>::builder()
         .endpoint(url)
         .protocol(LiveChat::new(1, user, KEY))
@@ -181,6 +186,11 @@ async fn im_throughput<R: im_driver::Runtime>(url: &str, n: usize, user: u64) ->
             break;
         }
     }
+    (client, events)
+}
+
+async fn im_throughput<R: im_driver::Runtime>(url: &str, n: usize, user: u64) -> Duration {
+    let (client, mut events) = im_connected::<R>(url, user).await;
     let start = Instant::now();
     client.subscribe(&format!("blast:{n}")).unwrap();
     let mut got = 0;
@@ -228,17 +238,7 @@ async fn raw_rtts(url: &str, rounds: usize, tag: &str) -> Vec<Duration> {
 }
 
 async fn im_rtts(url: &str, rounds: usize, user: u64) -> Vec<Duration> {
-    let (client, mut events) = im_tokio::Client::builder()
-        .endpoint(url)
-        .protocol(LiveChat::new(1, user, KEY))
-        .seed(user)
-        .connect()
-        .unwrap();
-    while let Some(e) = events.recv().await {
-        if matches!(e, im_proto::Event::Connected { .. }) {
-            break;
-        }
-    }
+    let (client, mut events) = im_connected::<im_tokio::Tokio>(url, user).await;
     let mut out = Vec::with_capacity(rounds);
     for i in 0..rounds {
         let start = Instant::now();
@@ -258,14 +258,33 @@ async fn im_rtts(url: &str, rounds: usize, user: u64) -> Vec<Duration> {
 // Idle memory, in a child process so that only the clients are measured.
 // ---------------------------------------------------------------------------------------------
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
+/// Idle connections held open by the child, of one kind.
+#[derive(Default)]
+struct Idle {
+    im: Vec<(im_tokio::Client, im_driver::Events)>,
+    raw: Vec<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    >,
+}
+
+impl Idle {
+    /// Open connection `i` of `kind` (`im` or `raw`) and keep it.
+    async fn open(&mut self, kind: &str, url: &str, i: usize) {
+        let user = 100_000 + i as u64;
+        if kind == "im" {
+            self.im
+                .push(im_connected::<im_tokio::Tokio>(url, user).await);
+        } else {
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
+                    .await
+                    .unwrap();
+            raw_login(&mut ws, user).await;
+            self.raw.push(ws);
+        }
+    }
 }
 
 /// Child mode: open `n` idle connections (`im` or `raw`), print one JSON line, exit.
@@ -277,49 +296,15 @@ fn idle_child(kind: &str, url: &str, n: usize) {
         .unwrap();
     rt.block_on(async {
         // Warm the allocator, TLS config and runtime with one connection of the same kind.
-        let mut keep_im = Vec::new();
-        let mut keep_raw = Vec::new();
-        let open = |i: usize| {
-            let url = url.to_owned();
-            async move {
-                im_tokio::Client::builder()
-                    .endpoint(url)
-                    .protocol(LiveChat::new(1, 100_000 + i as u64, KEY))
-                    .seed(i as u64)
-                    .connect()
-                    .unwrap()
-            }
-        };
-        if kind == "im" {
-            let (c, mut e) = open(0).await;
-            while !matches!(e.recv().await, Some(im_proto::Event::Connected { .. })) {}
-            keep_im.push((c, e));
-        } else {
-            let (mut ws, _) =
-                tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
-                    .await
-                    .unwrap();
-            raw_login(&mut ws, 100_000).await;
-            keep_raw.push(ws);
-        }
+        let mut keep = Idle::default();
+        keep.open(kind, url, 0).await;
         let tasks_before = tokio::runtime::Handle::current()
             .metrics()
             .num_alive_tasks();
         let before = rss_bytes();
         let heap_before = heap_bytes();
         for i in 1..=n {
-            if kind == "im" {
-                let (c, mut e) = open(i).await;
-                while !matches!(e.recv().await, Some(im_proto::Event::Connected { .. })) {}
-                keep_im.push((c, e));
-            } else {
-                let (mut ws, _) =
-                    tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
-                        .await
-                        .unwrap();
-                raw_login(&mut ws, 100_000 + i as u64).await;
-                keep_raw.push(ws);
-            }
+            keep.open(kind, url, i).await;
         }
         let after = rss_bytes();
         let heap = heap_bytes().saturating_sub(heap_before);
@@ -333,8 +318,7 @@ fn idle_child(kind: &str, url: &str, n: usize) {
                    "heap_per_conn": heap as f64 / n as f64,
                    "tasks_per_conn": tasks as f64 / n as f64})
         );
-        drop(keep_im);
-        drop(keep_raw);
+        drop(keep);
     });
 }
 

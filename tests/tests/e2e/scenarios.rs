@@ -10,6 +10,7 @@ use im_proto::{
     Cause, CloseReason, Event, HeartbeatMode, LiveChat, ProtocolError, ReconnectPolicy, SendError,
     State,
 };
+use im_tests::peers::free_port;
 use im_tests::proxy::Mode;
 use im_tests::wait::{until, within};
 use im_tests::{FaultProxy, LiveChatServer};
@@ -228,12 +229,6 @@ impl Tally {
             }
         }
     }
-}
-
-/// A loopback port with nothing listening on it (bound, then released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 pub async fn first_connect_refused_is_retried<R: Runtime>() {
