@@ -152,7 +152,7 @@ impl<R> Client<R> {
 pub struct Events {
     rx: mpsc::Receiver<Vec<Event>>,
     /// The batch being read.
-    batch: std::collections::VecDeque<Event>,
+    batch: std::vec::IntoIter<Event>,
     shared: Arc<Shared>,
 }
 
@@ -166,7 +166,7 @@ impl Events {
     pub(crate) fn new(rx: mpsc::Receiver<Vec<Event>>, shared: Arc<Shared>) -> Self {
         Events {
             rx,
-            batch: std::collections::VecDeque::new(),
+            batch: Vec::new().into_iter(),
             shared,
         }
     }
@@ -178,11 +178,11 @@ impl Events {
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         loop {
-            if let Some(event) = self.batch.pop_front() {
+            if let Some(event) = self.batch.next() {
                 return Poll::Ready(Some(event));
             }
             match self.rx.poll_next_unpin(cx) {
-                Poll::Ready(Some(batch)) => self.batch.extend(batch),
+                Poll::Ready(Some(batch)) => self.batch = batch.into_iter(),
                 Poll::Ready(None) => return Poll::Ready(self.pop_tail()),
                 Poll::Pending => return Poll::Pending,
             }

@@ -137,13 +137,19 @@ async fn within<R: Runtime, F: Future>(limit: Duration, f: F) -> Option<F::Outpu
 pub(crate) struct Driver<R: Runtime> {
     shared: Arc<Shared>,
     dialer: Dialer,
-    /// Events go to the reader in batches of at most `batch` (a channel message per event made
-    /// a chatty server slow); the channel holds four batches.
+    /// Events go to the reader in batches of at most `batch_size` (a channel message per event
+    /// made a chatty server slow); the channel holds four batches.
     events: mpsc::Sender<Vec<Event>>,
     batch_size: usize,
-    /// Events waiting for room in the user's channel. While it is over `capacity`, the driver
-    /// stops reading the socket (backpressure to the server) but keeps its timers running.
-    pending: VecDeque<Event>,
+    /// Events waiting for room in the user's channel, already in the batches they will travel
+    /// in (the last one still filling), so handing one over moves a `Vec`, not its events.
+    /// While they number `capacity` or more, the driver stops reading the socket (backpressure
+    /// to the server) but keeps its timers running.
+    pending: VecDeque<Vec<Event>>,
+    pending_len: usize,
+    /// Size of the last batch handed over: a new batch starts with room for as many, so a
+    /// burst fills its batches without regrowing them and a quiet connection allocates little.
+    last_batch: usize,
     capacity: usize,
     events_dropped: bool,
     /// Whether the socket is being read (false while `pending` is at `capacity`).
@@ -177,6 +183,8 @@ impl<R: Runtime> Driver<R> {
             events,
             batch_size: capacity.div_ceil(4).max(1),
             pending: VecDeque::new(),
+            pending_len: 0,
+            last_batch: 1,
             capacity,
             events_dropped: false,
             reading: true,
@@ -204,7 +212,7 @@ impl<R: Runtime> Driver<R> {
                 .tail
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            tail.extend(self.pending.drain(..));
+            tail.extend(self.pending.drain(..).flatten());
         }
         self.events.close_channel();
         self.shared.finished.store(true, Ordering::Release);
@@ -217,73 +225,95 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Carry out every output of the core. Returns whether the core is closed.
+    ///
+    /// Outputs are taken under one lock and acted on in order; the lock is let go before
+    /// anything is awaited (a write, or the close handshake of a `Disconnect`).
     async fn drain(&mut self) -> bool {
+        let shared = Arc::clone(&self.shared);
+        let mut frames = Vec::new();
         loop {
-            let (outputs, closed): (Vec<Output>, bool) = {
-                let mut core = self.shared.lock();
-                (
-                    std::iter::from_fn(|| core.poll_output()).collect(),
-                    core.is_closed(),
-                )
-            };
-            if outputs.is_empty() {
-                return closed;
-            }
-            let mut batch = Vec::new();
-            for output in outputs {
-                match output {
-                    Output::Connect {
-                        conn,
-                        endpoint,
-                        subprotocols,
-                    } => {
-                        debug!(%conn, %endpoint, "connecting");
-                        let dialer = self.dialer.clone();
-                        let open = async move { dialer.open::<R>(&endpoint, subprotocols).await };
-                        self.link = Link::Connecting(conn, Box::pin(open));
-                    }
-                    Output::Transmit { conn, frame } => {
-                        if self.link.id() == Some(conn) {
-                            batch.push(transport::to_message(frame));
+            let (disconnect, closed, any) = {
+                let mut core = shared.lock();
+                let mut disconnect = None;
+                let mut any = false;
+                while let Some(output) = core.poll_output() {
+                    any = true;
+                    match output {
+                        Output::Connect {
+                            conn,
+                            endpoint,
+                            subprotocols,
+                        } => {
+                            debug!(%conn, %endpoint, "connecting");
+                            let dialer = self.dialer.clone();
+                            let open =
+                                async move { dialer.open::<R>(&endpoint, subprotocols).await };
+                            self.link = Link::Connecting(conn, Box::pin(open));
                         }
-                    }
-                    Output::Disconnect { conn, code, reason } => {
-                        self.flush(&mut batch).await;
-                        if self.link.id() == Some(conn) {
-                            debug!(%conn, code, %reason, "disconnecting");
-                            if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None)
-                            {
-                                // Boxed: otherwise every idle driver reserves room for a socket
-                                // moved out here.
-                                let close = transport::close_frame(code, reason);
-                                Box::pin(send_close::<R>(ws, close, self.write_timeout)).await;
+                        Output::Transmit { conn, frame } => {
+                            if self.link.id() == Some(conn) {
+                                frames.push(transport::to_message(frame));
                             }
                         }
+                        Output::Disconnect { conn, code, reason } => {
+                            // Frames before it go out first; outputs after it wait.
+                            disconnect = Some((conn, code, reason));
+                            break;
+                        }
+                        // A reader that is behind gets the next heartbeat report, not every one.
+                        Output::Event(Event::Heartbeat { .. })
+                            if self.pending_len >= self.capacity => {}
+                        Output::Event(event) => self.push_event(event),
                     }
-                    // A reader that is behind gets the next heartbeat report, not every one.
-                    Output::Event(Event::Heartbeat { .. })
-                        if self.pending.len() >= self.capacity => {}
-                    Output::Event(event) => self.pending.push_back(event),
+                }
+                (disconnect, core.is_closed(), any)
+            };
+            if !any {
+                return closed;
+            }
+            self.flush(&mut frames).await;
+            if let Some((conn, code, reason)) = disconnect {
+                if self.link.id() == Some(conn) {
+                    debug!(%conn, code, %reason, "disconnecting");
+                    if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None) {
+                        // Boxed: otherwise every idle driver reserves room for a socket moved
+                        // out here.
+                        let close = transport::close_frame(code, reason);
+                        Box::pin(send_close::<R>(ws, close, self.write_timeout)).await;
+                    }
                 }
             }
-            self.flush(&mut batch).await;
             self.deliver_ready_events();
             self.watch_reader();
         }
+    }
+
+    /// Queue an event for the reader, in the batch that is filling.
+    fn push_event(&mut self, event: Event) {
+        self.pending_len += 1;
+        if let Some(batch) = self.pending.back_mut() {
+            if batch.len() < self.batch_size {
+                batch.push(event);
+                return;
+            }
+        }
+        let mut batch = Vec::with_capacity(self.last_batch.clamp(1, self.batch_size));
+        batch.push(event);
+        self.pending.push_back(batch);
     }
 
     /// Backpressure bookkeeping: tell the core when the socket is not read (its silence then
     /// proves nothing), and close the client if the reader stays away while lifecycle events
     /// keep coming: the pending queue is bounded too.
     fn watch_reader(&mut self) {
-        let reading = self.pending.len() < self.capacity;
+        let reading = self.pending_len < self.capacity;
         if reading != self.reading {
             self.reading = reading;
             self.shared.lock().set_reading(R::now(), reading);
         }
         let overflow = self.capacity.saturating_mul(4).max(1_024);
-        if self.pending.len() >= overflow {
-            let pending = self.pending.len();
+        if self.pending_len >= overflow {
+            let pending = self.pending_len;
             self.shared
                 .lock()
                 .close_with(R::now(), im_proto::CloseReason::EventsOverflow { pending });
@@ -320,31 +350,43 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    fn take_batch(&mut self) -> Vec<Event> {
-        let n = self.pending.len().min(self.batch_size);
-        self.pending.drain(..n).collect()
+    /// The oldest pending batch, to be handed over.
+    fn take_batch(&mut self) -> Option<Vec<Event>> {
+        let batch = self.pending.pop_front()?;
+        self.pending_len -= batch.len();
+        self.last_batch = batch.len();
+        Some(batch)
     }
 
-    /// Hand over the events that fit without waiting.
+    /// A batch the channel had no room for goes back to the front.
+    fn put_back(&mut self, batch: Vec<Event>) {
+        self.pending_len += batch.len();
+        self.pending.push_front(batch);
+    }
+
+    fn drop_events(&mut self) {
+        self.events_dropped = true;
+        self.pending = VecDeque::new();
+        self.pending_len = 0;
+    }
+
+    /// Hand over the batches that fit without waiting.
     fn deliver_ready_events(&mut self) {
-        while !self.pending.is_empty() && !self.events_dropped {
-            let batch = self.take_batch();
+        if self.events_dropped {
+            return;
+        }
+        while let Some(batch) = self.take_batch() {
             match self.events.try_send(batch) {
                 Ok(()) => {}
                 Err(e) if e.is_full() => {
-                    for event in e.into_inner().into_iter().rev() {
-                        self.pending.push_front(event);
-                    }
+                    self.put_back(e.into_inner());
                     return;
                 }
-                Err(_) => self.events_dropped = true,
+                Err(_) => return self.drop_events(),
             }
         }
-        if self.events_dropped {
-            self.pending.clear();
-        }
-        if self.pending.is_empty() && self.pending.capacity() > 64 {
-            // A burst is over: do not keep its buffer for the rest of an idle connection's life.
+        if self.pending.capacity() > 8 {
+            // A burst is over: do not keep its queue for the rest of an idle connection's life.
             self.pending = VecDeque::new();
         }
     }
@@ -363,7 +405,7 @@ impl<R: Runtime> Driver<R> {
             let shared = &self.shared;
             let command = future::poll_fn(|cx| shared.wake.poll(cx));
             let reading = self.reading;
-            let has_pending = !self.pending.is_empty() && !self.events_dropped;
+            let has_pending = self.pending_len > 0 && !self.events_dropped;
             let events = &mut self.events;
             let room = future::poll_fn(|cx| {
                 if has_pending {
@@ -418,7 +460,7 @@ impl<R: Runtime> Driver<R> {
         let mut read = Some(first);
         let mut core = self.shared.lock();
         let now = R::now();
-        let mut budget = READ_BATCH.min(self.capacity.saturating_sub(self.pending.len()).max(1));
+        let mut budget = READ_BATCH.min(self.capacity.saturating_sub(self.pending_len).max(1));
         while let Some(next) = read.take() {
             let Some(event) = transport::to_event(next) else {
                 continue;
@@ -451,21 +493,10 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// The channel has room again (or its reader is gone: `ok` false).
     fn on_room(&mut self, ok: bool) {
         if !ok {
-            self.events_dropped = true;
-            self.pending.clear();
-            return;
-        }
-        if !self.pending.is_empty() {
-            let batch = self.take_batch();
-            if let Err(e) = self.events.start_send(batch) {
-                if e.is_disconnected() {
-                    self.events_dropped = true;
-                    self.pending.clear();
-                    return;
-                }
-            }
+            return self.drop_events();
         }
         self.deliver_ready_events();
         self.watch_reader();

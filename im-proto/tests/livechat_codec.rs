@@ -62,6 +62,25 @@ fn seed_rule_result_message_is_a_chat_message() {
 }
 
 #[test]
+fn escaped_strings_decode_like_plain_ones() {
+    // Fields are borrowed from the frame when they can be; escapes take the owned path.
+    let mut p = LiveChat::new(1, 2, "k");
+    let (events, r) = run(
+        &mut p,
+        r#"{"cmd":"c\u0068at","result":{"room":"r\"1\u00e9","message":{"t":"\n"}}}"#,
+    );
+    r.unwrap();
+    let [ProtocolEvent::Message(m)] = events.as_slice() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(m.channel, "r\"1\u{e9}");
+    assert_eq!(m.body.as_text(), Some(r#"{"t":"\n"}"#));
+    let (events, r) = run(&mut p, r#"{"cmd":"joined","room":"a\/b"}"#);
+    r.unwrap();
+    assert_eq!(events, vec![ProtocolEvent::Subscribed("a/b".into())]);
+}
+
+#[test]
 fn bad_input_is_a_typed_error() {
     let mut p = LiveChat::new(1, 2, "k");
     assert!(matches!(

@@ -545,6 +545,27 @@ fn main() {
         println!("core: {:.0} ns per message", core_ns_per_message(200_000));
         return;
     }
+    if args.first().map(String::as_str) == Some("--throughput-only") {
+        // For instruction-level profiling: one throughput run of one kind (`im` or `raw`), so
+        // two callgrind totals differ by what im adds per message.
+        let (kind, n) = (args[1].as_str(), args[2].parse().unwrap());
+        let server = LiveChatServer::start(KEY).unwrap();
+        let url = server.url();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let t = if kind == "im" {
+            spawned(&rt, async move {
+                im_throughput::<im_tokio::Tokio>(&url, n, 1).await
+            })
+        } else {
+            spawned(&rt, async move { raw_tokio_throughput(&url, n).await })
+        };
+        println!("{kind}: {n} messages in {t:?}");
+        return;
+    }
     if args.first().map(String::as_str) == Some("--idle-child") {
         idle_child(&args[1], &args[2], args[3].parse().unwrap());
         return;
