@@ -179,6 +179,10 @@ impl Events {
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         loop {
             if let Some(event) = self.batch.next() {
+                if self.batch.len() == 0 {
+                    // A read batch is not kept for the rest of an idle connection's life.
+                    self.batch = Vec::new().into_iter();
+                }
                 return Poll::Ready(Some(event));
             }
             match self.rx.poll_next_unpin(cx) {

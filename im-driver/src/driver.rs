@@ -136,7 +136,8 @@ async fn within<R: Runtime, F: Future>(limit: Duration, f: F) -> Option<F::Outpu
 
 pub(crate) struct Driver<R: Runtime> {
     shared: Arc<Shared>,
-    dialer: Dialer,
+    /// Shared with the connect futures (and small in an idle task).
+    dialer: Arc<Dialer>,
     /// Events go to the reader in batches of at most `batch_size` (a channel message per event
     /// made a chatty server slow); the channel holds four batches.
     events: mpsc::Sender<Vec<Event>>,
@@ -156,6 +157,10 @@ pub(crate) struct Driver<R: Runtime> {
     reading: bool,
     link: Link<R>,
     write_timeout: Duration,
+    /// The armed runtime timer and when it fires. Kept across wake-ups and re-armed only when
+    /// the core's next deadline is earlier: a later deadline costs one early wake-up that finds
+    /// nothing due, while arming a fresh timer on every wake-up registered one per frame.
+    timer: Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send>>)>,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -179,7 +184,7 @@ impl<R: Runtime> Driver<R> {
         });
         let driver = Driver::<R> {
             shared: shared.clone(),
-            dialer,
+            dialer: Arc::new(dialer),
             events,
             batch_size: capacity.div_ceil(4).max(1),
             pending: VecDeque::new(),
@@ -190,12 +195,20 @@ impl<R: Runtime> Driver<R> {
             reading: true,
             link: Link::None,
             write_timeout,
+            timer: None,
         };
         R::spawn(driver.run().instrument(span));
         (shared, rx)
     }
 
-    async fn run(mut self) {
+    /// The task's future. Not an `async fn`: an `async fn` taking `self` by value keeps two
+    /// copies of it in its state (the argument and the binding), which was 1.6 KB of every idle
+    /// connection's memory.
+    fn run(mut self) -> impl Future<Output = ()> + Send {
+        async move { self.run_loop().await }
+    }
+
+    async fn run_loop(&mut self) {
         loop {
             // Boxed: an idle driver waits in the small `wait()`; without the box its task would
             // reserve room for `drain()`'s much larger state on every connection. One
@@ -206,6 +219,7 @@ impl<R: Runtime> Driver<R> {
             self.wait().await;
         }
         self.link = Link::None;
+        self.timer = None;
         if !self.events_dropped {
             let mut tail = self
                 .shared
@@ -285,6 +299,18 @@ impl<R: Runtime> Driver<R> {
             }
             self.deliver_ready_events();
             self.watch_reader();
+        }
+    }
+
+    /// Make sure a timer fires no later than `deadline` (and none runs without one).
+    fn arm_timer(&mut self, deadline: Option<Instant>) {
+        match deadline {
+            None => self.timer = None,
+            Some(at) => {
+                if !matches!(&self.timer, Some((armed, _)) if *armed <= at) {
+                    self.timer = Some((at, Box::pin(R::sleep_until(at))));
+                }
+            }
         }
     }
 
@@ -385,48 +411,45 @@ impl<R: Runtime> Driver<R> {
                 Err(_) => return self.drop_events(),
             }
         }
-        if self.pending.capacity() > 8 {
-            // A burst is over: do not keep its queue for the rest of an idle connection's life.
-            self.pending = VecDeque::new();
-        }
+        // Nothing waits: an idle connection keeps no queue.
+        self.pending = VecDeque::new();
     }
 
     /// Wait for the next thing to happen: a deadline, a user command, the socket, or room for
     /// events; then feed it to the core (the loop drains the core again).
     async fn wait(&mut self) {
         let deadline = self.shared.lock().poll_timeout();
-        let woke = {
-            let timer = async {
-                match deadline {
-                    Some(at) => R::sleep_until(at).await,
-                    None => future::pending().await,
+        self.arm_timer(deadline);
+        let has_pending = self.pending_len > 0 && !self.events_dropped;
+        // In priority order: timers and user commands are never starved by a busy socket.
+        let woke = future::poll_fn(|cx| {
+            if let Some((_, timer)) = &mut self.timer {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Woke::Timer);
                 }
-            };
-            let shared = &self.shared;
-            let command = future::poll_fn(|cx| shared.wake.poll(cx));
-            let reading = self.reading;
-            let has_pending = self.pending_len > 0 && !self.events_dropped;
-            let events = &mut self.events;
-            let room = future::poll_fn(|cx| {
-                if has_pending {
-                    events.poll_ready(cx).map(|r| r.is_ok())
-                } else {
-                    Poll::Pending
-                }
-            });
-            let link = &mut self.link;
-            let socket = future::poll_fn(|cx| match link {
-                Link::Connecting(_, opening) => opening.as_mut().poll(cx).map(Woke::Opened),
-                Link::Open(_, ws) if reading => ws.poll_next_unpin(cx).map(Woke::Read),
-                _ => Poll::Pending,
-            });
-            futures_util::select_biased! {
-                _ = timer.fuse() => Woke::Timer,
-                _ = command.fuse() => Woke::Command,
-                woke = socket.fuse() => woke,
-                ok = room.fuse() => Woke::Room(ok),
             }
-        };
+            if self.shared.wake.poll(cx).is_ready() {
+                return Poll::Ready(Woke::Command);
+            }
+            let socket = match &mut self.link {
+                Link::Connecting(_, opening) => opening.as_mut().poll(cx).map(Woke::Opened),
+                Link::Open(_, ws) if self.reading => ws.poll_next_unpin(cx).map(Woke::Read),
+                _ => Poll::Pending,
+            };
+            if socket.is_ready() {
+                return socket;
+            }
+            if has_pending {
+                if let Poll::Ready(r) = self.events.poll_ready(cx) {
+                    return Poll::Ready(Woke::Room(r.is_ok()));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        if matches!(woke, Woke::Timer) {
+            self.timer = None;
+        }
         let Some(conn) = self.link.id() else {
             match woke {
                 Woke::Timer => self.shared.lock().handle_timeout(R::now()),

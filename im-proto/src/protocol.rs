@@ -193,7 +193,17 @@ pub enum EncodeError {
 pub fn check_json_depth(text: &str, limit: usize) -> Result<(), ProtocolError> {
     // Depth cannot exceed the number of opening brackets; counting them is one branch-free
     // (vectorised) pass, and ordinary frames never need the precise scan below.
-    let openers = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    // Counted per 255-byte chunk in a `u8`, which the compiler turns into SIMD compares (a
+    // `filter().count()` stayed a byte-at-a-time loop: ~250 instructions per chat message).
+    let openers: usize = text
+        .as_bytes()
+        .chunks(255)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .fold(0u8, |n, &b| n + u8::from((b == b'[') | (b == b'{'))) as usize
+        })
+        .sum();
     if openers <= limit {
         return Ok(());
     }
@@ -221,4 +231,56 @@ pub fn check_json_depth(text: &str, limit: usize) -> Result<(), ProtocolError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The deepest bracket nesting outside strings, the slow obvious way.
+    fn depth(text: &str) -> usize {
+        let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+        for c in text.chars() {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    in_string = false;
+                }
+            } else if c == '"' {
+                in_string = true;
+            } else if c == '[' || c == '{' {
+                depth += 1;
+                deepest = deepest.max(depth);
+            } else if c == ']' || c == '}' {
+                depth = depth.saturating_sub(1);
+            }
+        }
+        deepest
+    }
+
+    proptest! {
+        /// The opener count (vectorised, in chunks) never lets a too-deep frame through and
+        /// never refuses one within the limit, across chunk boundaries.
+        #[test]
+        fn depth_check_matches_the_definition(
+            text in "[\\[\\]{}\"\\\\ a]{0,700}",
+            limit in 0usize..40,
+        ) {
+            let refused = check_json_depth(&text, limit).is_err();
+            prop_assert_eq!(refused, depth(&text) > limit);
+        }
+    }
+
+    #[test]
+    fn depth_check_counts_openers_past_a_chunk() {
+        let deep = "[".repeat(300);
+        assert!(check_json_depth(&deep, 299).is_err());
+        assert!(check_json_depth(&deep, 300).is_ok());
+        let flat = "[],".repeat(300);
+        assert!(check_json_depth(&flat, 1).is_ok());
+    }
 }
