@@ -185,7 +185,7 @@ fuzz_target!(|input: Input| {
             }
             Op::Opened { stale } => w.transport(stale, TransportEvent::Opened),
             Op::Text { stale, script, junk } => {
-                w.transport(stale, TransportEvent::Frame(Frame::Text(scripted(script, &junk))))
+                w.transport(stale, TransportEvent::Frame(Frame::Text(scripted(script, &junk).into())))
             }
             Op::Binary { stale, bytes } => {
                 w.transport(stale, TransportEvent::Frame(Frame::Binary(bytes)))

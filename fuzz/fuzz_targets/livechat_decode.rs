@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
     let mut events = Vec::new();
     let frame = match selector % 3 {
-        0 => Frame::Text(String::from_utf8_lossy(rest).into_owned()),
+        0 => Frame::Text(String::from_utf8_lossy(rest).into_owned().into()),
         1 => Frame::Binary(rest.to_vec()),
         _ => {
             // Exercise the encoders with hostile channels and bodies too.
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = p.validate(&msg);
                 let _ = p.encode_message(&msg, info);
             }
-            Frame::Text(text)
+            Frame::Text(text.into())
         }
     };
     let mut cx = Context::new(origin(), HeartbeatMode::default(), &limits, &mut events);

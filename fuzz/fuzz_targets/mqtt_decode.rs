@@ -38,5 +38,5 @@ fuzz_target!(|data: &[u8]| {
     for chunk in [&rest[..cut], &rest[cut..]] {
         let _ = p.on_frame(&mut cx, Frame::Binary(chunk.to_vec()));
     }
-    let _ = p.on_frame(&mut cx, Frame::Text(String::from_utf8_lossy(rest).into_owned()));
+    let _ = p.on_frame(&mut cx, Frame::Text(String::from_utf8_lossy(rest).into_owned().into()));
 });

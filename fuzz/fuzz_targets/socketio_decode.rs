@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     p.on_open(&mut cx);
     // Several packets per input, separated by newlines (each a frame).
     for line in String::from_utf8_lossy(data).split('\n') {
-        let _ = p.on_frame(&mut cx, Frame::Text(line.to_owned()));
+        let _ = p.on_frame(&mut cx, Frame::Text(line.into()));
     }
     let _ = p.on_frame(&mut cx, Frame::Binary(data.to_vec()));
 });

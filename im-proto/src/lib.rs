@@ -80,12 +80,13 @@ mod protocol;
 pub mod protocols;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod text;
 mod transport;
 
 pub use backoff::{ceiling as backoff_ceiling, MIN_DELAY};
 pub use client::{Client, SwitchError, CLOSE_NORMAL};
 pub use config::{Config, ConfigBuilder, ConfigError, HeartbeatMode, Limits, ReconnectPolicy};
-pub use message::{Body, Message, OutgoingMessage, SendId};
+pub use message::{Body, Json, Message, OutgoingMessage, SendId};
 pub use output::{
     Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
 };
@@ -100,4 +101,5 @@ pub use protocols::mqtt::Mqtt;
 pub use protocols::nats::Nats;
 #[cfg(feature = "socketio")]
 pub use protocols::socketio::SocketIo;
+pub use text::Text;
 pub use transport::{ConnId, Endpoint, Frame, TransportEvent};

@@ -3,9 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Serialize;
 use serde_json::value::RawValue;
+
+use crate::text::Text;
 
 /// Identifies one accepted [`Client::send`](crate::Client::send) until its fate is reported
 /// (`Sent`, `Acked` or `Undelivered`).
@@ -18,13 +20,60 @@ impl fmt::Display for SendId {
     }
 }
 
+/// A JSON document kept as its text, so it is parsed once, by whoever wants a type
+/// ([`Body::decode`]). Valid JSON by construction; a received one shares the frame's buffer.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Json(Text);
+
+impl Json {
+    /// Serialize `value`.
+    pub fn from_value<T: Serialize + ?Sized>(value: &T) -> Result<Json, serde_json::Error> {
+        Ok(Json(serde_json::to_string(value)?.into()))
+    }
+
+    /// Check that `text` is one JSON document and keep it as written.
+    pub fn parse(text: impl Into<Text>) -> Result<Json, serde_json::Error> {
+        let text = text.into();
+        serde_json::from_str::<IgnoredAny>(&text)?;
+        Ok(Json(text))
+    }
+
+    /// A document a parser already checked, found inside `frame`: shares `frame`'s buffer when
+    /// `raw` was borrowed from it, copies otherwise. For decoders, including your own.
+    pub fn from_raw_in(frame: &Text, raw: &RawValue) -> Json {
+        Json(frame.slice_ref(raw.get()))
+    }
+
+    /// The document's text.
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+
+    pub fn as_text(&self) -> &Text {
+        &self.0
+    }
+}
+
+impl From<Box<RawValue>> for Json {
+    fn from(raw: Box<RawValue>) -> Json {
+        Json(String::from(Box::<str>::from(raw)).into())
+    }
+}
+
+impl fmt::Debug for Json {
+    // User data: the shape is what a log needs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Json({} bytes)", self.0.len())
+    }
+}
+
 /// A message body. Each protocol maps the kinds it can carry and refuses the others with a
 /// typed error (a JSON-only vendor refuses `Binary`).
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Body {
-    /// A JSON document, kept as its raw text so it is parsed once, by whoever wants a type.
-    Json(Box<RawValue>),
+    /// A JSON document, kept as its text so it is parsed once, by whoever wants a type.
+    Json(Json),
     Text(String),
     Binary(Vec<u8>),
 }
@@ -32,7 +81,7 @@ pub enum Body {
 impl Body {
     /// Serialize `value` as a JSON body.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Body, serde_json::Error> {
-        Ok(Body::Json(serde_json::value::to_raw_value(value)?))
+        Ok(Body::Json(Json::from_value(value)?))
     }
 
     /// Decode the body into `T`: JSON bodies directly, text bodies as JSON text.
@@ -96,7 +145,7 @@ impl fmt::Debug for Body {
 #[non_exhaustive]
 pub struct Message {
     /// Room, topic, subject or event name, as the vendor calls it.
-    pub channel: String,
+    pub channel: Text,
     pub body: Body,
     /// The server's id for the message, where the vendor has one (for deduplication).
     pub id: Option<String>,
@@ -105,7 +154,7 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn new(channel: impl Into<String>, body: Body) -> Self {
+    pub fn new(channel: impl Into<Text>, body: Body) -> Self {
         Message {
             channel: channel.into(),
             body,

@@ -68,7 +68,7 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn text(t: impl Into<String>) -> Self {
+    pub fn text(t: impl Into<crate::Text>) -> Self {
         Reply::Frame(Frame::Text(t.into()))
     }
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::text::Text;
+
 /// Generation number of a transport connection.
 ///
 /// Every `Connect` output carries a fresh one; inputs that name any other generation are stale and
@@ -19,7 +21,8 @@ impl fmt::Display for ConnId {
 /// the enum is exhaustive: drivers match it completely.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Frame {
-    Text(String),
+    /// Shared, not copied: decoders hand out slices of it (see [`Text`]).
+    Text(Text),
     Binary(Vec<u8>),
     /// WebSocket ping. Inbound pings are answered by the driver's WebSocket library; the core only
     /// counts them as proof of liveness (H3).

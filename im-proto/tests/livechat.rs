@@ -133,8 +133,8 @@ fn hostile_frames_are_errors_and_the_connection_survives() {
         Frame::Text("{not json".into()),
         Frame::Text(r#"{"cmd":"who-knows"}"#.into()),
         Frame::Binary(vec![0xff, 0xfe]),
-        Frame::Text("[".repeat(10_000)),
-        Frame::Text("x".repeat(2 << 20)),
+        Frame::Text("[".repeat(10_000).into()),
+        Frame::Text("x".repeat(2 << 20).into()),
     ] {
         sim.server_send(junk);
     }

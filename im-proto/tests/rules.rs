@@ -344,7 +344,7 @@ impl Run {
             }
             Op::Retry(d) => {
                 self.h
-                    .server_send(Frame::Text(format!("RETRY {}", d.as_millis())));
+                    .server_send(Frame::Text(format!("RETRY {}", d.as_millis()).into()));
             }
             Op::Garbage => {
                 self.h.server_send(Frame::Binary(vec![0xff, 0x00, 0x13]));
@@ -358,7 +358,7 @@ impl Run {
             Op::Nodes(n) => {
                 let urls: Vec<String> = (0..n).map(|i| format!("ws://found{i}/ws")).collect();
                 self.h
-                    .server_send(Frame::Text(format!("NODES {}", urls.join(" "))));
+                    .server_send(Frame::Text(format!("NODES {}", urls.join(" ")).into()));
             }
             Op::Stale(pick, kind) => {
                 let current = self.h.client.connection();

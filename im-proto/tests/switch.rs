@@ -80,7 +80,7 @@ fn switch_waits_for_old_acks_then_moves_queued_messages_and_subscriptions() {
     // The old vendor acks: the switch goes ahead, and the queued message goes to the new one.
     *holding.borrow_mut() = false;
     let packet = held.borrow()[0];
-    sim.server_send(Frame::Text(format!("ACK {packet}")));
+    sim.server_send(Frame::Text(format!("ACK {packet}").into()));
     sim.run_for(Duration::from_millis(10));
     assert_eq!(sim.peer.connects.len(), 2);
     assert_eq!(sim.peer.connects[1].2.url(), "ws://new/ws");

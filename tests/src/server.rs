@@ -355,7 +355,13 @@ where
             .push(auth);
         Ok(response)
     };
-    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, record).await else {
+    // A small read buffer: tungstenite zero-fills the free part of it before every read, and
+    // at the default 128 KiB that was most of a round trip's cost (for raw and im alike).
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024);
+    let Ok(mut ws) =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, record, Some(config)).await
+    else {
         return;
     };
     let session_id = inner.next_session.fetch_add(1, Ordering::SeqCst);

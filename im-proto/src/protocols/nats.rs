@@ -270,13 +270,13 @@ impl Protocol for Nats {
     }
 
     fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
-        let bytes = match frame {
+        let bytes: &[u8] = match &frame {
             Frame::Binary(b) => b,
             // nats-server sends binary frames; accept text too.
-            Frame::Text(t) => t.into_bytes(),
+            Frame::Text(t) => t.as_bytes(),
             _ => return Ok(()),
         };
-        self.partial.extend_from_slice(&bytes);
+        self.partial.extend_from_slice(bytes);
         let limit = cx.limits.max_frame_bytes;
         let mut used = 0;
         let result = loop {

@@ -68,7 +68,7 @@ impl SocketIo {
     fn emit(ack: Option<u64>, event: &str, arg: &str) -> Frame {
         let event = Value::String(event.to_owned());
         let id = ack.map(|a| a.to_string()).unwrap_or_default();
-        Frame::Text(format!("42{id}[{event},{arg}]"))
+        Frame::Text(format!("42{id}[{event},{arg}]").into())
     }
 }
 
@@ -150,7 +150,7 @@ impl Protocol for SocketIo {
                     Some(auth) => format!("40{auth}"),
                     None => "40".to_owned(),
                 };
-                cx.transmit(Frame::Text(connect));
+                cx.transmit(Frame::Text(connect.into()));
             }
             b'1' => cx.emit(ProtocolEvent::Reconnect {
                 reason: "Engine.IO close".into(),
@@ -247,11 +247,11 @@ impl SocketIo {
                 };
                 cx.emit(ProtocolEvent::Message(Message::new(
                     channel,
-                    Body::Json(body),
+                    Body::Json(body.into()),
                 )));
                 if let Some(id) = ack {
                     // The server asked for an acknowledgement: we have the message.
-                    cx.transmit(Frame::Text(format!("43{id}[]")));
+                    cx.transmit(Frame::Text(format!("43{id}[]").into()));
                 }
             }
             b'3' => {

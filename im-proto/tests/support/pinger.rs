@@ -77,7 +77,7 @@ impl Protocol for Pinger {
             protocol: "pinger",
             body: "binary",
         })?;
-        Ok(Frame::Text(format!("4{}:{text}", msg.channel)))
+        Ok(Frame::Text(format!("4{}:{text}", msg.channel).into()))
     }
 
     fn encode_subscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {

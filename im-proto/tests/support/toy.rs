@@ -158,18 +158,17 @@ impl Protocol for Toy {
             self.packets.insert(packet, send.id);
         }
         let body = String::from_utf8_lossy(msg.body.as_bytes()).replace(' ', "_");
-        Ok(Frame::Text(format!(
-            "MSG {packet} {} {} {body}",
-            send.key, msg.channel
-        )))
+        Ok(Frame::Text(
+            format!("MSG {packet} {} {} {body}", send.key, msg.channel).into(),
+        ))
     }
 
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(Some(Frame::Text(format!("SUB {channel}"))))
+        Ok(Some(Frame::Text(format!("SUB {channel}").into())))
     }
 
     fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(Some(Frame::Text(format!("UNSUB {channel}"))))
+        Ok(Some(Frame::Text(format!("UNSUB {channel}").into())))
     }
 
     fn on_close(&mut self) -> Option<Frame> {

@@ -48,7 +48,7 @@ fn open(url: &str, timeout: Duration) -> Result<WebSocket<TcpStream>, String> {
 
 fn to_message(frame: Frame) -> Message {
     match frame {
-        Frame::Text(t) => Message::Text(t.into()),
+        Frame::Text(t) => Message::Text(t.as_str().into()),
         Frame::Binary(b) => Message::Binary(b.into()),
         Frame::Ping(p) => Message::Ping(p.into()),
         Frame::Pong(p) => Message::Pong(p.into()),
