@@ -119,6 +119,9 @@ enum Woke<W> {
     Room(bool),
 }
 
+/// Events a batch starts with room for when traffic is quiet.
+const QUIET_BATCH: usize = 4;
+
 /// Frames fed to the core per wake-up at most, so timers and commands are never starved.
 const READ_BATCH: usize = 256;
 
@@ -150,9 +153,10 @@ pub(crate) struct Driver<R: Runtime> {
     /// to the server) but keeps its timers running.
     pending: VecDeque<Vec<Event>>,
     pending_len: usize,
-    /// Size of the last batch handed over: a new batch starts with room for as many, so a
-    /// burst fills its batches without regrowing them and a quiet connection allocates little.
-    last_batch: usize,
+    /// Room a new batch starts with: the largest batch of the current burst, so a burst's
+    /// batches are not regrown (that was a `realloc` per few events), and a few events once
+    /// traffic is quiet again.
+    batch_room: usize,
     capacity: usize,
     events_dropped: bool,
     /// Whether the socket is being read (false while `pending` is at `capacity`).
@@ -191,7 +195,7 @@ impl<R: Runtime> Driver<R> {
             batch_size: capacity.div_ceil(4).max(1),
             pending: VecDeque::new(),
             pending_len: 0,
-            last_batch: 1,
+            batch_room: QUIET_BATCH,
             capacity,
             events_dropped: false,
             reading: true,
@@ -326,7 +330,7 @@ impl<R: Runtime> Driver<R> {
                 return;
             }
         }
-        let mut batch = Vec::with_capacity(self.last_batch.clamp(1, self.batch_size));
+        let mut batch = Vec::with_capacity(self.batch_room.min(self.batch_size));
         batch.push(event);
         self.pending.push_back(batch);
     }
@@ -383,7 +387,11 @@ impl<R: Runtime> Driver<R> {
     fn take_batch(&mut self) -> Option<Vec<Event>> {
         let batch = self.pending.pop_front()?;
         self.pending_len -= batch.len();
-        self.last_batch = batch.len();
+        self.batch_room = if batch.len() <= QUIET_BATCH {
+            QUIET_BATCH
+        } else {
+            self.batch_room.max(batch.len())
+        };
         Some(batch)
     }
 

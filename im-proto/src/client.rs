@@ -44,6 +44,10 @@ pub struct Client {
     /// A vendor switch waiting for the old vendor's acks (see `switch_protocol`).
     switching: Option<PendingSwitch>,
     out: VecDeque<Output>,
+    /// Outputs taken since the queue was last empty, and as many in the last full round: the
+    /// size the queue is re-created at.
+    drained: usize,
+    last_round: usize,
     scratch: Vec<ProtocolEvent>,
 }
 
@@ -171,6 +175,8 @@ impl Client {
             desired: BTreeSet::new(),
             switching: None,
             out: VecDeque::new(),
+            drained: 0,
+            last_round: 0,
             scratch: Vec::new(),
         }
     }
@@ -419,7 +425,7 @@ impl Client {
         self.switching = None;
         if let Phase::Ready { conn, .. } = self.phase {
             if let Some(frame) = self.protocol.on_close() {
-                self.out.push_back(Output::Transmit { conn, frame });
+                self.push_out(Output::Transmit { conn, frame });
             }
         }
         self.disconnect_current("client closed");
@@ -532,15 +538,22 @@ impl Client {
     /// The next instruction for the driver; call until `None` after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
         let next = self.out.pop_front();
-        if next.is_none() {
-            // Drained: the driver is about to wait. An idle connection keeps neither queue
-            // (together ~1.4 KB per client); a busy one refills them once per wake-up, not per frame.
+        if next.is_some() {
+            self.drained += 1;
+        } else {
+            // Drained, and the driver is about to wait: the queues' memory is given back, so
+            // an idle connection keeps none (they held ~1.4 KB per client). A busy one pays one
+            // allocation per round for it (see `push_out`).
             if self.out.capacity() > 0 {
                 self.out = VecDeque::new();
             }
             if self.scratch.capacity() > 0 {
                 self.scratch = Vec::new();
             }
+            if self.drained > 0 {
+                self.last_round = self.drained;
+            }
+            self.drained = 0;
         }
         next
     }
@@ -578,7 +591,7 @@ impl Client {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let endpoint = self.endpoints[self.endpoint_idx % self.endpoints.len()].clone();
-        self.out.push_back(Output::Connect {
+        self.push_out(Output::Connect {
             conn,
             endpoint: endpoint.clone(),
             subprotocols: self.protocol.subprotocols(),
@@ -656,7 +669,7 @@ impl Client {
             let live = self.connection() == Some(conn);
             match event {
                 ProtocolEvent::Transmit(frame) if live => {
-                    self.out.push_back(Output::Transmit { conn, frame });
+                    self.push_out(Output::Transmit { conn, frame });
                 }
                 ProtocolEvent::Ready if live && matches!(self.phase, Phase::Handshaking { .. }) => {
                     self.become_ready(now, conn);
@@ -757,7 +770,11 @@ impl Client {
             };
             match self.protocol.encode_message(&entry.msg, info) {
                 Ok(frame) => {
-                    self.out.push_back(Output::Transmit { conn, frame });
+                    queue(
+                        &mut self.out,
+                        self.last_round,
+                        Output::Transmit { conn, frame },
+                    );
                     entry.sent_on = Some(conn);
                     entry.ever_sent = true;
                     if !acks {
@@ -785,7 +802,7 @@ impl Client {
         encoded: Result<Option<Frame>, crate::EncodeError>,
     ) {
         match encoded {
-            Ok(Some(frame)) => self.out.push_back(Output::Transmit { conn, frame }),
+            Ok(Some(frame)) => self.push_out(Output::Transmit { conn, frame }),
             Ok(None) => {}
             Err(error) => self.emit(Event::Error(Error::Subscribe {
                 channel: channel.to_owned(),
@@ -811,7 +828,7 @@ impl Client {
             HeartbeatMode::WebSocketPing { .. } => Frame::Ping(Vec::new()),
             _ => self.protocol.heartbeat(now),
         };
-        self.out.push_back(Output::Transmit { conn, frame });
+        self.push_out(Output::Transmit { conn, frame });
     }
 
     /// H4: don't trust stale state; ask the link whether it is alive.
@@ -838,7 +855,7 @@ impl Client {
         };
         if let Some(frame) = frame {
             link.sent_heartbeat(now);
-            self.out.push_back(Output::Transmit { conn, frame });
+            self.push_out(Output::Transmit { conn, frame });
         }
     }
 
@@ -930,7 +947,7 @@ impl Client {
     /// Tell the driver to close the live transport, if there is one (R5).
     fn disconnect_current(&mut self, reason: &str) {
         if let Some(conn) = self.connection() {
-            self.out.push_back(Output::Disconnect {
+            self.push_out(Output::Disconnect {
                 conn,
                 code: CLOSE_NORMAL,
                 reason: reason.to_owned(),
@@ -964,7 +981,11 @@ impl Client {
     }
 
     fn emit(&mut self, event: Event) {
-        self.out.push_back(Output::Event(event));
+        self.push_out(Output::Event(event));
+    }
+
+    fn push_out(&mut self, output: Output) {
+        queue(&mut self.out, self.last_round, output);
     }
 }
 
@@ -992,4 +1013,13 @@ pub enum SwitchError {
     NoEndpoints,
     #[error("{given} endpoints given, the limit is {max}")]
     TooManyEndpoints { given: usize, max: usize },
+}
+
+/// Queue an output. A queue given back after the last round (see `Client::poll_output`) comes
+/// back at that round's size in one allocation, not regrown by doubling.
+fn queue(out: &mut VecDeque<Output>, last_round: usize, output: Output) {
+    if out.capacity() == 0 {
+        out.reserve(last_round.clamp(4, 256));
+    }
+    out.push_back(output);
 }

@@ -553,11 +553,18 @@ fn main() {
         let (what, kind, n) = (args[1].clone(), args[2].clone(), args[3].parse().unwrap());
         let server = LiveChatServer::start(KEY).unwrap();
         let url = server.url();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = if std::env::var_os("BENCH_ONE_THREAD").is_some() {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        };
         let rt1 = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
