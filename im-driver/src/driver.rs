@@ -5,11 +5,11 @@ use std::future::{self, Future};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_channel::mpsc;
-use futures_util::future::{select, Either, FutureExt};
+use futures_util::future::{select, Either};
 use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use im_proto::{ConnId, Event, Output, TransportEvent};
@@ -39,6 +39,26 @@ impl Wake {
         } else {
             Poll::Pending
         }
+    }
+}
+
+/// Whether the socket may have something for the driver: set by the waker the socket is polled
+/// with, cleared when a poll finds nothing. The driver polls the socket only then, not on every
+/// wake-up: a read attempt is not free (tungstenite zero-fills its read buffer before each one),
+/// and wake-ups from a send or a timer would each have paid one.
+struct SocketWake {
+    ready: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl std::task::Wake for SocketWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        self.task.wake();
     }
 }
 
@@ -167,6 +187,9 @@ pub(crate) struct Driver<R: Runtime> {
     /// the core's next deadline is earlier: a later deadline costs one early wake-up that finds
     /// nothing due, while arming a fresh timer on every wake-up registered one per frame.
     timer: Option<(Instant, Timer)>,
+    socket_wake: Arc<SocketWake>,
+    /// `socket_wake` as the waker the socket is polled with.
+    socket_waker: Waker,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -188,6 +211,10 @@ impl<R: Runtime> Driver<R> {
             tail: Mutex::new(VecDeque::new()),
             now: R::now,
         });
+        let socket_wake = Arc::new(SocketWake {
+            ready: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
         let driver = Driver::<R> {
             shared: shared.clone(),
             dialer: Arc::new(dialer),
@@ -202,6 +229,8 @@ impl<R: Runtime> Driver<R> {
             link: Link::None,
             write_timeout,
             timer: None,
+            socket_wake: socket_wake.clone(),
+            socket_waker: Waker::from(socket_wake),
         };
         R::spawn(driver.run().instrument(span));
         (shared, rx)
@@ -442,9 +471,19 @@ impl<R: Runtime> Driver<R> {
             if self.shared.wake.poll(cx).is_ready() {
                 return Poll::Ready(Woke::Command);
             }
+            self.socket_wake.task.register(cx.waker());
             let socket = match &mut self.link {
                 Link::Connecting(_, opening) => opening.as_mut().poll(cx).map(Woke::Opened),
-                Link::Open(_, ws) if self.reading => ws.poll_next_unpin(cx).map(Woke::Read),
+                Link::Open(_, ws)
+                    if self.reading && self.socket_wake.ready.swap(false, Ordering::AcqRel) =>
+                {
+                    let read = ws.poll_next_unpin(&mut Context::from_waker(&self.socket_waker));
+                    if read.is_ready() {
+                        // More may be buffered behind it.
+                        self.socket_wake.ready.store(true, Ordering::Release);
+                    }
+                    read.map(Woke::Read)
+                }
                 _ => Poll::Pending,
             };
             if socket.is_ready() {
@@ -475,6 +514,7 @@ impl<R: Runtime> Driver<R> {
             Woke::Opened(Ok(ws)) => {
                 debug!(%conn, "open");
                 self.link = Link::Open(conn, ws);
+                self.socket_wake.ready.store(true, Ordering::Release);
                 self.input(conn, TransportEvent::Opened);
             }
             Woke::Opened(Err(error)) => {
@@ -522,7 +562,16 @@ impl<R: Runtime> Driver<R> {
                 return;
             }
             if let Link::Open(_, ws) = &mut self.link {
-                read = ws.next().now_or_never();
+                // Polled with the socket's waker: when nothing is buffered, this poll is the one
+                // that asks to be woken, and the next wait does not read again until it is.
+                self.socket_wake.ready.store(false, Ordering::Release);
+                match ws.poll_next_unpin(&mut Context::from_waker(&self.socket_waker)) {
+                    Poll::Ready(next) => {
+                        self.socket_wake.ready.store(true, Ordering::Release);
+                        read = Some(next);
+                    }
+                    Poll::Pending => {}
+                }
             }
         }
     }
