@@ -130,6 +130,13 @@ impl<R: Runtime> Link<R> {
     }
 }
 
+/// What one round of [`Driver::take_outputs`] found.
+struct Taken {
+    any: bool,
+    closed: bool,
+    disconnect: Option<(ConnId, u16, String)>,
+}
+
 /// What ended a wait.
 enum Woke<W> {
     Timer,
@@ -245,14 +252,25 @@ impl<R: Runtime> Driver<R> {
     }
 
     async fn run_loop(&mut self) {
+        let mut frames = Vec::new();
         loop {
-            // Boxed: an idle driver waits in the small `wait()`; without the box its task would
-            // reserve room for `drain()`'s much larger state on every connection. One
-            // allocation per wake-up, which batches frames.
-            if Box::pin(self.drain()).await {
-                break;
+            let taken = self.take_outputs(&mut frames);
+            if !taken.any {
+                if taken.closed {
+                    break;
+                }
+                self.wait().await;
+                continue;
             }
-            self.wait().await;
+            if !frames.is_empty() || taken.disconnect.is_some() {
+                // Boxed: an idle driver waits in the small `wait()`; without the box its task
+                // would reserve room for the writes' much larger state on every connection.
+                Box::pin(self.write(&mut frames, taken.disconnect)).await;
+                // Not kept for the rest of an idle connection's life.
+                frames = Vec::new();
+            }
+            self.deliver_ready_events();
+            self.watch_reader();
         }
         self.link = Link::None;
         self.timer = None;
@@ -274,67 +292,64 @@ impl<R: Runtime> Driver<R> {
         self.shared.lock().handle_transport(R::now(), conn, event);
     }
 
-    /// Carry out every output of the core. Returns whether the core is closed.
-    ///
-    /// Outputs are taken under one lock and acted on in order; the lock is let go before
-    /// anything is awaited (a write, or the close handshake of a `Disconnect`).
-    async fn drain(&mut self) -> bool {
+    /// Take the core's outputs, under one lock, in order: connects and events are acted on at
+    /// once, frames collected for one write; a `Disconnect` ends the round (the frames before
+    /// it go out first, the outputs after it wait for the next round).
+    fn take_outputs(&mut self, frames: &mut Vec<Message>) -> Taken {
         let shared = Arc::clone(&self.shared);
-        let mut frames = Vec::new();
-        loop {
-            let (disconnect, closed, any) = {
-                let mut core = shared.lock();
-                let mut disconnect = None;
-                let mut any = false;
-                while let Some(output) = core.poll_output() {
-                    any = true;
-                    match output {
-                        Output::Connect {
-                            conn,
-                            endpoint,
-                            subprotocols,
-                        } => {
-                            debug!(%conn, %endpoint, "connecting");
-                            let dialer = self.dialer.clone();
-                            let open =
-                                async move { dialer.open::<R>(&endpoint, subprotocols).await };
-                            self.link = Link::Connecting(conn, Box::pin(open));
-                        }
-                        Output::Transmit { conn, frame } => {
-                            if self.link.id() == Some(conn) {
-                                frames.push(transport::to_message(frame));
-                            }
-                        }
-                        Output::Disconnect { conn, code, reason } => {
-                            // Frames before it go out first; outputs after it wait.
-                            disconnect = Some((conn, code, reason));
-                            break;
-                        }
-                        // A reader that is behind gets the next heartbeat report, not every one.
-                        Output::Event(Event::Heartbeat { .. })
-                            if self.pending_len >= self.capacity => {}
-                        Output::Event(event) => self.push_event(event),
+        let mut core = shared.lock();
+        let mut taken = Taken {
+            any: false,
+            closed: false,
+            disconnect: None,
+        };
+        while let Some(output) = core.poll_output() {
+            taken.any = true;
+            match output {
+                Output::Connect {
+                    conn,
+                    endpoint,
+                    subprotocols,
+                } => {
+                    debug!(%conn, %endpoint, "connecting");
+                    let dialer = self.dialer.clone();
+                    let open = async move { dialer.open::<R>(&endpoint, subprotocols).await };
+                    self.link = Link::Connecting(conn, Box::pin(open));
+                }
+                Output::Transmit { conn, frame } => {
+                    if self.link.id() == Some(conn) {
+                        frames.push(transport::to_message(frame));
                     }
                 }
-                (disconnect, core.is_closed(), any)
-            };
-            if !any {
-                return closed;
-            }
-            self.flush(&mut frames).await;
-            if let Some((conn, code, reason)) = disconnect {
-                if self.link.id() == Some(conn) {
-                    debug!(%conn, code, %reason, "disconnecting");
-                    if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None) {
-                        // Boxed: otherwise every idle driver reserves room for a socket moved
-                        // out here.
-                        let close = transport::close_frame(code, reason);
-                        Box::pin(send_close::<R>(ws, close, self.write_timeout)).await;
-                    }
+                Output::Disconnect { conn, code, reason } => {
+                    taken.disconnect = Some((conn, code, reason));
+                    break;
                 }
+                // A reader that is behind gets the next heartbeat report, not every one.
+                Output::Event(Event::Heartbeat { .. }) if self.pending_len >= self.capacity => {}
+                Output::Event(event) => self.push_event(event),
             }
-            self.deliver_ready_events();
-            self.watch_reader();
+        }
+        taken.closed = core.is_closed();
+        taken
+    }
+
+    /// Write one round's frames with one flush, then carry out its `Disconnect`, if any.
+    async fn write(
+        &mut self,
+        frames: &mut Vec<Message>,
+        disconnect: Option<(ConnId, u16, String)>,
+    ) {
+        self.flush(frames).await;
+        let Some((conn, code, reason)) = disconnect else {
+            return;
+        };
+        if self.link.id() == Some(conn) {
+            debug!(%conn, code, %reason, "disconnecting");
+            if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None) {
+                let close = transport::close_frame(code, reason);
+                send_close::<R>(ws, close, self.write_timeout).await;
+            }
         }
     }
 

@@ -6,7 +6,7 @@
 //! acked by `msg_id`, which carries the idempotency key.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -28,8 +28,9 @@ pub struct LiveChat {
     user_id: u64,
     key: String,
     /// Idempotency key → send id of messages awaiting `ack` on this connection. Bounded by the
-    /// outbox (one entry per held message) and cleared on every new connection.
-    awaiting_ack: HashMap<String, SendId>,
+    /// outbox (one entry per held message) and cleared on every new connection. Ordered, not
+    /// hashed: a handful of entries, looked up once per ack, cost less than SipHash does.
+    awaiting_ack: BTreeMap<String, SendId>,
 }
 
 impl LiveChat {
@@ -38,7 +39,7 @@ impl LiveChat {
             room_id,
             user_id,
             key: key.into(),
-            awaiting_ack: HashMap::new(),
+            awaiting_ack: BTreeMap::new(),
         }
     }
 
