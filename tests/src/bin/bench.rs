@@ -477,15 +477,15 @@ fn herd_svg(jittered: &[Duration], rigid: &[Duration], clients: usize) -> String
     svg += &format!(
         r##"<path d="{}" fill="none" stroke="#d62728" stroke-width="1.5"/>
 <path d="{}" fill="none" stroke="#1f77b4" stroke-width="2"/>
-<text x="{lx}" y="100" fill="#d62728">jitter 0: peak {} in a sliding 100 ms window</text>
-<text x="{lx}" y="116" fill="#1f77b4">default policy (jitter 0.5, drawn per outage): peak {}</text>
+<text x="{lx}" y="48" fill="#d62728">jitter 0: peak {} in a sliding 100 ms window</text>
+<text x="{lx}" y="64" fill="#1f77b4">default policy (jitter 0.5, drawn per outage): peak {}</text>
 </svg>
 "##,
         path(&b),
         path(&a),
         peak(rigid),
         peak(jittered),
-        lx = w - 340.0,
+        lx = left + 10.0,
     );
     svg
 }
