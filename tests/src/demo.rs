@@ -445,8 +445,12 @@ pub async fn scenario<R: Runtime>(mut args: Args) -> std::io::Result<()> {
         server.logins()
     ));
 
-    bob.client.close().await;
-    alice_phone.client.close().await;
+    // Wait for each printer to show `Closed`, so nothing prints after "done".
+    for user in [&mut bob, &mut alice_phone] {
+        user.client.close().await;
+        user.until("close", |e| matches!(e, Event::Closed { .. }))
+            .await;
+    }
     narrator.say("done");
     Ok(())
 }
