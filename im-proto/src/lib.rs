@@ -26,7 +26,9 @@
 //!    - the deadline: call [`Client::handle_timeout`]`(now)`;
 //!    - a frame or close on the socket: call
 //!      [`handle_transport`](Client::handle_transport)`(now, conn, TransportEvent::Frame(..))`
-//!      or `TransportEvent::Closed { .. }`;
+//!      or `TransportEvent::Closed { .. }`. A text frame is a [`Text`]: hand over the bytes
+//!      your WebSocket library read with [`Text::from_utf8`] (no copy; decoders then share them
+//!      with the messages they produce), or any `String`;
 //!    - an application command: [`send`](Client::send), [`subscribe`](Client::subscribe),
 //!      [`unsubscribe`](Client::unsubscribe), [`close`](Client::close),
 //!      [`network_online`](Client::network_online), [`switch_protocol`](Client::switch_protocol).
