@@ -138,10 +138,14 @@ struct Taken {
 }
 
 /// What ended a wait.
-enum Woke<W> {
+///
+/// Small on purpose: it is moved several times per wake-up, and carrying an opened socket (1.4
+/// KB) in it made each move a large copy. A socket that opened is installed before the wait ends.
+enum Woke {
     Timer,
     Command,
-    Opened(Result<W, String>),
+    /// The connect future completed: `Ok` once the socket is installed as `Link::Open`.
+    Opened(Result<(), String>),
     Read(Option<Result<Message, WsError>>),
     Room(bool),
 }
@@ -347,8 +351,10 @@ impl<R: Runtime> Driver<R> {
         if self.link.id() == Some(conn) {
             debug!(%conn, code, %reason, "disconnecting");
             if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None) {
+                // Boxed: the socket moves into it, and the write future (boxed and moved on
+                // every round that writes) would otherwise carry room for it.
                 let close = transport::close_frame(code, reason);
-                send_close::<R>(ws, close, self.write_timeout).await;
+                Box::pin(send_close::<R>(ws, close, self.write_timeout)).await;
             }
         }
     }
@@ -488,7 +494,14 @@ impl<R: Runtime> Driver<R> {
             }
             self.socket_wake.task.register(cx.waker());
             let socket = match &mut self.link {
-                Link::Connecting(_, opening) => opening.as_mut().poll(cx).map(Woke::Opened),
+                Link::Connecting(conn, opening) => match opening.as_mut().poll(cx) {
+                    Poll::Ready(Ok(ws)) => {
+                        self.link = Link::Open(*conn, ws);
+                        Poll::Ready(Woke::Opened(Ok(())))
+                    }
+                    Poll::Ready(Err(error)) => Poll::Ready(Woke::Opened(Err(error))),
+                    Poll::Pending => Poll::Pending,
+                },
                 Link::Open(_, ws)
                     if self.reading && self.socket_wake.ready.swap(false, Ordering::AcqRel) =>
                 {
@@ -526,9 +539,8 @@ impl<R: Runtime> Driver<R> {
         match woke {
             Woke::Timer => self.shared.lock().handle_timeout(R::now()),
             Woke::Command => {}
-            Woke::Opened(Ok(ws)) => {
+            Woke::Opened(Ok(())) => {
                 debug!(%conn, "open");
-                self.link = Link::Open(conn, ws);
                 self.socket_wake.ready.store(true, Ordering::Release);
                 self.input(conn, TransportEvent::Opened);
             }
