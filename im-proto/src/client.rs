@@ -542,7 +542,7 @@ impl Client {
             self.drained += 1;
         } else {
             // Drained, and the driver is about to wait: the queues' memory is given back, so
-            // an idle connection keeps none (they held ~1.4 KB per client). A busy one pays one
+            // an idle connection keeps none (they held ~1 KB per client). A busy one pays one
             // allocation per round for it (see `push_out`).
             if self.out.capacity() > 0 {
                 self.out = VecDeque::new();
