@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{select, Either};
 use im_driver::Events;
-use im_proto::Event;
+use im_proto::{Cause, Event};
+
+use crate::proxy::{FaultProxy, Mode};
 
 /// How long anything that should happen "soon" may take on a loaded 2-core machine.
 pub const SOON: Duration = Duration::from_secs(10);
@@ -38,6 +40,23 @@ pub async fn until(
 }
 
 /// This process's resident set size in bytes (Linux; 0 where /proc is missing).
+/// H2 under test: make `proxy` a black hole (the link goes half-open: no error, no close) and
+/// read `events` until the client declares the link dead. Returns how long that took.
+pub async fn blackhole_until_dead_link(proxy: &FaultProxy, events: &mut Events) -> Duration {
+    let cut = Instant::now();
+    proxy.set_mode(Mode::Blackhole);
+    until(events, "dead link", |e| {
+        matches!(
+            e,
+            Event::Disconnected {
+                cause: Cause::DeadLink
+            }
+        )
+    })
+    .await;
+    cut.elapsed()
+}
+
 pub fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status

@@ -2,13 +2,13 @@
 //! loopback port (skipped loudly when mosquitto is missing on a developer machine; a failure
 //! under CI).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use im_tests::peers::Mosquitto;
 use im_tests::proxy::Mode;
-use im_tests::wait::until;
+use im_tests::wait::{blackhole_until_dead_link, until};
 use im_tests::FaultProxy;
-use im_tokio::{Cause, Client, Event, HeartbeatMode, Mqtt, ReconnectPolicy};
+use im_tokio::{Client, Event, HeartbeatMode, Mqtt, ReconnectPolicy};
 
 fn mqtt(url: &str, id: &str) -> im_tokio::ClientBuilder {
     Client::builder()
@@ -153,18 +153,7 @@ async fn half_open_link_is_detected_by_pingreq() {
         matches!(e, Event::Heartbeat { rtt: Some(_) })
     })
     .await;
-    let cut = Instant::now();
-    proxy.set_mode(Mode::Blackhole);
-    until(&mut events, "dead link", |e| {
-        matches!(
-            e,
-            Event::Disconnected {
-                cause: Cause::DeadLink
-            }
-        )
-    })
-    .await;
-    let detected = cut.elapsed();
+    let detected = blackhole_until_dead_link(&proxy, &mut events).await;
     println!("MQTT half-open link detected after {detected:?} (bound: keepalive interval 1 s + timeout 1 s)");
     assert!(detected <= Duration::from_millis(2_500), "{detected:?}");
     proxy.set_mode(Mode::Pass);

@@ -2,12 +2,12 @@
 //! test on a free loopback port (skipped loudly when node or its npm dependencies are missing
 //! on a developer machine; a failure under CI).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use im_tests::proxy::Mode;
-use im_tests::wait::{until, SOON};
+use im_tests::wait::{blackhole_until_dead_link, until, SOON};
 use im_tests::{FaultProxy, SocketIoServer};
-use im_tokio::{Cause, Client, CloseReason, Event, ReconnectPolicy, SocketIo};
+use im_tokio::{Client, CloseReason, Event, ReconnectPolicy, SocketIo};
 
 const PING: Duration = Duration::from_millis(500);
 
@@ -113,18 +113,7 @@ async fn half_open_link_is_detected_by_the_server_ping_rule() {
         matches!(e, Event::Heartbeat { rtt: None })
     })
     .await;
-    let cut = Instant::now();
-    proxy.set_mode(Mode::Blackhole);
-    until(&mut events, "dead link", |e| {
-        matches!(
-            e,
-            Event::Disconnected {
-                cause: Cause::DeadLink
-            }
-        )
-    })
-    .await;
-    let detected = cut.elapsed();
+    let detected = blackhole_until_dead_link(&proxy, &mut events).await;
     println!("Socket.IO half-open link detected after {detected:?} (bound: pingInterval + pingTimeout = {:?})", PING * 2);
     assert!(
         detected <= PING * 2 + Duration::from_millis(500),

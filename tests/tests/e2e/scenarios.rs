@@ -3,7 +3,7 @@
 //! where a scenario needs a broken network. Every wait is for an event, with a deadline that
 //! fails the test; no scenario sleeps to synchronise.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use im_driver::{Client, ClientBuilder, Events, Runtime, SendJsonError};
 use im_proto::{
@@ -12,7 +12,7 @@ use im_proto::{
 };
 use im_tests::peers::free_port;
 use im_tests::proxy::Mode;
-use im_tests::wait::{until, within};
+use im_tests::wait::{blackhole_until_dead_link, until, within};
 use im_tests::{FaultProxy, LiveChatServer};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -162,18 +162,7 @@ pub async fn half_open_link_is_detected_within_interval_plus_timeout<R: Runtime>
         matches!(e, Event::Heartbeat { rtt: Some(_) })
     })
     .await;
-    let cut = Instant::now();
-    proxy.set_mode(Mode::Blackhole);
-    until(&mut events, "dead link", |e| {
-        matches!(
-            e,
-            Event::Disconnected {
-                cause: Cause::DeadLink
-            }
-        )
-    })
-    .await;
-    let detected = cut.elapsed();
+    let detected = blackhole_until_dead_link(&proxy, &mut events).await;
     let bound = interval + timeout;
     let slack = Duration::from_millis(500);
     println!("half-open link detected after {detected:?} (bound: interval + timeout = {bound:?}, + {slack:?} scheduling slack)");
