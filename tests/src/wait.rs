@@ -57,6 +57,30 @@ pub async fn blackhole_until_dead_link(proxy: &FaultProxy, events: &mut Events) 
     cut.elapsed()
 }
 
+/// S1 across a server restart: with a subscription acked, `kill` the server, see the loss,
+/// `restart` it, and see the subscription restored on the new connection.
+pub async fn resubscribed_after_restart<S>(
+    events: &mut Events,
+    server: &mut S,
+    kill: fn(&mut S),
+    restart: fn(&mut S),
+) {
+    until(events, "subscription acked", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    kill(server);
+    until(events, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. })
+    })
+    .await;
+    restart(server);
+    until(events, "resubscribed after the restart", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+}
+
 pub fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status

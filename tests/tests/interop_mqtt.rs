@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use im_tests::peers::Mosquitto;
 use im_tests::proxy::Mode;
-use im_tests::wait::{blackhole_until_dead_link, until};
+use im_tests::wait::{blackhole_until_dead_link, resubscribed_after_restart, until};
 use im_tests::FaultProxy;
 use im_tokio::{Client, Event, HeartbeatMode, Mqtt, ReconnectPolicy};
 
@@ -71,19 +71,12 @@ async fn killed_broker_reconnect_resubscribe_and_traffic_resumes() {
     };
     let (sub, mut events) = mqtt(&broker.url(), "im-sub2").connect().unwrap();
     sub.subscribe("im/resume").unwrap();
-    until(&mut events, "SUBACK", |e| {
-        matches!(e, Event::Subscribed { .. })
-    })
-    .await;
-    broker.kill();
-    until(&mut events, "Disconnected", |e| {
-        matches!(e, Event::Disconnected { .. })
-    })
-    .await;
-    broker.restart();
-    until(&mut events, "SUBACK after the restart", |e| {
-        matches!(e, Event::Subscribed { .. })
-    })
+    resubscribed_after_restart(
+        &mut events,
+        &mut broker,
+        Mosquitto::kill,
+        Mosquitto::restart,
+    )
     .await;
     let (publ, mut pub_events) = mqtt(&broker.url(), "im-pub2").connect().unwrap();
     let id = publ.send_text("im/resume", "after the restart").unwrap();

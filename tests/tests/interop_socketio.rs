@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use im_tests::proxy::Mode;
-use im_tests::wait::{blackhole_until_dead_link, until, SOON};
+use im_tests::wait::{blackhole_until_dead_link, resubscribed_after_restart, until, SOON};
 use im_tests::{FaultProxy, SocketIoServer};
 use im_tokio::{Client, CloseReason, Event, ReconnectPolicy, SocketIo};
 
@@ -75,19 +75,12 @@ async fn killed_server_reconnect_resubscribe_and_traffic_resumes() {
     };
     let (bob, mut b) = sio(&server.url()).connect().unwrap();
     bob.subscribe("news").unwrap();
-    until(&mut b, "subscribe ack", |e| {
-        matches!(e, Event::Subscribed { .. })
-    })
-    .await;
-    server.kill();
-    until(&mut b, "Disconnected", |e| {
-        matches!(e, Event::Disconnected { .. })
-    })
-    .await;
-    server.restart();
-    until(&mut b, "resubscribed", |e| {
-        matches!(e, Event::Subscribed { .. })
-    })
+    resubscribed_after_restart(
+        &mut b,
+        &mut server,
+        SocketIoServer::kill,
+        SocketIoServer::restart,
+    )
     .await;
     let (alice, mut a) = sio(&server.url()).connect().unwrap();
     let id = alice.send_text("news", "after the restart").unwrap();
