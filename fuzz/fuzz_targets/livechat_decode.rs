@@ -3,19 +3,14 @@
 
 #![no_main]
 
-use std::sync::OnceLock;
-use std::time::Instant;
+mod common;
 
+use common::origin;
 use im_proto::{
     Body, Context, Frame, HeartbeatMode, Limits, LiveChat, OutgoingMessage, Protocol, SendId,
     SendInfo,
 };
 use libfuzzer_sys::fuzz_target;
-
-fn origin() -> Instant {
-    static T: OnceLock<Instant> = OnceLock::new();
-    *T.get_or_init(Instant::now)
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {

@@ -3,17 +3,11 @@
 
 #![no_main]
 
-use std::sync::OnceLock;
-use std::time::Instant;
+mod common;
 
 use im_proto::protocols::mqtt::Packet;
-use im_proto::{Context, Frame, HeartbeatMode, Limits, Mqtt, Protocol};
+use im_proto::{Frame, Mqtt};
 use libfuzzer_sys::fuzz_target;
-
-fn origin() -> Instant {
-    static T: OnceLock<Instant> = OnceLock::new();
-    *T.get_or_init(Instant::now)
-}
 
 fuzz_target!(|data: &[u8]| {
     // The codec alone: whatever decodes must encode back to the same bytes.
@@ -25,18 +19,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(reread, packet);
         assert!(used <= data.len());
     }
-    // The protocol: the first byte says where frames split.
-    let Some((&split, rest)) = data.split_first() else {
-        return;
-    };
-    let mut p = Mqtt::new("fuzz");
-    let limits = Limits { max_frame_bytes: 4096, ..Limits::default() };
-    let mut events = Vec::new();
-    let mut cx = Context::new(origin(), HeartbeatMode::default(), &limits, &mut events);
-    p.on_open(&mut cx);
-    let cut = usize::from(split).min(rest.len());
-    for chunk in [&rest[..cut], &rest[cut..]] {
-        let _ = p.on_frame(&mut cx, Frame::Binary(chunk.to_vec()));
-    }
-    let _ = p.on_frame(&mut cx, Frame::Text(String::from_utf8_lossy(rest).into_owned().into()));
+    // The protocol: the first byte says where frames split; then the same bytes as text.
+    common::feed_split_in_two(&mut Mqtt::new("fuzz"), data, |p, cx, rest| {
+        let _ = p.on_frame(cx, Frame::Text(String::from_utf8_lossy(rest).into_owned().into()));
+    });
 });

@@ -2,16 +2,11 @@
 
 #![no_main]
 
-use std::sync::OnceLock;
-use std::time::Instant;
+mod common;
 
+use common::origin;
 use im_proto::{Context, Frame, HeartbeatMode, Limits, Protocol, SocketIo};
 use libfuzzer_sys::fuzz_target;
-
-fn origin() -> Instant {
-    static T: OnceLock<Instant> = OnceLock::new();
-    *T.get_or_init(Instant::now)
-}
 
 fuzz_target!(|data: &[u8]| {
     let mut p = SocketIo::new();
