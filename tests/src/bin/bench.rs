@@ -14,6 +14,10 @@
 //! 5. core cost: nanoseconds per inbound message through im-proto alone (no network).
 //!
 //! The machine is noisy: every figure is the median of several alternating rounds.
+//!
+//! For profiling under `valgrind --tool=callgrind` (instruction counts are stable where times
+//! are not): `--only throughput|rtt im|raw N` runs one measurement of one kind
+//! (`BENCH_ONE_THREAD=1`: throughput on a one-thread runtime), `--core-only` the im-proto loop.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
