@@ -11,7 +11,7 @@ use im_proto::{
 };
 
 use crate::client::{Client, Events};
-use crate::driver::Driver;
+use crate::driver;
 use crate::runtime::Runtime;
 use crate::transport::{self, Dialer, HeaderFn};
 
@@ -168,9 +168,8 @@ impl<R: Runtime> ClientBuilder<R> {
         let start = R::now();
         let mut core = im_proto::Client::new(config, protocol, start);
         core.connect(start);
-        let (shared, rx) =
-            Driver::<R>::spawn(core, dialer, self.event_capacity, self.write_timeout);
-        Ok((Client::new(shared.clone()), Events::new(rx, shared)))
+        let shared = driver::spawn::<R>(core, dialer, self.event_capacity, self.write_timeout);
+        Ok((Client::new(shared.clone()), Events::new(shared)))
     }
 }
 

@@ -1,13 +1,12 @@
 //! The handle business code holds, and the stream of events it reads.
 
-use std::marker::PhantomData;
+use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_channel::mpsc;
 use futures_core::Stream;
-use futures_util::StreamExt;
 use im_proto::{
     Endpoint, Event, OutgoingMessage, Protocol, SendError, SendId, State, SubscribeError,
     SwitchError,
@@ -15,40 +14,38 @@ use im_proto::{
 use serde::Serialize;
 
 use crate::builder::ClientBuilder;
-use crate::driver::Shared;
+use crate::driver::{Shared, Source};
 use crate::runtime::Runtime;
 
 /// A connection to a messaging vendor. Cheap to clone; all clones drive the same connection.
 /// When the last clone is dropped the client closes as if [`close`](Client::close) was called.
-pub struct Client<R> {
-    handle: Arc<Handle>,
-    runtime: PhantomData<fn() -> R>,
+pub struct Client<R: Runtime> {
+    handle: Arc<Handle<R>>,
 }
 
-impl<R> Clone for Client<R> {
+impl<R: Runtime> Clone for Client<R> {
     fn clone(&self) -> Self {
         Client {
             handle: self.handle.clone(),
-            runtime: PhantomData,
         }
     }
 }
 
 /// Owned by the `Client` clones only (not by the driver), so its drop means "no user left".
-struct Handle {
-    shared: Arc<Shared>,
+struct Handle<R: Runtime> {
+    shared: Arc<Shared<R>>,
 }
 
-impl Drop for Handle {
+impl<R: Runtime> Drop for Handle<R> {
     fn drop(&mut self) {
         self.shared.command(|core, now| core.close(now));
     }
 }
 
-impl<R> std::fmt::Debug for Client<R> {
+impl<R: Runtime> std::fmt::Debug for Client<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Client")
-            .field(&*self.shared().lock())
+            .field(&self.shared().lock().core)
             .finish()
     }
 }
@@ -70,15 +67,14 @@ impl<R: Runtime> Client<R> {
     }
 }
 
-impl<R> Client<R> {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+impl<R: Runtime> Client<R> {
+    pub(crate) fn new(shared: Arc<Shared<R>>) -> Self {
         Client {
             handle: Arc::new(Handle { shared }),
-            runtime: PhantomData,
         }
     }
 
-    fn shared(&self) -> &Shared {
+    fn shared(&self) -> &Shared<R> {
         &self.handle.shared
     }
 
@@ -132,7 +128,7 @@ impl<R> Client<R> {
     }
 
     pub fn state(&self) -> State {
-        self.shared().lock().state()
+        self.shared().lock().core.state()
     }
 
     /// Close for good and wait until the connection is shut and the driver task has ended.
@@ -149,56 +145,71 @@ impl<R> Client<R> {
 }
 
 /// The events of one client, in order. Ends after [`Event::Closed`].
+///
+/// [`recv`](Events::recv) is the fast path: a reader waiting in it reads the socket itself when
+/// a message arrives, with no hand-over between tasks. Read as a [`Stream`], events are read by
+/// the driver task while the reader waits (a `Stream` cannot tell a reader that gave up
+/// waiting from one that waits on).
 pub struct Events {
-    rx: mpsc::Receiver<Vec<Event>>,
-    /// The batch being read.
-    batch: std::vec::IntoIter<Event>,
-    shared: Arc<Shared>,
+    source: Arc<dyn Source>,
+    /// The events taken and not yet returned, in order.
+    batch: VecDeque<Event>,
+    /// Whether the taken batch was large: its buffer is kept for the next one (a busy stream
+    /// would otherwise regrow one per batch), while after a small batch it is given back, so
+    /// an idle connection keeps none.
+    busy: bool,
 }
+
+/// Batches of at most this many events give their buffer back once read.
+const QUIET_BATCH: usize = 4;
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events").finish_non_exhaustive()
+        f.debug_struct("Events")
+            .field("buffered", &self.batch.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl Events {
-    pub(crate) fn new(rx: mpsc::Receiver<Vec<Event>>, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new<R: Runtime>(shared: Arc<Shared<R>>) -> Self {
         Events {
-            rx,
-            batch: Vec::new().into_iter(),
-            shared,
+            source: shared,
+            batch: VecDeque::new(),
+            busy: false,
         }
     }
 
     /// The next event, or `None` once the client has closed and everything was read.
-    pub async fn recv(&mut self) -> Option<Event> {
-        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    ///
+    /// Cancel-safe: an event is never lost when the returned future is dropped.
+    pub fn recv(&mut self) -> Recv<'_> {
+        Recv { events: self }
     }
 
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        loop {
-            if let Some(event) = self.batch.next() {
-                if self.batch.len() == 0 {
-                    // A read batch is not kept for the rest of an idle connection's life.
-                    self.batch = Vec::new().into_iter();
-                }
-                return Poll::Ready(Some(event));
+    fn poll_event(&mut self, cx: &mut Context<'_>, park: bool) -> Poll<Option<Event>> {
+        if self.batch.is_empty() {
+            if !self.busy && self.batch.capacity() > 0 {
+                self.batch = VecDeque::new();
             }
-            match self.rx.poll_next_unpin(cx) {
-                Poll::Ready(Some(batch)) => self.batch = batch.into_iter(),
-                Poll::Ready(None) => return Poll::Ready(self.pop_tail()),
+            match self.source.poll_take(&mut self.batch, cx, park) {
+                Poll::Ready(true) => self.busy = self.batch.len() > QUIET_BATCH,
+                Poll::Ready(false) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }
         }
+        let event = self.batch.pop_front();
+        if self.batch.is_empty() && !self.busy {
+            // A read batch is not kept for the rest of an idle connection's life.
+            self.batch = VecDeque::new();
+        }
+        Poll::Ready(event)
     }
+}
 
-    fn pop_tail(&self) -> Option<Event> {
-        self.shared
-            .tail
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.source.drop_reader();
     }
 }
 
@@ -206,6 +217,28 @@ impl Stream for Events {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.poll_event(cx)
+        self.poll_event(cx, false)
+    }
+}
+
+/// The future of [`Events::recv`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Recv<'a> {
+    events: &'a mut Events,
+}
+
+impl Future for Recv<'_> {
+    type Output = Option<Event>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.events.poll_event(cx, true)
+    }
+}
+
+impl Drop for Recv<'_> {
+    fn drop(&mut self) {
+        // Waiting or not, a dropped `recv` hands the socket back to the driver task.
+        self.events.source.abandon();
     }
 }

@@ -10,12 +10,14 @@
 
 mod builder;
 mod client;
+mod conn;
 mod driver;
 mod runtime;
 mod transport;
+mod wake;
 
 pub use builder::{BuildError, ClientBuilder};
-pub use client::{Client, Events, SendJsonError};
+pub use client::{Client, Events, Recv, SendJsonError};
 pub use runtime::Runtime;
 pub use transport::{default_tls, ws_config, HeaderFn};
 

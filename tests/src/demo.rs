@@ -308,7 +308,7 @@ const KEY: &str = "demo-key";
 const STEP: Duration = Duration::from_secs(10);
 
 /// A demo user: the client, and the events it got (printed as they arrive).
-struct User<R> {
+struct User<R: Runtime> {
     client: Client<R>,
     seen: mpsc::Receiver<Event>,
 }

@@ -30,6 +30,10 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Wait, from any thread, for a task of the servers' runtime to end.
+///
+/// Unconstrained: called from inside a tokio task (a test's), the join would count against
+/// that task's cooperative budget, and once the task's own socket work had spent it, every
+/// poll would answer "yield first" to a caller that blocks instead of yielding: forever.
 pub fn wait<T>(task: JoinHandle<T>) -> Result<T, JoinError> {
-    futures_executor::block_on(task)
+    futures_executor::block_on(tokio::task::unconstrained(task))
 }

@@ -1,0 +1,473 @@
+//! The connection's state under one lock, and the one synchronous step every party runs on it.
+//!
+//! [`Conn::pump`] carries the core's outputs out (frames written, connects started, events
+//! queued for the reader) and, when asked, feeds the core what the socket has. It never waits:
+//! a write the socket cannot take is held and finished by a later pump, a connect is a future
+//! only the driver task polls. So the driver task, the reader and a command (a `send` writes
+//! its frame from the caller's task) all run the same step, whoever holds the lock.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use futures_util::Sink;
+use im_proto::{ConnId, Event, Output, TransportEvent};
+use tracing::debug;
+use tungstenite::Message;
+
+use crate::runtime::Runtime;
+use crate::transport::{self, Dialer};
+use crate::wake::Wakers;
+
+type Connecting<W> = Pin<Box<dyn Future<Output = Result<W, String>> + Send>>;
+
+pub(crate) enum Link<R: Runtime> {
+    None,
+    Connecting(ConnId, Connecting<R::Ws>),
+    Open(ConnId, R::Ws),
+}
+
+impl<R: Runtime> Link<R> {
+    fn id(&self) -> Option<ConnId> {
+        match self {
+            Link::None => None,
+            Link::Connecting(id, _) | Link::Open(id, _) => Some(*id),
+        }
+    }
+}
+
+/// A socket being shut: its close frame goes out, bounded by the write timeout, then it is
+/// dropped.
+struct Closing<W> {
+    ws: W,
+    close: Option<Message>,
+    deadline: Instant,
+}
+
+/// Frames fed to the core per pump at most, so timers and commands are never starved.
+const READ_BATCH: usize = 256;
+
+/// What a pump did that someone else must act on.
+#[derive(Default)]
+#[must_use]
+pub(crate) struct Pumped {
+    /// Events were queued: the reader is woken.
+    pub events: bool,
+    /// Work only the driver task does was started: a connect to poll, a stalled write or a
+    /// close to time.
+    pub for_driver: bool,
+    /// A connect was started.
+    pub connect: bool,
+}
+
+pub(crate) struct Conn<R: Runtime> {
+    pub core: im_proto::Client,
+    pub link: Link<R>,
+    dialer: Arc<Dialer>,
+    /// Events for the reader, who takes them all at once. While `capacity` or more wait, the
+    /// socket is not read (backpressure to the server) but timers keep running.
+    pub events: VecDeque<Event>,
+    capacity: usize,
+    /// The reader dropped its `Events`: events are discarded, the socket always read.
+    pub reader_gone: bool,
+    /// Whether the socket is read (false while the reader is `capacity` behind).
+    reading: bool,
+    /// A frame the socket could not take yet; the outputs behind it wait in the core.
+    held: Option<Message>,
+    /// While a write is incomplete: when the link counts as stalled.
+    stalled_at: Option<Instant>,
+    /// Boxed: a socket is large, and an idle connection would carry room for a second one.
+    closing: Option<Box<Closing<R::Ws>>>,
+    write_timeout: Duration,
+    /// When the driver's timer fires: a command that makes an earlier deadline wakes it.
+    pub armed: Option<Instant>,
+    /// The driver task has ended; what is in `events` is all there will be.
+    pub finished: bool,
+}
+
+impl<R: Runtime> Conn<R> {
+    pub fn new(
+        core: im_proto::Client,
+        dialer: Dialer,
+        capacity: usize,
+        write_timeout: Duration,
+    ) -> Self {
+        Conn {
+            core,
+            link: Link::None,
+            dialer: Arc::new(dialer),
+            events: VecDeque::new(),
+            capacity,
+            reader_gone: false,
+            reading: true,
+            held: None,
+            stalled_at: None,
+            closing: None,
+            write_timeout,
+            armed: None,
+            finished: false,
+        }
+    }
+
+    // ----- getters -----
+
+    /// The earliest instant the driver must be awake at.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.core.poll_timeout(),
+            self.stalled_at,
+            self.closing.as_ref().map(|c| c.deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Whether a command's change needs the driver task: a deadline earlier than its timer.
+    pub fn needs_earlier_timer(&self) -> bool {
+        match (self.next_deadline(), self.armed) {
+            (Some(next), Some(armed)) => next < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// Nothing is left to do: the core closed and every socket is gone.
+    pub fn is_done(&self) -> bool {
+        self.core.is_closed() && matches!(self.link, Link::None) && self.closing.is_none()
+    }
+
+    /// Whether the socket is open and read (not held back for a reader that is behind).
+    pub fn is_reading(&self) -> bool {
+        self.reading && matches!(self.link, Link::Open(..))
+    }
+
+    // ----- the driver task's part -----
+
+    /// Poll the connect in progress (only the driver task does, with its own waker).
+    pub fn poll_connecting(&mut self, now: Instant, cx: &mut Context<'_>, wakers: &Wakers) {
+        let Link::Connecting(conn, opening) = &mut self.link else {
+            return;
+        };
+        let conn = *conn;
+        match opening.as_mut().poll(cx) {
+            Poll::Pending => {}
+            Poll::Ready(Ok(ws)) => {
+                debug!(%conn, "open");
+                self.link = Link::Open(conn, ws);
+                wakers.set_socket_ready();
+                self.core
+                    .handle_transport(now, conn, TransportEvent::Opened);
+            }
+            Poll::Ready(Err(error)) => {
+                debug!(%conn, %error, "connect failed");
+                self.link = Link::None;
+                self.core
+                    .handle_transport(now, conn, TransportEvent::Failed(error));
+            }
+        }
+    }
+
+    /// Drop every socket: the driver is ending.
+    pub fn shut(&mut self) {
+        self.link = Link::None;
+        self.closing = None;
+        self.held = None;
+        self.stalled_at = None;
+        self.finished = true;
+    }
+
+    // ----- the step everyone runs -----
+
+    /// Carry out the core's outputs and, with `read`, feed it what the socket has (when the
+    /// socket's waker said so). Socket operations are polled with the socket's waker.
+    pub fn pump(&mut self, now: Instant, read: bool, wakers: &Wakers, socket: &Waker) -> Pumped {
+        let mut cx = Context::from_waker(socket);
+        let mut pumped = Pumped::default();
+        self.progress_close(now, &mut cx);
+        if !self.unblock_write(now, &mut cx) {
+            // The frames behind the held one wait in the core; nothing is read meanwhile (the
+            // core's queue of outputs would grow with no one taking them).
+            pumped.for_driver = true;
+            return pumped;
+        }
+        if read {
+            self.read(now, wakers, &mut cx);
+        }
+        while self.drain(now, &mut cx, &mut pumped) {
+            if self.stalled_at.is_some() {
+                pumped.for_driver = true;
+                break;
+            }
+        }
+        pumped
+    }
+
+    /// Take what the reader has not: every queued event, in exchange for `empty` (the reader's
+    /// spent buffer, reused). Reading resumes if it was held back.
+    pub fn take_events(&mut self, now: Instant, empty: &mut VecDeque<Event>) {
+        debug_assert!(empty.is_empty());
+        std::mem::swap(&mut self.events, empty);
+        self.watch_reader(now);
+    }
+
+    /// The reader is gone: nothing is queued for it any more.
+    pub fn drop_reader(&mut self, now: Instant) {
+        self.reader_gone = true;
+        self.events = VecDeque::new();
+        self.watch_reader(now);
+    }
+
+    /// Feed the core the frames the socket has buffered, up to the room left for events.
+    fn read(&mut self, now: Instant, wakers: &Wakers, cx: &mut Context<'_>) {
+        if !self.is_reading() || !wakers.take_socket_ready() {
+            return;
+        }
+        let room = self.capacity.saturating_sub(self.events.len());
+        let mut budget = if self.reader_gone {
+            READ_BATCH
+        } else {
+            READ_BATCH.min(room).max(1)
+        };
+        while let Link::Open(conn, ws) = &mut self.link {
+            let conn = *conn;
+            // When nothing is buffered, this poll is the one that asks to be woken.
+            let next = match Pin::new(ws).poll_next(cx) {
+                Poll::Pending => return,
+                Poll::Ready(next) => next,
+            };
+            let Some(event) = transport::to_event(next) else {
+                continue;
+            };
+            let lost = matches!(
+                event,
+                TransportEvent::Closed { .. } | TransportEvent::Failed(_)
+            );
+            let rejected = matches!(event, TransportEvent::Rejected(_));
+            self.core.handle_transport(now, conn, event);
+            if lost {
+                debug!(%conn, "connection lost");
+                self.drop_link();
+                return;
+            }
+            if rejected {
+                // The error is reported; the stream is fused after it, and RFC 6455 §8.1
+                // requires failing the connection anyway.
+                self.fail(now, conn, transport::FUSED.into());
+                return;
+            }
+            budget -= 1;
+            if budget == 0 {
+                // More may be buffered behind it.
+                wakers.set_socket_ready();
+                return;
+            }
+        }
+    }
+
+    /// Carry out the core's outputs, in order, until it has none or a write is held. Returns
+    /// whether there were any.
+    fn drain(&mut self, now: Instant, cx: &mut Context<'_>, pumped: &mut Pumped) -> bool {
+        let mut any = false;
+        let mut wrote = false;
+        while self.held.is_none() {
+            let Some(output) = self.core.poll_output() else {
+                break;
+            };
+            any = true;
+            match output {
+                Output::Connect {
+                    conn,
+                    endpoint,
+                    subprotocols,
+                } => {
+                    debug!(%conn, %endpoint, "connecting");
+                    let dialer = self.dialer.clone();
+                    let open = async move { dialer.open::<R>(&endpoint, subprotocols).await };
+                    self.link = Link::Connecting(conn, Box::pin(open));
+                    pumped.for_driver = true;
+                    pumped.connect = true;
+                }
+                Output::Transmit { conn, frame } => {
+                    if self.link.id() == Some(conn) {
+                        self.write(now, cx, transport::to_message(frame));
+                        wrote = true;
+                    }
+                }
+                Output::Disconnect { conn, code, reason } => {
+                    if self.link.id() == Some(conn) {
+                        debug!(%conn, code, %reason, "disconnecting");
+                        if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None) {
+                            self.closing = Some(Box::new(Closing {
+                                ws,
+                                close: Some(transport::close_frame(code, reason)),
+                                deadline: now + self.write_timeout,
+                            }));
+                            self.progress_close(now, cx);
+                            pumped.for_driver |= self.closing.is_some();
+                        }
+                        self.held = None;
+                        self.stalled_at = None;
+                        wrote = false;
+                    }
+                }
+                Output::Event(event) => {
+                    if self.reader_gone {
+                        continue;
+                    }
+                    // A reader that is behind gets the next heartbeat report, not every one.
+                    if matches!(event, Event::Heartbeat { .. })
+                        && self.events.len() >= self.capacity
+                    {
+                        continue;
+                    }
+                    self.events.push_back(event);
+                    pumped.events = true;
+                }
+            }
+        }
+        if wrote {
+            self.flush(now, cx);
+        }
+        if self.watch_reader(now) {
+            any = true;
+        }
+        any
+    }
+
+    /// Hand one frame to the socket; one the socket cannot take yet is held.
+    fn write(&mut self, now: Instant, cx: &mut Context<'_>, message: Message) {
+        let Link::Open(conn, ws) = &mut self.link else {
+            return;
+        };
+        let conn = *conn;
+        let result = match Pin::new(&mut *ws).poll_ready(cx) {
+            Poll::Ready(Ok(())) => Pin::new(ws).start_send(message),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => {
+                self.held = Some(message);
+                self.stalled_at.get_or_insert(now + self.write_timeout);
+                return;
+            }
+        };
+        if let Err(e) = result {
+            self.fail(now, conn, transport::describe(&e));
+        }
+    }
+
+    /// Push what was written out of the socket's buffer.
+    fn flush(&mut self, now: Instant, cx: &mut Context<'_>) {
+        let Link::Open(conn, ws) = &mut self.link else {
+            return;
+        };
+        let conn = *conn;
+        match Pin::new(ws).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                if self.held.is_none() {
+                    self.stalled_at = None;
+                }
+            }
+            Poll::Ready(Err(e)) => self.fail(now, conn, transport::describe(&e)),
+            Poll::Pending => {
+                self.stalled_at.get_or_insert(now + self.write_timeout);
+            }
+        }
+    }
+
+    /// Finish a stalled write if the socket has room now. Returns whether writing is free
+    /// again; a write stalled past the write timeout fails the link.
+    fn unblock_write(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
+        let Some(stalled_at) = self.stalled_at else {
+            return true;
+        };
+        let Some(conn) = self.link.id() else {
+            self.held = None;
+            self.stalled_at = None;
+            return true;
+        };
+        if let Some(message) = self.held.take() {
+            self.write(now, cx, message);
+            if self.held.is_some() {
+                return self.give_up_if_stalled(now, conn, stalled_at);
+            }
+        }
+        self.flush(now, cx);
+        if self.stalled_at.is_some() {
+            return self.give_up_if_stalled(now, conn, stalled_at);
+        }
+        true
+    }
+
+    fn give_up_if_stalled(&mut self, now: Instant, conn: ConnId, stalled_at: Instant) -> bool {
+        if now < stalled_at {
+            return false;
+        }
+        self.fail(now, conn, "write stalled".to_owned());
+        true
+    }
+
+    /// Move the close frame of a socket being shut along; drop the socket once it is out or
+    /// its time is up.
+    fn progress_close(&mut self, now: Instant, cx: &mut Context<'_>) {
+        let Some(closing) = &mut self.closing else {
+            return;
+        };
+        let done = now >= closing.deadline || {
+            let ws = &mut closing.ws;
+            match closing.close.take() {
+                Some(close) => match Pin::new(&mut *ws).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        Pin::new(&mut *ws).start_send(close).is_err()
+                            || Pin::new(ws).poll_flush(cx).is_ready()
+                    }
+                    Poll::Ready(Err(_)) => true,
+                    Poll::Pending => {
+                        closing.close = Some(close);
+                        false
+                    }
+                },
+                None => Pin::new(ws).poll_flush(cx).is_ready(),
+            }
+        };
+        if done {
+            self.closing = None;
+        }
+    }
+
+    /// The link failed: the core is told, the socket dropped.
+    fn fail(&mut self, now: Instant, conn: ConnId, error: String) {
+        debug!(%conn, %error, "write failed");
+        self.drop_link();
+        self.core
+            .handle_transport(now, conn, TransportEvent::Failed(error));
+    }
+
+    fn drop_link(&mut self) {
+        self.link = Link::None;
+        self.held = None;
+        self.stalled_at = None;
+    }
+
+    /// Backpressure bookkeeping: tell the core when the socket is not read (its silence then
+    /// proves nothing), and close the client if the reader stays away while lifecycle events
+    /// keep coming: the queue is bounded too. Returns whether it closed the client.
+    fn watch_reader(&mut self, now: Instant) -> bool {
+        let reading = self.reader_gone || self.events.len() < self.capacity;
+        if reading != self.reading {
+            self.reading = reading;
+            self.core.set_reading(now, reading);
+        }
+        let overflow = self.capacity.saturating_mul(4).max(1_024);
+        if self.events.len() >= overflow && !self.core.is_closed() {
+            let pending = self.events.len();
+            self.core
+                .close_with(now, im_proto::CloseReason::EventsOverflow { pending });
+            return true;
+        }
+        false
+    }
+}
