@@ -53,4 +53,5 @@ on_every_runtime!(
     hung_websocket_handshake_times_out_and_is_retried,
     reset_connection_is_reestablished,
     round_trip_time_reflects_link_delay,
+    an_absent_reader_does_not_stall_the_link,
 );

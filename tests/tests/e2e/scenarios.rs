@@ -497,3 +497,60 @@ pub async fn round_trip_time_reflects_link_delay<R: Runtime>() {
     );
     alice.close().await;
 }
+
+/// The driver task reads the socket whenever no reader waits in `recv`: a reader that gave up
+/// waiting (its `recv` dropped by a timeout) and then stays away for ten dead-link bounds does
+/// not stall the link — heartbeat replies are still read, so no dead link is declared — and
+/// what arrived meanwhile is all there, in order, read afterwards as a `Stream`.
+pub async fn an_absent_reader_does_not_stall_the_link<R: Runtime>() {
+    use futures_util::StreamExt;
+
+    let server = LiveChatServer::start(KEY).unwrap();
+    let interval = Duration::from_millis(100);
+    let (alice, mut events) = client::<R>(&server.url(), 1)
+        .heartbeat(HeartbeatMode::ClientDriven {
+            interval,
+            timeout: interval,
+        })
+        .connect()
+        .unwrap();
+    alice.subscribe("lobby").unwrap();
+    subscribed(&mut events, "lobby").await;
+
+    // Park in `recv` with nothing to read, then give up waiting: the future is dropped.
+    let parked = futures_util::future::select(
+        Box::pin(events.recv()),
+        async_io::Timer::after(Duration::from_millis(50)),
+    )
+    .await;
+    assert!(
+        matches!(parked, futures_util::future::Either::Right(_)),
+        "nothing was due"
+    );
+    drop(parked);
+    for n in 0..3 {
+        server.broadcast("lobby", json!({ "n": n }));
+    }
+    // The reader stays away for ten heartbeat periods (interval + timeout is the dead-link
+    // bound): this sleep is the scenario, not a synchronisation.
+    async_io::Timer::after(interval * 10).await;
+    assert_eq!(alice.state(), State::Ready);
+    assert_eq!(server.accepted(), 1, "the link was never declared dead");
+
+    let n_of = |e: &Event| match e {
+        Event::Message(m) => m.body.decode::<serde_json::Value>().ok()?["n"].as_i64(),
+        _ => None,
+    };
+    let mut seen = Vec::new();
+    while seen.last().and_then(n_of) != Some(2) {
+        let next = within(events.next()).await;
+        seen.push(next.expect("the stream goes on"));
+    }
+    let ns: Vec<i64> = seen.iter().filter_map(n_of).collect();
+    assert_eq!(ns, [0, 1, 2], "each message once, in order: {seen:#?}");
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::Disconnected { .. })),
+        "no disconnect while the reader was away: {seen:#?}"
+    );
+    alice.close().await;
+}
