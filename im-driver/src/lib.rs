@@ -4,6 +4,10 @@
 //! [`im_proto`] driver loop, written on `futures` so that any executor can run it. A runtime
 //! crate supplies a [`Runtime`]: spawning, a timer, its clock, and opening a WebSocket.
 //! Applications use `im-tokio` or `im-async-std`, which are exactly that and nothing more.
+//!
+//! The socket is driven by whoever is there: a `send` writes its frame from the caller's task,
+//! a reader waiting in [`Events::recv`] reads its messages itself, and the task keeps the clock
+//! (heartbeats, reconnects, dead-link checks) and reads whenever no reader waits.
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
