@@ -28,7 +28,7 @@ pub use transport::{default_tls, ws_config, HeaderFn};
 /// Everything an application names, re-exported by `im-tokio` and `im-async-std` (the vendor
 /// protocols come from there, by feature).
 pub mod api {
-    pub use crate::{default_tls, BuildError, Events, HeaderFn, SendJsonError};
+    pub use crate::{default_tls, BuildError, Events, HeaderFn, Recv, SendJsonError};
     pub use im_proto::{
         Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
         OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError, SendId, State,
