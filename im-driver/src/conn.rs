@@ -127,8 +127,13 @@ impl<R: Runtime> Conn<R> {
         .min()
     }
 
-    /// Whether a command's change needs the driver task: a deadline earlier than its timer.
-    pub fn needs_earlier_timer(&self) -> bool {
+    /// Whether a step run outside the driver task (a command's, a reader's) left it work: what
+    /// the step started for it, the end of the client, or a deadline earlier than its timer.
+    pub fn needs_driver(&self, pumped: &Pumped) -> bool {
+        pumped.for_driver || self.core.is_closed() || self.needs_earlier_timer()
+    }
+
+    fn needs_earlier_timer(&self) -> bool {
         match (self.next_deadline(), self.armed) {
             (Some(next), Some(armed)) => next < armed,
             (Some(_), None) => true,

@@ -48,7 +48,7 @@ impl<R: Runtime> Shared<R> {
         let now = R::now();
         let r = f(&mut conn.core, now);
         let pumped = conn.pump(now, false, &self.wakers, &self.socket);
-        let wake_driver = pumped.for_driver || conn.core.is_closed() || conn.needs_earlier_timer();
+        let wake_driver = conn.needs_driver(&pumped);
         drop(conn);
         if pumped.events {
             self.wakers.wake_reader();
@@ -221,7 +221,7 @@ impl<R: Runtime> Source for Shared<R> {
             if !read {
                 read = true;
                 let pumped = conn.pump(now, true, &self.wakers, &self.socket);
-                if pumped.for_driver || conn.core.is_closed() || conn.needs_earlier_timer() {
+                if conn.needs_driver(&pumped) {
                     self.wakers.wake_driver();
                 }
                 continue;
