@@ -418,8 +418,15 @@ pub async fn scenario<R: Runtime>(mut args: Args) -> std::io::Result<()> {
             attempts >= 2
         })
         .await;
-    narrator.say("the server is back");
+    narrator.say("the server is back; bob's app notices first and says so (network_online)");
     server.resume()?;
+    // Bob skips the rest of his backoff, so he is back in #lobby before alice's queued messages
+    // arrive (the server does not replay a room to late joiners); alice waits out hers.
+    bob.client.network_online();
+    bob.until("bob back in #lobby", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
     alice
         .until("reconnect", |e| matches!(e, Event::Subscribed { .. }))
         .await;
