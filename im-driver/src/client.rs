@@ -184,14 +184,14 @@ impl Events {
     ///
     /// Cancel-safe: an event is never lost when the returned future is dropped.
     pub fn recv(&mut self) -> Recv<'_> {
-        Recv { events: self }
+        Recv {
+            events: self,
+            waiting: false,
+        }
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>, park: bool) -> Poll<Option<Event>> {
         if self.batch.is_empty() {
-            if !self.busy && self.batch.capacity() > 0 {
-                self.batch = VecDeque::new();
-            }
             match self.source.poll_take(&mut self.batch, cx, park) {
                 Poll::Ready(true) => self.busy = self.batch.len() > QUIET_BATCH,
                 Poll::Ready(false) => return Poll::Ready(None),
@@ -226,19 +226,25 @@ impl Stream for Events {
 #[must_use = "futures do nothing unless polled"]
 pub struct Recv<'a> {
     events: &'a mut Events,
+    /// The last poll left the reader waiting (parked for the socket's wake-ups).
+    waiting: bool,
 }
 
 impl Future for Recv<'_> {
     type Output = Option<Event>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.events.poll_event(cx, true)
+        let poll = self.events.poll_event(cx, true);
+        self.waiting = poll.is_pending();
+        poll
     }
 }
 
 impl Drop for Recv<'_> {
     fn drop(&mut self) {
-        // Waiting or not, a dropped `recv` hands the socket back to the driver task.
-        self.events.source.abandon();
+        if self.waiting {
+            // Dropped while waiting: the socket goes back to the driver task.
+            self.events.source.abandon();
+        }
     }
 }

@@ -73,7 +73,7 @@ pub(crate) struct Conn<R: Runtime> {
     pub events: VecDeque<Event>,
     capacity: usize,
     /// The reader dropped its `Events`: events are discarded, the socket always read.
-    pub reader_gone: bool,
+    reader_gone: bool,
     /// Whether the socket is read (false while the reader is `capacity` behind).
     reading: bool,
     /// A frame the socket could not take yet; the outputs behind it wait in the core.
@@ -179,10 +179,8 @@ impl<R: Runtime> Conn<R> {
 
     /// Drop every socket: the driver is ending.
     pub fn shut(&mut self) {
-        self.link = Link::None;
+        self.drop_link();
         self.closing = None;
-        self.held = None;
-        self.stalled_at = None;
         self.finished = true;
     }
 
@@ -445,7 +443,7 @@ impl<R: Runtime> Conn<R> {
 
     /// The link failed: the core is told, the socket dropped.
     fn fail(&mut self, now: Instant, conn: ConnId, error: String) {
-        debug!(%conn, %error, "write failed");
+        debug!(%conn, %error, "link failed");
         self.drop_link();
         self.core
             .handle_transport(now, conn, TransportEvent::Failed(error));
