@@ -39,7 +39,6 @@ pub async fn until(
     }
 }
 
-/// This process's resident set size in bytes (Linux; 0 where /proc is missing).
 /// H2 under test: make `proxy` a black hole (the link goes half-open: no error, no close) and
 /// read `events` until the client declares the link dead. Returns how long that took.
 pub async fn blackhole_until_dead_link(proxy: &FaultProxy, events: &mut Events) -> Duration {
@@ -81,6 +80,7 @@ pub async fn resubscribed_after_restart<S>(
     .await;
 }
 
+/// This process's resident set size in bytes (Linux; 0 where /proc is missing).
 pub fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
