@@ -1128,30 +1128,7 @@ proptest! {
         before_silence in ms(0..=20_000),
         seed in any::<u64>(),
     ) {
-        let setup = Setup { mode, latency, seed, ..fixed_setup() };
-        let mut run = Run::new(setup.clone());
-        run.h.run_for(setup.latency);
-        // Keep the link busy for a while (server pings in server-driven mode), then go silent.
-        let until = run.now() + before_silence;
-        while run.now() < until {
-            run.h.run_for(Duration::from_millis(250).min(until - run.now()));
-            run.h.server_send(Frame::Text("SPING".into()));
-            run.check_step();
-        }
-        assert_eq!(run.h.client.state(), im_proto::State::Ready);
-        run.h.peer.silent = true;
-        run.h.run_for(setup.window() * 2 + setup.latency);
-        let dead = run.h.timed_events().find_map(|(t, e)| {
-            matches!(e, Event::Disconnected { cause: Cause::DeadLink }).then_some(t)
-        });
-        let last_inbound = run.h.journal.iter().filter_map(|(t, r)| match r {
-            Record::Input(ConnId(0), TransportEvent::Frame(_)) => Some(*t),
-            _ => None,
-        }).next_back().expect("handshake frames arrived");
-        assert_eq!(dead, Some(last_inbound + setup.window()), "H2: not declared dead at last inbound + interval + timeout");
-        run.finish();
-        check_h2(&run);
-        check_all(&run);
+        h2_silent_link_dies_at_deadline(mode, latency, before_silence, seed);
     }
 
     #[test]
@@ -1261,6 +1238,84 @@ proptest! {
 }
 
 /// A plain setup for the focused properties.
+/// H2 dead link, one case: traffic for `before_silence`, then the peer goes silent; the link
+/// must be declared dead exactly at the last inbound frame + interval + timeout.
+fn h2_silent_link_dies_at_deadline(
+    mode: HeartbeatMode,
+    latency: Duration,
+    before_silence: Duration,
+    seed: u64,
+) {
+    let setup = Setup {
+        mode,
+        latency,
+        seed,
+        ..fixed_setup()
+    };
+    let mut run = Run::new(setup.clone());
+    run.h.run_for(setup.latency);
+    // Keep the link busy for a while (server pings in server-driven mode), then go silent.
+    let until = run.now() + before_silence;
+    while run.now() < until {
+        run.h
+            .run_for(Duration::from_millis(250).min(until - run.now()));
+        run.h.server_send(Frame::Text("SPING".into()));
+        run.check_step();
+    }
+    assert_eq!(run.h.client.state(), im_proto::State::Ready);
+    run.h.peer.silent = true;
+    run.h.run_for(setup.window() * 2 + setup.latency);
+    let (dead_at, dead) = run
+        .h
+        .journal
+        .iter()
+        .enumerate()
+        .find_map(|(i, (t, r))| {
+            matches!(
+                r,
+                Record::Output(Output::Event(Event::Disconnected {
+                    cause: Cause::DeadLink
+                }))
+            )
+            .then_some((i, *t))
+        })
+        .expect("H2: a silent link was never declared dead");
+    // Only what arrived before the verdict counts: a frame still in flight lands on a link
+    // already declared dead when it arrives at the deadline's instant (timers run first).
+    let last_inbound = run.h.journal[..dead_at]
+        .iter()
+        .filter_map(|(t, r)| match r {
+            Record::Input(ConnId(0), TransportEvent::Frame(_)) => Some(*t),
+            _ => None,
+        })
+        .next_back()
+        .expect("handshake frames arrived");
+    assert_eq!(
+        dead,
+        last_inbound + setup.window(),
+        "H2: not declared dead at last inbound + interval + timeout"
+    );
+    run.finish();
+    check_h2(&run);
+    check_all(&run);
+}
+
+/// The case CI's proptest run shrank to (session 4): round trip 300 ms longer than the pong
+/// timeout, so a late pong lands at the very instant of the verdict; it must not count.
+#[test]
+fn h2_frame_arriving_at_the_deadline_does_not_revive_the_link() {
+    let mode = HeartbeatMode::ClientDriven {
+        interval: Duration::from_millis(300),
+        timeout: Duration::from_millis(100),
+    };
+    h2_silent_link_dies_at_deadline(
+        mode,
+        Duration::from_millis(150),
+        Duration::from_millis(250),
+        0,
+    );
+}
+
 fn fixed_setup() -> Setup {
     Setup {
         mode: HeartbeatMode::default(),
