@@ -34,11 +34,13 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use async_net::TcpStream;
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
+
+mod socket;
+pub use socket::Socket;
 
 pub use im_driver::api::*;
 #[cfg(feature = "livechat")]
@@ -69,7 +71,7 @@ fn executor() -> &'static async_executor::Executor<'static> {
 }
 
 impl im_driver::Runtime for AsyncIo {
-    type Ws = WebSocketStream<async_tungstenite::smol::ClientStream<TcpStream>>;
+    type Ws = WebSocketStream<Socket>;
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
         executor().spawn(future).detach();
@@ -88,26 +90,9 @@ impl im_driver::Runtime for AsyncIo {
         tls: Arc<rustls::ClientConfig>,
         config: WebSocketConfig,
     ) -> Result<Self::Ws, WsError> {
-        let host = request.uri().host().unwrap_or_default().to_owned();
-        let secure = request.uri().scheme_str() == Some("wss");
-        let port = request
-            .uri()
-            .port_u16()
-            .unwrap_or(if secure { 443 } else { 80 });
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let tcp = TcpStream::connect((host.as_str(), port)).await?;
-        tcp.set_nodelay(true)?;
-        let connector = futures_rustls::TlsConnector::from(tls);
-        let (ws, _response) = async_tungstenite::smol::client_async_tls_with_connector_and_config(
-            request,
-            tcp,
-            Some(connector),
-            Some(config),
-        )
-        .await?;
+        let socket = Socket::open(&request, tls).await?;
+        let (ws, _response) =
+            async_tungstenite::client_async_with_config(request, socket, Some(config)).await?;
         Ok(ws)
     }
 }

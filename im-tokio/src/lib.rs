@@ -39,11 +39,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
+
+mod socket;
+pub use socket::Socket;
 
 pub use im_driver::api::*;
 #[cfg(feature = "livechat")]
@@ -60,7 +62,7 @@ pub use im_proto::SocketIo;
 pub enum Tokio {}
 
 impl im_driver::Runtime for Tokio {
-    type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+    type Ws = WebSocketStream<Socket>;
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
         tokio::spawn(future);
@@ -80,14 +82,9 @@ impl im_driver::Runtime for Tokio {
         tls: Arc<rustls::ClientConfig>,
         config: WebSocketConfig,
     ) -> Result<Self::Ws, WsError> {
-        let connector = Connector::Rustls(tls);
-        let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
-            request,
-            Some(config),
-            true,
-            Some(connector),
-        )
-        .await?;
+        let socket = Socket::open(&request, tls).await?;
+        let (ws, _response) =
+            tokio_tungstenite::client_async_with_config(request, socket, Some(config)).await?;
         Ok(ws)
     }
 }

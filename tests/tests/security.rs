@@ -19,10 +19,10 @@ fn fast() -> ReconnectPolicy {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn self_signed_server_is_refused_by_default() {
+/// The TLS defaults, on each runtime's own socket code (`im_tokio::Socket`, `im_async_std::Socket`).
+async fn self_signed_server_is_refused<R: im_driver::Runtime>() {
     let (server, _cert) = LiveChatServer::start_tls("k").unwrap();
-    let (client, mut events) = Client::builder()
+    let (client, mut events) = im_driver::Client::<R>::builder()
         .endpoint(server.url())
         .protocol(LiveChat::new(1, 1, "k"))
         .reconnect(fast())
@@ -45,8 +45,7 @@ async fn self_signed_server_is_refused_by_default() {
     client.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn explicitly_trusted_certificate_is_accepted() {
+async fn explicitly_trusted_certificate_works<R: im_driver::Runtime>() {
     let (server, cert) = LiveChatServer::start_tls("k").unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.into()).unwrap();
@@ -56,7 +55,7 @@ async fn explicitly_trusted_certificate_is_accepted() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let (client, mut events) = Client::builder()
+    let (client, mut events) = im_driver::Client::<R>::builder()
         .endpoint(server.url())
         .protocol(LiveChat::new(1, 1, "k"))
         .tls(Arc::new(tls))
@@ -66,8 +65,36 @@ async fn explicitly_trusted_certificate_is_accepted() {
         matches!(e, Event::Connected { .. })
     })
     .await;
+    // A message both ways over TLS: the socket reads and writes, not just the handshake.
+    client.subscribe("tls-room").unwrap();
+    until(&mut events, "Subscribed", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    client.send_text("tls-room", "over tls").unwrap();
+    until(&mut events, "the ack", |e| matches!(e, Event::Acked { .. })).await;
     assert_eq!(server.logins(), 1);
     client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_signed_server_is_refused_by_default() {
+    self_signed_server_is_refused::<im_tokio::Tokio>().await;
+}
+
+#[test]
+fn self_signed_server_is_refused_by_default_on_async_std() {
+    async_std::task::block_on(self_signed_server_is_refused::<im_async_std::AsyncIo>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicitly_trusted_certificate_is_accepted() {
+    explicitly_trusted_certificate_works::<im_tokio::Tokio>().await;
+}
+
+#[test]
+fn explicitly_trusted_certificate_is_accepted_on_async_std() {
+    async_std::task::block_on(explicitly_trusted_certificate_works::<im_async_std::AsyncIo>());
 }
 
 /// A tracing writer into a shared buffer.

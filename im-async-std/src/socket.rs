@@ -1,0 +1,112 @@
+//! The byte stream under the WebSocket: plain TCP, or TLS kept behind a box.
+//!
+//! async-tungstenite's `ClientStream` is as large as its TLS variant (about 1 KB of rustls
+//! state) even for a plain `ws://` connection, and every idle connection keeps one. Boxing the
+//! TLS side keeps a plain connection at the size of its `TcpStream`; a TLS connection pays one
+//! pointer more.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_net::TcpStream;
+use async_tungstenite::tungstenite::error::UrlError;
+use async_tungstenite::tungstenite::handshake::client::Request;
+use async_tungstenite::tungstenite::Error as WsError;
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_rustls::client::TlsStream;
+use rustls::pki_types::ServerName;
+
+/// A connected socket, encrypted or not.
+#[derive(Debug)]
+pub enum Socket {
+    /// `ws://`
+    Plain(TcpStream),
+    /// `wss://`
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Socket {
+    /// Open TCP to the request's host (Nagle off: messages are small and latency matters), then
+    /// TLS for `wss://`, verified against `tls`.
+    pub(crate) async fn open(
+        request: &Request,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Self, WsError> {
+        let uri = request.uri();
+        let secure = match uri.scheme_str() {
+            Some("wss") => true,
+            Some("ws") => false,
+            _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
+        };
+        let host = uri
+            .host()
+            .ok_or(WsError::Url(UrlError::NoHostName))?
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let tcp = TcpStream::connect((host, port)).await?;
+        tcp.set_nodelay(true)?;
+        if !secure {
+            return Ok(Self::Plain(tcp));
+        }
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|_| WsError::Url(UrlError::NoHostName))?;
+        let stream = futures_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await?;
+        Ok(Self::Tls(Box::new(stream)))
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_close(cx),
+            Self::Tls(s) => Pin::new(&mut **s).poll_close(cx),
+        }
+    }
+}
