@@ -29,7 +29,8 @@ pub struct Client {
     /// R1: where in the jitter band this outage's waits fall (see [`backoff::delay`]).
     jitter_draw: f64,
     /// Prefix of generated idempotency keys; from the seed, so distinct per client instance.
-    tag: String,
+    /// (A number, formatted when a key is made: an idle client keeps no string for it.)
+    tag: u64,
     next_conn: u64,
     next_send: u64,
     /// Consecutive failed attempts (R1 `n`, R2, R3).
@@ -42,7 +43,7 @@ pub struct Client {
     /// S1: the channels the user wants, whatever the connection is doing.
     desired: BTreeSet<String>,
     /// A vendor switch waiting for the old vendor's acks (see `switch_protocol`).
-    switching: Option<PendingSwitch>,
+    switching: Option<Box<PendingSwitch>>,
     out: VecDeque<Output>,
     /// Outputs taken since the queue was last empty, and as many in the last full round: the
     /// size the queue is re-created at.
@@ -156,7 +157,10 @@ impl Client {
             "Config must come from the builder"
         );
         let mut rng = Rng::new(config.seed);
-        let tag = format!("{:016x}", rng.next_u64());
+        let tag = rng.next_u64();
+        let mut config = config;
+        // Every idle connection keeps these: no spare capacity from the builder's pushes.
+        config.endpoints.shrink_to_fit();
         let limits = &config.limits;
         Client {
             outbox: Outbox::new(limits.outbox_messages, limits.outbox_bytes),
@@ -360,7 +364,7 @@ impl Client {
         let key = msg
             .key
             .clone()
-            .unwrap_or_else(|| format!("{}-{}", self.tag, id.0));
+            .unwrap_or_else(|| format!("{:016x}-{}", self.tag, id.0));
         let ttl = msg.ttl.or(self.config.outbox_ttl);
         self.outbox.push(Entry {
             id,
@@ -490,7 +494,7 @@ impl Client {
         match self.phase {
             // Let the old vendor ack what it has before leaving it, so nothing goes to both.
             Phase::Ready { conn, .. } if self.protocol.acks() && self.outbox.in_flight_on(conn) => {
-                self.switching = Some(switch);
+                self.switching = Some(Box::new(switch));
             }
             _ => self.switch_now(now, switch),
         }
@@ -529,7 +533,7 @@ impl Client {
         };
         if drained || deadline <= now {
             let switch = self.switching.take().expect("checked above");
-            self.switch_now(now, switch);
+            self.switch_now(now, *switch);
         }
     }
 
@@ -879,7 +883,7 @@ impl Client {
                 self.emit(Event::Disconnected { cause });
             }
             self.phase = Phase::Idle;
-            self.switch_now(now, switch);
+            self.switch_now(now, *switch);
             return;
         }
         if abandon {
