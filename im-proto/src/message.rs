@@ -41,7 +41,13 @@ impl Json {
     /// A document a parser already checked, found inside `frame`: shares `frame`'s buffer when
     /// `raw` was borrowed from it, copies otherwise. For decoders, including your own.
     pub fn from_raw_in(frame: &Text, raw: &RawValue) -> Json {
-        Json(frame.slice_ref(raw.get()))
+        Self::from_checked_in(frame, raw.get())
+    }
+
+    /// [`from_raw_in`](Self::from_raw_in) for a decoder of this crate that checked the JSON
+    /// itself.
+    pub(crate) fn from_checked_in(frame: &Text, json: &str) -> Json {
+        Json(frame.slice_ref(json))
     }
 
     /// The document's text.

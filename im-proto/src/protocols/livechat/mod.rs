@@ -5,20 +5,21 @@
 //! by the server. `conn_close` means logged in elsewhere: kicked, no reconnect. Chat messages are
 //! acked by `msg_id`, which carries the idempotency key.
 
+mod inbound;
+mod scan;
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use self::inbound::{Inbound, Str};
 use crate::message::{Body, Json, Message, OutgoingMessage, SendId};
-use crate::protocol::{
-    check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
-};
+use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
 use crate::text::Text;
 use crate::transport::Frame;
 
@@ -67,80 +68,9 @@ impl fmt::Debug for LiveChat {
     }
 }
 
-#[derive(Deserialize)]
-// Fields borrow from the frame where they can: one chat message costs a parse, not a pile of
-// allocations (the benchmark's core figure).
-struct Inbound<'a> {
-    #[serde(borrow)]
-    cmd: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    msg_id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    room: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    result: Option<InboundResult<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct InboundResult<'a> {
-    #[serde(default, borrow)]
-    seed: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    message: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    room: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    msg_id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    from: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    reason: Option<Str<'a>>,
-    #[serde(default)]
-    after_ms: Option<u64>,
-}
-
-/// A JSON string, borrowed from the frame unless it holds escapes. (serde's own `Cow<str>`
-/// always allocates inside an `Option`: four allocations per chat message.)
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(Visit)
-    }
-}
-
-impl Str<'_> {
-    fn into_owned(self) -> String {
-        self.0.into_owned()
-    }
-}
-
-impl std::ops::Deref for Str<'_> {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
 /// An id as text: a JSON string unquoted, anything else as written.
-fn id_text(raw: &RawValue) -> String {
-    serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_owned())
+fn id_text(raw: &str) -> String {
+    serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned())
 }
 
 fn text_or(v: Option<Str<'_>>, default: &str) -> String {
@@ -168,18 +98,18 @@ impl Protocol for LiveChat {
             _ => return Ok(()),
         };
         let text = frame.as_str();
-        check_json_depth(text, cx.limits.max_json_depth)?;
-        let msg: Inbound<'_> =
-            serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        let msg = Inbound::parse(text, cx.limits.max_json_depth)?;
         let result = msg.result.unwrap_or_default();
         match msg.cmd.as_deref() {
             Some("auth1") => {
                 let seed = result
                     .seed
                     .ok_or_else(|| ProtocolError::Malformed("auth1 without result.seed".into()))?;
+                // The id goes back as the server wrote it (a number stays a number).
+                let msg_id = msg.msg_id.map(|raw| RawValue::from_string(raw.to_owned()));
                 cx.transmit(text_frame(json!({
                     "cmd": "auth2",
-                    "msg_id": msg.msg_id,
+                    "msg_id": msg_id.transpose().map_err(|e| ProtocolError::Malformed(e.to_string()))?,
                     "authCode": Self::auth_code(&seed, &self.key),
                     "room_id": self.home_room(),
                     "userId": self.user_id,
@@ -222,7 +152,7 @@ impl Protocol for LiveChat {
                 result.reason,
                 "",
             )))),
-            cmd => match result.message.filter(|m| m.get() != "null") {
+            cmd => match result.message.filter(|m| *m != "null") {
                 // The seed's rule: anything else carrying result.message is a chat message.
                 Some(raw) => {
                     // Channel and body are slices of the frame, not copies.
@@ -231,7 +161,7 @@ impl Protocol for LiveChat {
                         Some(Str(Cow::Owned(room))) => room.into(),
                         None => self.home_room().into(),
                     };
-                    let body = Body::Json(Json::from_raw_in(&frame, raw));
+                    let body = Body::Json(Json::from_checked_in(&frame, raw));
                     let mut message = Message::new(channel, body);
                     message.id = result.msg_id.or(msg.msg_id).map(id_text);
                     message.from = result.from.map(id_text);

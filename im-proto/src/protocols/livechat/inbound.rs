@@ -1,0 +1,335 @@
+//! A server frame's envelope: the fields the client reads, borrowed from the frame.
+//!
+//! Two decoders produce it. [`scan`](super::scan) handles the frames servers actually send (no
+//! escapes, nothing odd) in one pass; anything else, and every error, goes through serde. The
+//! scanner only ever answers what serde would have answered (`scan_agrees_with_serde` below).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::scan;
+use crate::protocol::{check_json_depth, ProtocolError};
+
+/// The envelope: `{"cmd", "msg_id", "room", "result": {...}}`; raw JSON values as text.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Inbound<'a> {
+    pub cmd: Option<Str<'a>>,
+    pub msg_id: Option<&'a str>,
+    pub room: Option<Str<'a>>,
+    pub result: Option<InboundResult<'a>>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct InboundResult<'a> {
+    pub seed: Option<Str<'a>>,
+    pub message: Option<&'a str>,
+    pub room: Option<Str<'a>>,
+    pub msg_id: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub reason: Option<Str<'a>>,
+    pub after_ms: Option<u64>,
+}
+
+impl<'a> Inbound<'a> {
+    /// Decode `text`, whose JSON may nest at most `max_depth` deep.
+    pub fn parse(text: &'a str, max_depth: usize) -> Result<Self, ProtocolError> {
+        if let Some(fast) = scan::envelope(text, max_depth) {
+            return Ok(fast);
+        }
+        Self::parse_with_serde(text, max_depth)
+    }
+
+    /// The reference decoder, and the one that explains errors.
+    pub fn parse_with_serde(text: &'a str, max_depth: usize) -> Result<Self, ProtocolError> {
+        check_json_depth(text, max_depth)?;
+        let wire: Wire<'a> =
+            serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        Ok(Inbound {
+            cmd: wire.cmd,
+            msg_id: wire.msg_id.map(RawValue::get),
+            room: wire.room,
+            result: wire.result.map(|r| InboundResult {
+                seed: r.seed,
+                message: r.message.map(RawValue::get),
+                room: r.room,
+                msg_id: r.msg_id.map(RawValue::get),
+                from: r.from.map(RawValue::get),
+                reason: r.reason,
+                after_ms: r.after_ms,
+            }),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow)]
+    cmd: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    msg_id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    room: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    result: Option<WireResult<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WireResult<'a> {
+    #[serde(default, borrow)]
+    seed: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    message: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    room: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    msg_id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    from: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    reason: Option<Str<'a>>,
+    #[serde(default)]
+    after_ms: Option<u64>,
+}
+
+/// A JSON string, borrowed from the frame unless it holds escapes. (serde's own `Cow<str>`
+/// always allocates inside an `Option`: four allocations per chat message.)
+#[derive(Debug, PartialEq)]
+pub(super) struct Str<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+}
+
+impl Str<'_> {
+    pub fn into_owned(self) -> String {
+        self.0.into_owned()
+    }
+}
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scanner is only an optimisation: wherever it answers, serde must answer the same.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const DEPTH: usize = 32;
+
+    fn both(text: &str) -> (Option<Inbound<'_>>, Result<Inbound<'_>, ProtocolError>) {
+        (
+            scan::envelope(text, DEPTH),
+            Inbound::parse_with_serde(text, DEPTH),
+        )
+    }
+
+    #[test]
+    fn frames_servers_send_take_the_fast_path() {
+        for text in [
+            r#"{"cmd":"chat","result":{"room":"b","message":{"n":7,"p":"xxxx"}}}"#,
+            r#"{"cmd":"auth1","msg_id":3,"result":{"seed":"abc"}}"#,
+            r#"{"cmd":"ack","msg_id":"k-1"}"#,
+            r#"{"cmd":"joined","room":"lobby"}"#,
+            r#"{"cmd":"wd_heartbeat"}"#,
+            r#"{"cmd":"reconnect","result":{"reason":"deploy","after_ms":1500}}"#,
+            r#" { "cmd" : "chat" , "result" : { "message" : [1, -2.5e+3, true, null, {}, []] ,
+                "from" : {"id": 9}, "extra": "\"quoted\" \u00e9 \n" } , "x": false } "#,
+            r#"{"cmd":"chat","result":{"message":"a \"quote\" and a \\ backslash"}}"#,
+        ] {
+            let (fast, slow) = both(text);
+            let fast = fast.unwrap_or_else(|| panic!("declined {text}"));
+            assert_eq!(fast, slow.unwrap(), "{text}");
+        }
+    }
+
+    #[test]
+    fn what_serde_must_decide_is_declined() {
+        for text in [
+            r#"{"cmd":"ch\u0061t"}"#,          // escape in a returned string
+            r#"{"cmd":"chat","cmd":"chat"}"#,  // duplicate field: serde's error
+            r#"{"cmd":null}"#,                 // null field
+            r#"{"cmd":"chat","result":null}"#, // null result
+            r#"{"cmd":"x","result":{"after_ms":1.5}}"#,
+            r#"{"cmd":"x","result":{"after_ms":18446744073709551616}}"#,
+            r#"{"cmd":"x"} trailing"#,
+            r#"{"cmd":"x","m":01}"#,
+            r#"{"cmd":"x","m":"\x"}"#,
+            r#"{"cmd":"x","m":"\u12g4"}"#,
+            "{\"cmd\":\"x\",\"m\":\"\u{1}\"}", // control character
+            r#"{"cmd":"x","m":[1,]}"#,
+            r#"["chat"]"#,
+        ] {
+            assert!(scan::envelope(text, DEPTH).is_none(), "accepted {text}");
+        }
+        let deep = format!(r#"{{"cmd":"x","m":{}{}}}"#, "[".repeat(40), "]".repeat(40));
+        assert!(scan::envelope(&deep, DEPTH).is_none());
+        assert!(Inbound::parse_with_serde(&deep, DEPTH).is_err());
+    }
+
+    fn string_lit() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            24 => "[a-z ]{0,3}",
+            4 => Just("é".to_owned()),
+            1 => Just("\\\"".to_owned()),
+            1 => Just("\\\\".to_owned()),
+            1 => Just("\\n".to_owned()),
+            1 => Just("\\u00e9".to_owned()),
+            1 => Just("\\u12g4".to_owned()),
+            1 => Just("\\x".to_owned()),
+            1 => Just("\u{1}".to_owned()),
+            1 => Just("\"".to_owned()),
+        ];
+        prop::collection::vec(piece, 0..4).prop_map(|p| format!("\"{}\"", p.concat()))
+    }
+
+    fn ws() -> impl Strategy<Value = &'static str> {
+        prop_oneof![40 => Just(""), 4 => Just(" "), 4 => Just("\n\t "), 1 => Just("\u{a0}")]
+    }
+
+    fn scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            string_lit(),
+            prop_oneof![
+                Just("0"),
+                Just("7"),
+                Just("-3"),
+                Just("1.5"),
+                Just("-0.0e+1"),
+                Just("1E9"),
+                Just("01"),
+                Just("1."),
+                Just("1e"),
+                Just("-"),
+                Just(".5"),
+                Just("+1"),
+                Just("18446744073709551615"),
+                Just("18446744073709551616"),
+                Just("null"),
+                Just("true"),
+                Just("false"),
+                Just("nul"),
+                Just("True"),
+            ]
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("cmd"),
+            Just("msg_id"),
+            Just("room"),
+            Just("result"),
+            Just("seed"),
+            Just("message"),
+            Just("from"),
+            Just("reason"),
+            Just("after_ms"),
+            Just("x"),
+            Just("c\\u006dd"),
+            Just(""),
+        ]
+        .prop_map(|k| format!("\"{k}\""))
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        scalar().prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                (prop::collection::vec((ws(), inner.clone()), 0..4)).prop_map(|items| {
+                    let items: Vec<String> =
+                        items.into_iter().map(|(w, v)| format!("{w}{v}")).collect();
+                    format!("[{}]", items.join(","))
+                }),
+                (prop::collection::vec((key(), ws(), inner), 0..5)).prop_map(|members| {
+                    let members: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, w, v)| format!("{k}{w}:{v}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    /// A JSON-ish frame, sometimes damaged by one edit.
+    fn frame() -> impl Strategy<Value = String> {
+        let envelope =
+            prop::collection::vec((ws(), key(), ws(), value(), ws()), 0..6).prop_map(|m| {
+                let members: Vec<String> = m
+                    .into_iter()
+                    .map(|(a, k, b, v, c)| format!("{a}{k}{b}:{v}{c}"))
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            });
+        let edit = prop_oneof![
+            4 => Just(None),
+            1 => (any::<prop::sample::Index>(), prop_oneof![
+                Just(""), Just("\""), Just(","), Just("}"), Just("{"), Just("]"), Just("\\"),
+                Just(" "), Just("x"), Just("0"),
+            ])
+            .prop_map(Some),
+        ];
+        (envelope, edit, ws()).prop_map(|(text, edit, tail)| {
+            let mut chars: Vec<char> = text.chars().collect();
+            if let Some((at, insert)) = edit {
+                let at = at.index(chars.len() + 1);
+                if insert.is_empty() {
+                    if at < chars.len() {
+                        chars.remove(at);
+                    }
+                } else {
+                    for (i, c) in insert.chars().enumerate() {
+                        chars.insert(at + i, c);
+                    }
+                }
+            }
+            chars.into_iter().collect::<String>() + tail
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 4096,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn scan_agrees_with_serde(text in frame(), depth in prop_oneof![3 => Just(DEPTH), 1 => 0usize..6]) {
+            if let Some(fast) = scan::envelope(&text, depth) {
+                match Inbound::parse_with_serde(&text, depth) {
+                    Ok(slow) => prop_assert_eq!(fast, slow),
+                    Err(e) => prop_assert!(false, "the scanner accepted what serde refuses ({e}): {text}"),
+                }
+            }
+        }
+    }
+}

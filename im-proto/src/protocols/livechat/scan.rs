@@ -1,0 +1,287 @@
+//! The livechat envelope in one pass, for the frames servers actually send.
+//!
+//! serde's derived decoder spends about 2,000 instructions on a 64-byte chat frame (a visitor
+//! per field, `Option` wrappers, moves of a 200-byte struct); this scanner reads the same frame
+//! once, byte by byte. It checks JSON exactly as serde_json does where it accepts (strings,
+//! escapes, numbers, literals, nesting, trailing bytes) and declines (`None`) everything it
+//! does not decode exactly as serde would: an escape in a string it returns, `null` for a
+//! field, a duplicate field, a number other than a plain `u64` for `after_ms`, a key with an
+//! escape, nesting deeper than the limit or than [`MAX_NESTING`]. A declined frame goes to serde,
+//! which also explains every error. `inbound::tests` holds the proof that the two agree.
+
+use std::borrow::Cow;
+
+use super::inbound::{Inbound, InboundResult, Str};
+
+/// Deeper values are left to serde: the scanner recurses, and stack use must stay small
+/// whatever `Limits::max_json_depth` says.
+const MAX_NESTING: usize = 64;
+
+/// Decode `text`'s envelope, or `None` to let serde do it.
+pub(super) fn envelope(text: &str, max_depth: usize) -> Option<Inbound<'_>> {
+    let mut cursor = Cursor {
+        text,
+        at: 0,
+        max_depth: max_depth.min(MAX_NESTING),
+    };
+    let mut out = Inbound::default();
+    cursor.object(1, |c, key| match key {
+        "cmd" => fill(&mut out.cmd, c.str()?),
+        "msg_id" => fill(&mut out.msg_id, c.raw(2)?),
+        "room" => fill(&mut out.room, c.str()?),
+        "result" => {
+            let result = c.result()?;
+            fill(&mut out.result, result)
+        }
+        _ => c.skip(2),
+    })?;
+    cursor.whitespace();
+    (cursor.at == text.len()).then_some(out)
+}
+
+/// Set a field once; a second occurrence is serde's "duplicate field" error.
+fn fill<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    match slot {
+        Some(_) => None,
+        None => {
+            *slot = Some(value);
+            Some(())
+        }
+    }
+}
+
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+    max_depth: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// The next non-whitespace byte, consumed.
+    fn next_token(&mut self) -> Option<u8> {
+        self.whitespace();
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next_token()? == byte).then_some(())
+    }
+
+    /// `{ "key": value, ... }` at nesting `depth`, calling `member` with the cursor on each
+    /// value.
+    fn object(
+        &mut self,
+        depth: usize,
+        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        if depth > self.max_depth {
+            return None;
+        }
+        self.expect(b'{')?;
+        self.whitespace();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.plain_str()?;
+            self.expect(b':')?;
+            member(self, key)?;
+            match self.next_token()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// `result`: an object with the fields the client reads.
+    fn result(&mut self) -> Option<InboundResult<'a>> {
+        let mut r = InboundResult::default();
+        self.object(2, |c, key| match key {
+            "seed" => fill(&mut r.seed, c.str()?),
+            "message" => fill(&mut r.message, c.raw(3)?),
+            "room" => fill(&mut r.room, c.str()?),
+            "msg_id" => fill(&mut r.msg_id, c.raw(3)?),
+            "from" => fill(&mut r.from, c.raw(3)?),
+            "reason" => fill(&mut r.reason, c.str()?),
+            "after_ms" => fill(&mut r.after_ms, c.u64()?),
+            _ => c.skip(3),
+        })?;
+        Some(r)
+    }
+
+    /// A string field's value.
+    fn str(&mut self) -> Option<Str<'a>> {
+        self.plain_str().map(|s| Str(Cow::Borrowed(s)))
+    }
+
+    /// A string without escapes, borrowed.
+    fn plain_str(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let start = self.at;
+        loop {
+            match self.peek()? {
+                b'"' => break,
+                b'\\' | 0..=0x1f => return None,
+                _ => self.at += 1,
+            }
+        }
+        let s = self.text.get(start..self.at)?;
+        self.at += 1;
+        Some(s)
+    }
+
+    /// Any value but `null`, as its text (what `Option<&RawValue>` holds).
+    fn raw(&mut self, depth: usize) -> Option<&'a str> {
+        self.whitespace();
+        if self.peek() == Some(b'n') {
+            return None;
+        }
+        let start = self.at;
+        self.skip(depth)?;
+        self.text.get(start..self.at)
+    }
+
+    /// A non-negative integer that fits a `u64`, in the form serde_json reads as one.
+    fn u64(&mut self) -> Option<u64> {
+        self.whitespace();
+        let start = self.at;
+        let mut n: u64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        let leading_zero = digits > 1 && self.text.as_bytes()[start] == b'0';
+        if digits == 0 || leading_zero || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(n)
+    }
+
+    /// Step over one value at nesting `depth`, checking it as serde_json's `ignore_value`
+    /// does.
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        match self.next_token()? {
+            b'"' => self.skip_string_body(),
+            b'n' => self.literal(b"ull"),
+            b't' => self.literal(b"rue"),
+            b'f' => self.literal(b"alse"),
+            b'-' => self.skip_number(),
+            b'0'..=b'9' => {
+                self.at -= 1;
+                self.skip_number()
+            }
+            b'{' => {
+                self.at -= 1;
+                self.object(depth, |c, _| c.skip(depth + 1))
+            }
+            b'[' => self.skip_array(depth),
+            _ => None,
+        }
+    }
+
+    fn skip_array(&mut self, depth: usize) -> Option<()> {
+        if depth > self.max_depth {
+            return None;
+        }
+        self.whitespace();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.skip(depth + 1)?;
+            match self.next_token()? {
+                b',' => {}
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// After the opening quote: up to and including the closing one. Escapes as serde_json
+    /// checks them (`\u` needs four hex digits; what they encode is not checked here).
+    fn skip_string_body(&mut self) -> Option<()> {
+        loop {
+            let b = self.peek()?;
+            self.at += 1;
+            match b {
+                b'"' => return Some(()),
+                0..=0x1f => return None,
+                b'\\' => {
+                    let e = self.peek()?;
+                    self.at += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        b'u' => {
+                            let hex = self.text.as_bytes().get(self.at..self.at + 4)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.at += 4;
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn literal(&mut self, rest: &[u8]) -> Option<()> {
+        let end = self.at + rest.len();
+        (self.text.as_bytes().get(self.at..end)? == rest).then(|| self.at = end)
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, the sign already consumed.
+    fn skip_number(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'0' => {
+                self.at += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return None;
+                }
+            }
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return None;
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return None;
+            }
+            self.digits();
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+    }
+}
