@@ -62,9 +62,15 @@ impl<'a> Cursor<'a> {
     }
 
     fn whitespace(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.at += 1;
+        // Servers rarely put any: one compare when there is none.
+        let rest = &self.text.as_bytes()[self.at..];
+        if rest.first().is_some_and(|&b| b > b' ') {
+            return;
         }
+        self.at += rest
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .unwrap_or(rest.len());
     }
 
     /// The next non-whitespace byte, consumed.
@@ -132,12 +138,13 @@ impl<'a> Cursor<'a> {
     fn plain_str(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.at;
-        loop {
-            match self.peek()? {
-                b'"' => break,
-                b'\\' | 0..=0x1f => return None,
-                _ => self.at += 1,
-            }
+        // Byte by byte (keys and field values are short), stopping where serde would.
+        let len = self.text.as_bytes()[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        self.at += len;
+        if self.peek() != Some(b'"') {
+            return None;
         }
         let s = self.text.get(start..self.at)?;
         self.at += 1;
@@ -217,11 +224,11 @@ impl<'a> Cursor<'a> {
     /// checks them (`\u` needs four hex digits; what they encode is not checked here).
     fn skip_string_body(&mut self) -> Option<()> {
         loop {
+            self.at += plain_run(&self.text.as_bytes()[self.at..]);
             let b = self.peek()?;
             self.at += 1;
             match b {
                 b'"' => return Some(()),
-                0..=0x1f => return None,
                 b'\\' => {
                     let e = self.peek()?;
                     self.at += 1;
@@ -237,7 +244,7 @@ impl<'a> Cursor<'a> {
                         _ => return None,
                     }
                 }
-                _ => {}
+                _ => return None, // a control character
             }
         }
     }
@@ -280,8 +287,68 @@ impl<'a> Cursor<'a> {
     }
 
     fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.at += 1;
+        let rest = &self.text.as_bytes()[self.at..];
+        self.at += rest
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len());
+    }
+}
+
+/// How many bytes at the start of `bytes` are plain string content (not `"`, `\\` or a control
+/// character). Eight at a time: string bytes are nearly all plain, and the body of a chat
+/// message is mostly one string.
+fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    /// High bit set in each byte of `v` that is zero; exact for the lowest such byte (a borrow
+    /// can only mark bytes above a real one), which is the one wanted.
+    fn zero_bytes(v: u64) -> u64 {
+        v.wrapping_sub(ONES) & !v & HIGH
+    }
+    let mut at = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        let stops = zero_bytes(v ^ (ONES * u64::from(b'"')))
+            | zero_bytes(v ^ (ONES * u64::from(b'\\')))
+            | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
+        if stops != 0 {
+            return at + (stops.trailing_zeros() / 8) as usize;
         }
+        at += 8;
+    }
+    let rest = &bytes[at..];
+    at + rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(rest.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_run;
+
+    #[test]
+    fn plain_run_stops_at_the_first_quote_backslash_or_control_character() {
+        let plain = "abcdefghijklmnopqrstuvwxyz é日本 0123456789";
+        for stop in ["\"", "\\", "\u{0}", "\u{1f}", "\n"] {
+            for at in 0..plain.len() {
+                if !plain.is_char_boundary(at) {
+                    continue;
+                }
+                let text = format!("{}{stop}{}\"", &plain[..at], &plain[at..]);
+                assert_eq!(plain_run(text.as_bytes()), at, "{text:?}");
+            }
+        }
+        assert_eq!(plain_run(plain.as_bytes()), plain.len());
+        assert_eq!(plain_run(b""), 0);
+        // A control character right after another stop byte, and bytes >= 0x80 never stop.
+        assert_eq!(plain_run(b"ab\x00\x01cdefgh"), 2);
+        assert_eq!(
+            plain_run("\u{7f}\u{80}ÿ€".as_bytes()),
+            "\u{7f}\u{80}ÿ€".len()
+        );
     }
 }
