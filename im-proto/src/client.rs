@@ -978,7 +978,7 @@ impl Client {
     fn report_undelivered(&mut self, entry: Entry, reason: Undelivered) {
         self.emit(Event::Undelivered {
             id: entry.id,
-            message: entry.msg,
+            message: Box::new(entry.msg),
             reason,
             maybe_delivered: entry.ever_sent,
         });

@@ -68,7 +68,8 @@ pub enum Event {
     /// The message will never be sent; it is handed back (Q1 TTL, Q4 close).
     Undelivered {
         id: SendId,
-        message: OutgoingMessage,
+        /// Boxed: rare, and every event is as large as the largest variant.
+        message: Box<OutgoingMessage>,
         reason: Undelivered,
         /// True when it went out at least once without an ack: the server may have it.
         maybe_delivered: bool,
