@@ -136,19 +136,25 @@ impl<'a> Cursor<'a> {
 
     /// A string without escapes, borrowed.
     fn plain_str(&mut self) -> Option<&'a str> {
-        self.expect(b'"')?;
-        let start = self.at;
-        // Byte by byte (keys and field values are short), stopping where serde would.
-        let len = self.text.as_bytes()[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        self.at += len;
-        if self.peek() != Some(b'"') {
+        self.whitespace();
+        let bytes = self.text.as_bytes();
+        if bytes.get(self.at) != Some(&b'"') {
             return None;
         }
-        let s = self.text.get(start..self.at)?;
-        self.at += 1;
-        Some(s)
+        let start = self.at + 1;
+        // Byte by byte: keys and field values are short. Stops where serde would.
+        let mut end = start;
+        while let Some(&b) = bytes.get(end) {
+            if b == b'"' {
+                self.at = end + 1;
+                return self.text.get(start..end);
+            }
+            if b == b'\\' || b < 0x20 {
+                return None;
+            }
+            end += 1;
+        }
+        None
     }
 
     /// Any value but `null`, as its text (what `Option<&RawValue>` holds).
