@@ -35,6 +35,8 @@ pub struct Client {
     next_send: u64,
     /// Consecutive failed attempts (R1 `n`, R2, R3).
     failures: u32,
+    /// The rotation (R7) once it differs from the configured list (servers named others, or a
+    /// vendor switch); empty until then, so an idle client keeps one copy of its URLs.
     endpoints: Vec<Endpoint>,
     endpoint_idx: usize,
     /// R8: the server asked us not to come back before this long.
@@ -164,7 +166,7 @@ impl Client {
         let limits = &config.limits;
         Client {
             outbox: Outbox::new(limits.outbox_messages, limits.outbox_bytes),
-            endpoints: config.endpoints.clone(),
+            endpoints: Vec::new(),
             config,
             protocol,
             phase: Phase::Idle,
@@ -219,7 +221,11 @@ impl Client {
 
     /// Configured plus discovered endpoints (R7), in rotation order.
     pub fn endpoints(&self) -> &[Endpoint] {
-        &self.endpoints
+        if self.endpoints.is_empty() {
+            &self.config.endpoints
+        } else {
+            &self.endpoints
+        }
     }
 
     /// Messages held (queued plus awaiting ack) and their bytes (Q1).
@@ -594,7 +600,8 @@ impl Client {
         debug_assert!(self.connection().is_none(), "R5: one transport at a time");
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        let endpoint = self.endpoints[self.endpoint_idx % self.endpoints.len()].clone();
+        let endpoints = self.endpoints();
+        let endpoint = endpoints[self.endpoint_idx % endpoints.len()].clone();
         self.push_out(Output::Connect {
             conn,
             endpoint: endpoint.clone(),
@@ -708,6 +715,9 @@ impl Client {
                 }
                 ProtocolEvent::Endpoints(found) => {
                     for endpoint in found {
+                        if self.endpoints.is_empty() {
+                            self.endpoints = self.config.endpoints.clone();
+                        }
                         if self.endpoints.len() >= self.config.limits.max_endpoints {
                             break;
                         }
@@ -928,7 +938,7 @@ impl Client {
             }
         }
         // R7: the next attempt goes to the next endpoint.
-        self.endpoint_idx = (self.endpoint_idx + 1) % self.endpoints.len();
+        self.endpoint_idx = (self.endpoint_idx + 1) % self.endpoints().len();
         // R1: after the n-th consecutive failure wait b_(n-1); after a healthy link, b_0.
         let n = self.failures.saturating_sub(1);
         if n == 0 {
