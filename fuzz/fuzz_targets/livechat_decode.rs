@@ -1,5 +1,6 @@
 //! Any frame a server might send, through the livechat decoder, and any channel or body through
-//! its encoders: never a panic, every failure a typed error.
+//! its encoders: never a panic, every failure a typed error. The one-pass envelope decoder must
+//! answer as serde does wherever it answers.
 
 #![no_main]
 
@@ -20,7 +21,16 @@ fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
     let mut events = Vec::new();
     let frame = match selector % 3 {
-        0 => Frame::Text(String::from_utf8_lossy(rest).into_owned().into()),
+        0 => {
+            let text = String::from_utf8_lossy(rest).into_owned();
+            for depth in [limits.max_json_depth, 2] {
+                assert!(
+                    im_proto::protocols::livechat::envelope_decoders_agree(&text, depth),
+                    "scanner and serde disagree on {text:?}"
+                );
+            }
+            Frame::Text(text.into())
+        }
         1 => Frame::Binary(rest.to_vec()),
         _ => {
             // Exercise the encoders with hostile channels and bodies too.

@@ -68,6 +68,17 @@ impl fmt::Debug for LiveChat {
     }
 }
 
+/// Whether the one-pass envelope decoder answers as serde does on `text`: it may decline, but
+/// accepting what serde refuses, or decoding differently, is a bug. For the fuzzer.
+#[cfg(feature = "sim")]
+#[doc(hidden)]
+pub fn envelope_decoders_agree(text: &str, max_depth: usize) -> bool {
+    match scan::envelope(text, max_depth) {
+        None => true,
+        Some(fast) => Inbound::parse_with_serde(text, max_depth).is_ok_and(|slow| slow == fast),
+    }
+}
+
 /// An id as text: a JSON string unquoted, anything else as written.
 fn id_text(raw: &str) -> String {
     serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned())
