@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_net::TcpStream;
-use async_tungstenite::tungstenite::error::UrlError;
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::Error as WsError;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
-use rustls::pki_types::ServerName;
+use im_driver::Destination;
 
 /// A connected socket, encrypted or not.
 #[derive(Debug)]
@@ -34,25 +33,12 @@ impl Socket {
         request: &Request,
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<Self, WsError> {
-        let uri = request.uri();
-        let secure = match uri.scheme_str() {
-            Some("wss") => true,
-            Some("ws") => false,
-            _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
-        };
-        let host = uri
-            .host()
-            .ok_or(WsError::Url(UrlError::NoHostName))?
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let tcp = TcpStream::connect((host, port)).await?;
+        let to = Destination::of(request)?;
+        let tcp = TcpStream::connect((to.host.as_str(), to.port)).await?;
         tcp.set_nodelay(true)?;
-        if !secure {
+        let Some(name) = to.tls else {
             return Ok(Self::Plain(tcp));
-        }
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|_| WsError::Url(UrlError::NoHostName))?;
+        };
         let stream = futures_rustls::TlsConnector::from(tls)
             .connect(name, tcp)
             .await?;

@@ -22,7 +22,7 @@ mod wake;
 
 pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, Events, Recv, SendJsonError};
-pub use runtime::Runtime;
+pub use runtime::{Destination, Runtime};
 pub use transport::{default_tls, ws_config, HeaderFn};
 
 /// Everything an application names, re-exported by `im-tokio` and `im-async-std` (the vendor

@@ -10,11 +10,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls::pki_types::ServerName;
+use im_driver::Destination;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_tungstenite::tungstenite::error::UrlError;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
@@ -34,25 +33,12 @@ impl Socket {
         request: &Request,
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<Self, WsError> {
-        let uri = request.uri();
-        let secure = match uri.scheme_str() {
-            Some("wss") => true,
-            Some("ws") => false,
-            _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
-        };
-        let host = uri
-            .host()
-            .ok_or(WsError::Url(UrlError::NoHostName))?
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let tcp = TcpStream::connect((host, port)).await?;
+        let to = Destination::of(request)?;
+        let tcp = TcpStream::connect((to.host.as_str(), to.port)).await?;
         tcp.set_nodelay(true)?;
-        if !secure {
+        let Some(name) = to.tls else {
             return Ok(Self::Plain(tcp));
-        }
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|_| WsError::Url(UrlError::NoHostName))?;
+        };
         let stream = tokio_rustls::TlsConnector::from(tls)
             .connect(name, tcp)
             .await?;
