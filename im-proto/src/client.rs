@@ -153,14 +153,13 @@ impl Link {
 
 impl Client {
     /// A client in `Idle`: call [`connect`](Self::connect) to start.
-    pub fn new(config: Config, protocol: Box<dyn Protocol>, _now: Instant) -> Self {
+    pub fn new(mut config: Config, protocol: Box<dyn Protocol>, _now: Instant) -> Self {
         debug_assert!(
             config.validate().is_ok(),
             "Config must come from the builder"
         );
         let mut rng = Rng::new(config.seed);
         let tag = rng.next_u64();
-        let mut config = config;
         // Every idle connection keeps these: no spare capacity from the builder's pushes.
         config.endpoints.shrink_to_fit();
         let limits = &config.limits;
