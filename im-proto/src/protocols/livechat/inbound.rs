@@ -14,22 +14,33 @@ use super::scan;
 use crate::protocol::{check_json_depth, ProtocolError};
 
 /// The envelope: `{"cmd", "msg_id", "room", "result": {...}}`; raw JSON values as text.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub(super) struct Inbound<'a> {
+    #[serde(borrow)]
     pub cmd: Option<Str<'a>>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
     pub msg_id: Option<&'a str>,
+    #[serde(default, borrow)]
     pub room: Option<Str<'a>>,
+    #[serde(default, borrow)]
     pub result: Option<InboundResult<'a>>,
 }
 
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub(super) struct InboundResult<'a> {
+    #[serde(default, borrow)]
     pub seed: Option<Str<'a>>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
     pub message: Option<&'a str>,
+    #[serde(default, borrow)]
     pub room: Option<Str<'a>>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
     pub msg_id: Option<&'a str>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
     pub from: Option<&'a str>,
+    #[serde(default, borrow)]
     pub reason: Option<Str<'a>>,
+    #[serde(default)]
     pub after_ms: Option<u64>,
 }
 
@@ -45,53 +56,13 @@ impl<'a> Inbound<'a> {
     /// The reference decoder, and the one that explains errors.
     pub fn parse_with_serde(text: &'a str, max_depth: usize) -> Result<Self, ProtocolError> {
         check_json_depth(text, max_depth)?;
-        let wire: Wire<'a> =
-            serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
-        Ok(Inbound {
-            cmd: wire.cmd,
-            msg_id: wire.msg_id.map(RawValue::get),
-            room: wire.room,
-            result: wire.result.map(|r| InboundResult {
-                seed: r.seed,
-                message: r.message.map(RawValue::get),
-                room: r.room,
-                msg_id: r.msg_id.map(RawValue::get),
-                from: r.from.map(RawValue::get),
-                reason: r.reason,
-                after_ms: r.after_ms,
-            }),
-        })
+        serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))
     }
 }
 
-#[derive(Deserialize)]
-struct Wire<'a> {
-    #[serde(borrow)]
-    cmd: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    msg_id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    room: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    result: Option<WireResult<'a>>,
-}
-
-#[derive(Deserialize)]
-struct WireResult<'a> {
-    #[serde(default, borrow)]
-    seed: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    message: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    room: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    msg_id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    from: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    reason: Option<Str<'a>>,
-    #[serde(default)]
-    after_ms: Option<u64>,
+/// Any JSON value but `null`, as the text the frame has for it (`Option<&RawValue>`'s reading).
+fn raw_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de str>, D::Error> {
+    Ok(Option::<&'de RawValue>::deserialize(d)?.map(RawValue::get))
 }
 
 /// A JSON string, borrowed from the frame unless it holds escapes. (serde's own `Cow<str>`
