@@ -369,7 +369,7 @@ impl Client {
         let key = msg
             .key
             .clone()
-            .unwrap_or_else(|| format!("{:016x}-{}", self.tag, id.0));
+            .unwrap_or_else(|| generated_key(self.tag, id));
         let ttl = msg.ttl.or(self.config.outbox_ttl);
         self.outbox.push(Entry {
             id,
@@ -1002,6 +1002,23 @@ impl Client {
     }
 }
 
+/// The idempotency key of a message sent without one: `tag` as 16 hex digits, a dash, `id`.
+/// Digits written directly: `format!("{:016x}")` cost ~200 instructions on every send.
+fn generated_key(tag: u64, id: SendId) -> String {
+    use std::fmt::Write;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = Vec::with_capacity(16 + 1 + 20);
+    key.extend(
+        (0..16)
+            .rev()
+            .map(|nibble| HEX[(tag >> (nibble * 4)) as usize & 0xf]),
+    );
+    let mut key = String::from_utf8(key).unwrap_or_default(); // hex digits: always ASCII
+                                                              // Writing into a `String` cannot fail.
+    let _ = write!(key, "-{}", id.0);
+    key
+}
+
 impl std::fmt::Debug for Client {
     // The protocol may hold credentials: name it, never print it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1035,4 +1052,21 @@ fn queue(out: &mut VecDeque<Output>, last_round: usize, output: Output) {
         out.reserve(last_round.clamp(4, 256));
     }
     out.push_back(output);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_the_tag_in_hex_then_the_send_id() {
+        for (tag, id) in [
+            (0, 0),
+            (0xabc, 7),
+            (u64::MAX, u64::MAX),
+            (0x0123_4567_89ab_cdef, 42),
+        ] {
+            assert_eq!(generated_key(tag, SendId(id)), format!("{tag:016x}-{id}"));
+        }
+    }
 }
