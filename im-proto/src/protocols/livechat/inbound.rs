@@ -22,8 +22,9 @@ pub(super) struct Inbound<'a> {
     pub msg_id: Option<&'a str>,
     #[serde(default, borrow)]
     pub room: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    pub result: Option<InboundResult<'a>>,
+    /// Absent and `null` both read as the empty result.
+    #[serde(default, borrow, deserialize_with = "result_or_empty")]
+    pub result: InboundResult<'a>,
 }
 
 #[derive(Debug, Default, PartialEq, Deserialize)]
@@ -45,12 +46,18 @@ pub(super) struct InboundResult<'a> {
 }
 
 impl<'a> Inbound<'a> {
-    /// Decode `text`, whose JSON may nest at most `max_depth` deep.
-    pub fn parse(text: &'a str, max_depth: usize) -> Result<Self, ProtocolError> {
-        if let Some(fast) = scan::envelope(text, max_depth) {
-            return Ok(fast);
+    /// Decode `text`, whose JSON may nest at most `max_depth` deep, into `out` (default on
+    /// entry; after an error it holds nothing of meaning).
+    pub fn parse_into(
+        text: &'a str,
+        max_depth: usize,
+        out: &mut Self,
+    ) -> Result<(), ProtocolError> {
+        if scan::envelope_into(text, max_depth, out).is_some() {
+            return Ok(());
         }
-        Self::parse_with_serde(text, max_depth)
+        *out = Self::parse_with_serde(text, max_depth)?;
+        Ok(())
     }
 
     /// The reference decoder, and the one that explains errors.
@@ -58,6 +65,10 @@ impl<'a> Inbound<'a> {
         check_json_depth(text, max_depth)?;
         serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))
     }
+}
+
+fn result_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<InboundResult<'de>, D::Error> {
+    Ok(Option::<InboundResult<'de>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Any JSON value but `null`, as the text the frame has for it (`Option<&RawValue>`'s reading).
@@ -142,10 +153,19 @@ mod tests {
     }
 
     #[test]
+    fn an_absent_or_null_result_reads_as_empty() {
+        for text in [r#"{"cmd":"auth_ok"}"#, r#"{"cmd":"auth_ok","result":null}"#] {
+            let slow = Inbound::parse_with_serde(text, DEPTH).unwrap();
+            assert_eq!(slow.result, InboundResult::default(), "{text}");
+        }
+    }
+
+    #[test]
     fn what_serde_must_decide_is_declined() {
         for text in [
-            r#"{"cmd":"ch\u0061t"}"#,          // escape in a returned string
-            r#"{"cmd":"chat","cmd":"chat"}"#,  // duplicate field: serde's error
+            r#"{"cmd":"ch\u0061t"}"#,         // escape in a returned string
+            r#"{"cmd":"chat","cmd":"chat"}"#, // duplicate field: serde's error
+            r#"{"cmd":"chat","result":{},"result":{}}"#,
             r#"{"cmd":null}"#,                 // null field
             r#"{"cmd":"chat","result":null}"#, // null result
             r#"{"cmd":"x","result":{"after_ms":1.5}}"#,

@@ -109,18 +109,24 @@ impl Protocol for LiveChat {
             _ => return Ok(()),
         };
         let text = frame.as_str();
-        let msg = Inbound::parse(text, cx.limits.max_json_depth)?;
-        let result = msg.result.unwrap_or_default();
-        match msg.cmd.as_deref() {
+        let mut msg = Inbound::default();
+        Inbound::parse_into(text, cx.limits.max_json_depth, &mut msg)?;
+        let Inbound {
+            cmd,
+            msg_id,
+            room,
+            result,
+        } = msg;
+        match cmd.as_deref() {
             Some("auth1") => {
                 let seed = result
                     .seed
                     .ok_or_else(|| ProtocolError::Malformed("auth1 without result.seed".into()))?;
                 // The id goes back as the server wrote it (a number stays a number).
-                let msg_id = msg.msg_id.map(|raw| RawValue::from_string(raw.to_owned()));
+                let id = msg_id.map(|raw| RawValue::from_string(raw.to_owned()));
                 cx.transmit(text_frame(json!({
                     "cmd": "auth2",
-                    "msg_id": msg_id.transpose().map_err(|e| ProtocolError::Malformed(e.to_string()))?,
+                    "msg_id": id.transpose().map_err(|e| ProtocolError::Malformed(e.to_string()))?,
                     "authCode": Self::auth_code(&seed, &self.key),
                     "room_id": self.home_room(),
                     "userId": self.user_id,
@@ -136,8 +142,7 @@ impl Protocol for LiveChat {
                 reason: text_or(result.reason, "logged in elsewhere"),
             }),
             Some("ack") => {
-                let key = msg
-                    .msg_id
+                let key = msg_id
                     .map(id_text)
                     .ok_or_else(|| ProtocolError::Malformed("ack without msg_id".into()))?;
                 // An ack for a key we no longer wait for is a duplicate: harmless.
@@ -146,13 +151,12 @@ impl Protocol for LiveChat {
                 }
             }
             Some("joined") => {
-                let room = msg
-                    .room
-                    .ok_or_else(|| ProtocolError::Malformed("joined without room".into()))?;
+                let room =
+                    room.ok_or_else(|| ProtocolError::Malformed("joined without room".into()))?;
                 cx.emit(ProtocolEvent::Subscribed(room.into_owned()));
             }
             Some("join_fail") => cx.emit(ProtocolEvent::SubscribeRefused {
-                channel: text_or(msg.room, ""),
+                channel: text_or(room, ""),
                 reason: text_or(result.reason, ""),
             }),
             Some("reconnect") => cx.emit(ProtocolEvent::Reconnect {
@@ -167,14 +171,14 @@ impl Protocol for LiveChat {
                 // The seed's rule: anything else carrying result.message is a chat message.
                 Some(raw) => {
                     // Channel and body are slices of the frame, not copies.
-                    let channel = match result.room.or(msg.room) {
+                    let channel = match result.room.or(room) {
                         Some(Str(Cow::Borrowed(room))) => frame.slice_ref(room),
                         Some(Str(Cow::Owned(room))) => room.into(),
                         None => self.home_room().into(),
                     };
                     let body = Body::Json(Json::from_checked_in(&frame, raw));
                     let mut message = Message::new(channel, body);
-                    message.id = result.msg_id.or(msg.msg_id).map(id_text);
+                    message.id = result.msg_id.or(msg_id).map(id_text);
                     message.from = result.from.map(id_text);
                     cx.emit(ProtocolEvent::Message(message));
                 }
