@@ -20,25 +20,25 @@ use crate::runtime::Runtime;
 /// A connection to a messaging vendor. Cheap to clone; all clones drive the same connection.
 /// When the last clone is dropped the client closes as if [`close`](Client::close) was called.
 pub struct Client<R: Runtime> {
-    handle: Arc<Handle<R>>,
+    shared: Arc<Shared<R>>,
 }
 
+// The clones are counted in `Shared` (not by a second `Arc` around it, one more allocation
+// per idle client), since the driver and the reader hold `Shared` too.
 impl<R: Runtime> Clone for Client<R> {
     fn clone(&self) -> Self {
+        self.shared.add_handle();
         Client {
-            handle: self.handle.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
 
-/// Owned by the `Client` clones only (not by the driver), so its drop means "no user left".
-struct Handle<R: Runtime> {
-    shared: Arc<Shared<R>>,
-}
-
-impl<R: Runtime> Drop for Handle<R> {
+impl<R: Runtime> Drop for Client<R> {
     fn drop(&mut self) {
-        self.shared.command(|core, now| core.close(now));
+        if self.shared.drop_handle() {
+            self.shared.command(|core, now| core.close(now));
+        }
     }
 }
 
@@ -69,13 +69,11 @@ impl<R: Runtime> Client<R> {
 
 impl<R: Runtime> Client<R> {
     pub(crate) fn new(shared: Arc<Shared<R>>) -> Self {
-        Client {
-            handle: Arc::new(Handle { shared }),
-        }
+        Client { shared }
     }
 
     fn shared(&self) -> &Shared<R> {
-        &self.handle.shared
+        &self.shared
     }
 
     /// Queue a message; it goes out as soon as the connection is ready, in order. The returned

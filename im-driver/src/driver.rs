@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::future::{self, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -31,6 +31,8 @@ pub(crate) struct Shared<R: Runtime> {
     socket: Waker,
     finished: AtomicBool,
     finished_event: event_listener::Event,
+    /// How many `Client` handles exist: the last one's drop closes the client.
+    handles: AtomicUsize,
 }
 
 impl<R: Runtime> Shared<R> {
@@ -57,6 +59,16 @@ impl<R: Runtime> Shared<R> {
             self.wakers.wake_driver();
         }
         r
+    }
+
+    pub fn add_handle(&self) {
+        // As `Arc::clone`: a new handle comes from an existing one, nothing to synchronise with.
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Returns whether that was the last handle.
+    pub fn drop_handle(&self) -> bool {
+        self.handles.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     pub fn is_finished(&self) -> bool {
@@ -162,6 +174,8 @@ pub(crate) fn spawn<R: Runtime>(
         socket,
         finished: AtomicBool::new(false),
         finished_event: event_listener::Event::new(),
+        // The one `Client` the builder returns.
+        handles: AtomicUsize::new(1),
     });
     R::spawn(run(shared.clone()).instrument(span));
     shared

@@ -33,7 +33,8 @@ impl Wakers {
             reader: AtomicWaker::new(),
             driver: AtomicWaker::new(),
         });
-        let socket = Waker::from(Arc::new(SocketWaker(wakers.clone())));
+        // The socket's waker is the shared state itself: one allocation per client, not two.
+        let socket = Waker::from(wakers.clone());
         (wakers, socket)
     }
 
@@ -95,21 +96,18 @@ impl Wakers {
     }
 }
 
-/// The waker every socket operation is polled with.
-struct SocketWaker(Arc<Wakers>);
-
-impl std::task::Wake for SocketWaker {
+/// As the socket's waker: note the readiness, and wake whoever reads.
+impl std::task::Wake for Wakers {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let w = &self.0;
-        w.socket_ready.store(true, SeqCst);
-        if w.reader_parked.load(SeqCst) {
-            w.reader.wake();
+        self.socket_ready.store(true, SeqCst);
+        if self.reader_parked.load(SeqCst) {
+            self.reader.wake();
         } else {
-            w.driver.wake();
+            self.driver.wake();
         }
     }
 }

@@ -48,6 +48,7 @@ on_every_runtime!(
     max_attempts_gives_up,
     hostile_frames_are_errors_and_the_connection_survives,
     close_ends_the_driver_and_nothing_reconnects,
+    dropping_the_last_handle_closes_the_client,
     soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order,
     unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects,
     hung_websocket_handshake_times_out_and_is_retried,

@@ -333,6 +333,34 @@ pub async fn close_ends_the_driver_and_nothing_reconnects<R: Runtime>() {
     assert_eq!(server.accepted(), 1);
 }
 
+/// Clones share one connection: dropping one leaves the client working, dropping the last one
+/// closes it as `close` would.
+pub async fn dropping_the_last_handle_closes_the_client<R: Runtime>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
+    connected(&mut events).await;
+    let twin = alice.clone();
+    drop(alice);
+    let id = twin.send_json("lobby", &json!({ "n": 1 })).unwrap();
+    let seen = until(&mut events, "Acked", |e| *e == Event::Acked { id }).await;
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::Closed { .. })),
+        "closed while a handle was left: {seen:?}"
+    );
+    drop(twin);
+    let rest = until(&mut events, "Closed", |e| matches!(e, Event::Closed { .. })).await;
+    assert_eq!(
+        rest.last(),
+        Some(&Event::Closed {
+            reason: CloseReason::User
+        })
+    );
+    assert!(
+        events.recv().await.is_none(),
+        "the stream ends after Closed"
+    );
+}
+
 pub async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order<R: Runtime>() {
     let mut server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
