@@ -13,11 +13,12 @@
 //!    docs/img/herd.svg.
 //! 5. core cost: nanoseconds per inbound message through im-proto alone (no network).
 //!
-//! The machine is noisy: every figure is the median of several alternating rounds.
+//! The machine is noisy: every figure is the median of several alternating rounds; the
+//! throughput ratio is the median of per-round ratios, each round measuring both back to back.
 //!
 //! For profiling under `valgrind --tool=callgrind` (instruction counts are stable where times
-//! are not): `--only throughput|rtt im|raw N` runs one measurement of one kind
-//! (`BENCH_ONE_THREAD=1`: throughput on a one-thread runtime), `--core-only` the im-proto loop.
+//! are not): `--only throughput|rtt im|raw N` runs one measurement of one kind (on a one-thread
+//! runtime, as the full run does), `--core-only` the im-proto loop.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -569,27 +570,15 @@ fn main() {
         let (what, kind, n) = (args[1].clone(), args[2].clone(), args[3].parse().unwrap());
         let server = LiveChatServer::start(KEY).unwrap();
         let url = server.url();
-        let rt = if std::env::var_os("BENCH_ONE_THREAD").is_some() {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-        } else {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap()
-        };
         let rt1 = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let t = match (what.as_str(), kind.as_str()) {
-            ("throughput", "im") => spawned(&rt, async move {
+            ("throughput", "im") => spawned(&rt1, async move {
                 im_throughput::<im_tokio::Tokio>(&url, n, 1).await
             }),
-            ("throughput", _) => spawned(&rt, async move { raw_tokio_throughput(&url, n).await }),
+            ("throughput", _) => spawned(&rt1, async move { raw_tokio_throughput(&url, n).await }),
             ("rtt", "im") => spawned(&rt1, async move { im_rtts(&url, n, 1).await })
                 .into_iter()
                 .sum(),
@@ -614,41 +603,71 @@ fn main() {
             eprintln!("{s}");
         }
     };
-    let (rounds, messages, rtt_rounds, idle_conns, herd_clients, core_msgs) = if quick {
-        (3, 20_000, 1_000, 500, 500, 200_000)
+    // Round trips are measured in alternating chunks of `rtt_chunk`.
+    let (rounds, messages, rtt_chunks, rtt_chunk, idle_conns, herd_clients, core_msgs) = if quick {
+        (5, 20_000, 15, 200, 500, 500, 200_000)
     } else {
-        (5, 100_000, 2_000, 2_000, 2_000, 1_000_000)
+        (9, 100_000, 25, 400, 2_000, 2_000, 1_000_000)
     };
 
     let server = LiveChatServer::start(KEY).unwrap();
     let url = server.url();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // Throughput on a single-threaded runtime, raw and im alike: with two workers beside the
+    // server's thread on this 2-core machine, which thread parks where moved single rounds by
+    // ±20 % (ratios of 0.75 to 1.06 in three quick runs of one build); one thread measures the
+    // client's own cost. (Round trips below use one thread for the same reason.)
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
 
-    // 1. throughput, alternating raw and im in every round.
+    // 1. throughput. Every round measures raw and im back to back (which goes first alternates)
+    // and yields one ratio; the figure is the median of those paired ratios. The machine's speed
+    // drifts by a factor of two between seconds here, so a ratio of medians taken over the whole
+    // run mostly measured when each side happened to run.
     let (mut raw_t, mut im_t, mut raw_a, mut im_a) = (vec![], vec![], vec![], vec![]);
+    let (mut ratio_t, mut ratio_a) = (vec![], vec![]);
     for r in 0..rounds {
         let mps = |d: Duration| messages as f64 / d.as_secs_f64();
-        let u = url.clone();
-        raw_t.push(mps(spawned(&rt, async move {
-            raw_tokio_throughput(&u, messages).await
-        })));
-        let u = url.clone();
-        im_t.push(mps(spawned(&rt, async move {
-            im_throughput::<im_tokio::Tokio>(&u, messages, 1_000 + r).await
-        })));
-        let u = url.clone();
-        raw_a.push(mps(async_std::task::block_on(async_std::task::spawn(
-            async move { raw_async_throughput(&u, messages).await },
-        ))));
-        let u = url.clone();
-        im_a.push(mps(async_std::task::block_on(async_std::task::spawn(
-            async move { im_throughput::<im_async_std::AsyncIo>(&u, messages, 2_000 + r).await },
-        ))));
+        let raw_tokio = || {
+            let u = url.clone();
+            mps(spawned(&rt, async move {
+                raw_tokio_throughput(&u, messages).await
+            }))
+        };
+        let im_tokio = || {
+            let u = url.clone();
+            mps(spawned(&rt, async move {
+                im_throughput::<im_tokio::Tokio>(&u, messages, 1_000 + r).await
+            }))
+        };
+        let raw_async = || {
+            let u = url.clone();
+            mps(async_std::task::block_on(async_std::task::spawn(
+                async move { raw_async_throughput(&u, messages).await },
+            )))
+        };
+        let im_async = || {
+            let u = url.clone();
+            mps(async_std::task::block_on(async_std::task::spawn(
+                async move { im_throughput::<im_async_std::AsyncIo>(&u, messages, 2_000 + r).await },
+            )))
+        };
+        let ((rt_, it), (ra, ia)) = if r % 2 == 0 {
+            ((raw_tokio(), im_tokio()), (raw_async(), im_async()))
+        } else {
+            let it = im_tokio();
+            let ia = im_async();
+            ((raw_tokio(), it), (raw_async(), ia))
+        };
+        ratio_t.push(it / rt_);
+        ratio_a.push(ia / ra);
+        raw_t.push(rt_);
+        im_t.push(it);
+        raw_a.push(ra);
+        im_a.push(ia);
     }
+    let (ratio_t, ratio_a) = (median(&mut ratio_t), median(&mut ratio_a));
     let (raw_t, im_t, raw_a, im_a) = (
         median(&mut raw_t),
         median(&mut im_t),
@@ -656,9 +675,7 @@ fn main() {
         median(&mut im_a),
     );
     say(format!(
-        "throughput ({messages} msgs, median of {rounds}): im-tokio {im_t:.0}/s, raw tokio-tungstenite {raw_t:.0}/s, ratio {:.3}; im-async-std {im_a:.0}/s, raw async-tungstenite {raw_a:.0}/s, ratio {:.3}",
-        im_t / raw_t,
-        im_a / raw_a
+        "throughput ({messages} msgs, {rounds} paired rounds, medians): im-tokio {im_t:.0}/s, raw tokio-tungstenite {raw_t:.0}/s, ratio {ratio_t:.3}; im-async-std {im_a:.0}/s, raw async-tungstenite {raw_a:.0}/s, ratio {ratio_a:.3}"
     ));
 
     // 2. latency, alternating.
@@ -674,9 +691,8 @@ fn main() {
     // waking it from the driver's task cost im a scheduler pass (an extra epoll_wait) per round
     // trip that a spawned reader does not pay. Short alternating chunks, so drift in the
     // machine's speed lands on both sides.
-    let chunks = rounds * 5;
-    for r in 0..chunks {
-        let n = rtt_rounds / 5;
+    for r in 0..rtt_chunks {
+        let n = rtt_chunk;
         let (u, tag) = (url.clone(), format!("raw{r}"));
         raw_l.extend(spawned(&rt1, async move { raw_rtts(&u, n, &tag).await }));
         let u = url.clone();
@@ -759,10 +775,10 @@ fn main() {
             json!({
                 "quick": quick,
                 "messages": messages,
-                "throughput_ratio": im_t / raw_t,
+                "throughput_ratio": ratio_t,
                 "throughput_im_msgs_per_s": im_t,
                 "throughput_raw_msgs_per_s": raw_t,
-                "throughput_ratio_async_std": im_a / raw_a,
+                "throughput_ratio_async_std": ratio_a,
                 "throughput_im_async_std_msgs_per_s": im_a,
                 "throughput_raw_async_tungstenite_msgs_per_s": raw_a,
                 "rtt_p50_ratio": us(im_p50) / us(raw_p50),
