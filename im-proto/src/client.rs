@@ -1013,8 +1013,9 @@ fn generated_key(tag: u64, id: SendId) -> String {
             .rev()
             .map(|nibble| HEX[(tag >> (nibble * 4)) as usize & 0xf]),
     );
-    let mut key = String::from_utf8(key).unwrap_or_default(); // hex digits: always ASCII
-                                                              // Writing into a `String` cannot fail.
+    // Hex digits are ASCII: the conversion cannot fail.
+    let mut key = String::from_utf8(key).unwrap_or_default();
+    // Writing into a `String` cannot fail.
     let _ = write!(key, "-{}", id.0);
     key
 }
