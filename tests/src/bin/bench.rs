@@ -17,7 +17,7 @@
 //! throughput ratio is the median of per-round ratios, each round measuring both back to back.
 //!
 //! For profiling under `valgrind --tool=callgrind` (instruction counts are stable where times
-//! are not): `--only throughput|rtt im|raw N` runs one measurement of one kind (on a one-thread
+//! are not): `--only throughput|throughput-async-std|rtt im|raw N` runs one measurement of one kind (on a one-thread
 //! runtime, as the full run does), `--core-only` the im-proto loop.
 
 use std::io::{BufRead, BufReader};
@@ -579,13 +579,19 @@ fn main() {
                 im_throughput::<im_tokio::Tokio>(&url, n, 1).await
             }),
             ("throughput", _) => spawned(&rt1, async move { raw_tokio_throughput(&url, n).await }),
+            ("throughput-async-std", "im") => async_std::task::block_on(async_std::task::spawn(
+                async move { im_throughput::<im_async_std::AsyncIo>(&url, n, 1).await },
+            )),
+            ("throughput-async-std", _) => async_std::task::block_on(async_std::task::spawn(
+                async move { raw_async_throughput(&url, n).await },
+            )),
             ("rtt", "im") => spawned(&rt1, async move { im_rtts(&url, n, 1).await })
                 .into_iter()
                 .sum(),
             ("rtt", _) => spawned(&rt1, async move { raw_rtts(&url, n, "raw").await })
                 .into_iter()
                 .sum(),
-            _ => panic!("--only throughput|rtt im|raw N"),
+            _ => panic!("--only throughput|throughput-async-std|rtt im|raw N"),
         };
         println!("{what} {kind}: {n} in {t:?}");
         return;
