@@ -50,6 +50,14 @@ struct Closing<W> {
 /// Frames fed to the core per pump at most, so timers and commands are never starved.
 const READ_BATCH: usize = 256;
 
+/// How long a reader that took a batch, with frames left in the socket, has to come back for
+/// them before the driver reads them instead (heartbeats answered, liveness noted, whatever
+/// the reader does). Not at once: on a multi-threaded runtime the driver would read the next
+/// batch on another core while the reader works through this one, both contending for the
+/// lock and passing every event between caches (async-std's throughput fell to ~0.65 of the
+/// raw loop's); a reader that is merely busy comes back well within this.
+pub(crate) const HAND_OFF_AFTER: Duration = Duration::from_millis(5);
+
 /// What a pump did that someone else must act on.
 #[derive(Default)]
 #[must_use]
@@ -85,6 +93,9 @@ pub(crate) struct Conn<R: Runtime> {
     write_timeout: Duration,
     /// When the driver's timer fires: a command that makes an earlier deadline wakes it.
     pub armed: Option<Instant>,
+    /// The reader took a batch with frames left in the socket: if it has not read again by
+    /// then, the driver reads for it (see [`HAND_OFF_AFTER`]).
+    hand_off_at: Option<Instant>,
     /// The driver task has ended; what is in `events` is all there will be.
     pub finished: bool,
 }
@@ -109,6 +120,7 @@ impl<R: Runtime> Conn<R> {
             closing: None,
             write_timeout,
             armed: None,
+            hand_off_at: None,
             finished: false,
         }
     }
@@ -121,6 +133,7 @@ impl<R: Runtime> Conn<R> {
             self.core.poll_timeout(),
             self.stalled_at,
             self.closing.as_ref().map(|c| c.deadline),
+            self.hand_off_at,
         ]
         .into_iter()
         .flatten()
@@ -144,6 +157,29 @@ impl<R: Runtime> Conn<R> {
     /// Nothing is left to do: the core closed and every socket is gone.
     pub fn is_done(&self) -> bool {
         self.core.is_closed() && matches!(self.link, Link::None) && self.closing.is_none()
+    }
+
+    /// The reader took a batch and frames are left in the socket: it has
+    /// [`HAND_OFF_AFTER`] to read them itself. Returns whether the driver must be woken (to arm
+    /// its timer for that).
+    pub fn hand_off_later(&mut self, now: Instant) -> bool {
+        if self.hand_off_at.is_none() {
+            self.hand_off_at = Some(now + HAND_OFF_AFTER);
+        }
+        self.needs_earlier_timer()
+    }
+
+    /// Whether the driver leaves the socket to a reader that took a batch a moment ago. Once
+    /// that moment has passed the hand-off is over, whether or not the socket can be read (a
+    /// deadline left in the past would wake the driver again and again).
+    pub fn defers_reading(&mut self, now: Instant) -> bool {
+        match self.hand_off_at {
+            Some(at) if now < at => true,
+            _ => {
+                self.hand_off_at = None;
+                false
+            }
+        }
     }
 
     /// Whether the socket is open and read (not held back for a reader that is behind).
@@ -221,6 +257,7 @@ impl<R: Runtime> Conn<R> {
     /// The reader is gone: nothing is queued for it any more.
     pub fn drop_reader(&mut self, now: Instant) {
         self.reader_gone = true;
+        self.hand_off_at = None;
         self.events = VecDeque::new();
         self.watch_reader(now);
     }
@@ -230,6 +267,8 @@ impl<R: Runtime> Conn<R> {
         if !self.is_reading() || !wakers.take_socket_ready() {
             return;
         }
+        // Whoever reads now takes over what was left for the reader.
+        self.hand_off_at = None;
         let room = self.capacity.saturating_sub(self.events.len());
         let mut budget = if self.reader_gone {
             READ_BATCH

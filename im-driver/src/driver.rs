@@ -96,8 +96,10 @@ impl<R: Runtime> Shared<R> {
         let mut conn = self.lock();
         let now = R::now();
         conn.poll_connecting(now, cx, &self.wakers);
-        // Read before firing deadlines: frames already waiting count as signs of life.
-        let read = conn.pump(now, true, &self.wakers, &self.socket);
+        // Read before firing deadlines: frames already waiting count as signs of life. Not
+        // while they are left to a reader that took a batch a moment ago.
+        let defer = conn.defers_reading(now);
+        let read = conn.pump(now, !defer, &self.wakers, &self.socket);
         conn.core.handle_timeout(now);
         let fired = conn.pump(now, false, &self.wakers, &self.socket);
         let events = read.events || fired.events;
@@ -114,7 +116,8 @@ impl<R: Runtime> Shared<R> {
             // The read budget ran out with frames still buffered, and no reader will read them.
             again |= conn.is_reading()
                 && self.wakers.is_socket_ready()
-                && !self.wakers.is_reader_parked();
+                && !self.wakers.is_reader_parked()
+                && !defer;
             if arm_timer::<R>(timer, conn.next_deadline()) {
                 if let Some((_, t)) = timer {
                     if t.as_mut().poll(cx).is_ready() {
@@ -221,10 +224,12 @@ impl<R: Runtime> Source for Shared<R> {
             let now = R::now();
             if !conn.events.is_empty() {
                 conn.take_events(now, into);
-                let hand_off = conn.is_reading() && self.wakers.is_socket_ready();
+                // Frames are left in the socket and this reader is busy with a batch: the
+                // driver reads them if it does not come back soon.
+                let wake_driver =
+                    conn.is_reading() && self.wakers.is_socket_ready() && conn.hand_off_later(now);
                 drop(conn);
-                if hand_off {
-                    // Frames are left in the socket and this reader is busy with a batch.
+                if wake_driver {
                     self.wakers.wake_driver();
                 }
                 return Poll::Ready(true);
