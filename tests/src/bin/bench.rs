@@ -579,12 +579,16 @@ fn main() {
                 im_throughput::<im_tokio::Tokio>(&url, n, 1).await
             }),
             ("throughput", _) => spawned(&rt1, async move { raw_tokio_throughput(&url, n).await }),
-            ("throughput-async-std", "im") => async_std::task::block_on(async_std::task::spawn(
-                async move { im_throughput::<im_async_std::AsyncIo>(&url, n, 1).await },
-            )),
-            ("throughput-async-std", _) => async_std::task::block_on(async_std::task::spawn(
-                async move { raw_async_throughput(&url, n).await },
-            )),
+            ("throughput-async-std", "im") => {
+                async_std::task::block_on(async_std::task::spawn(async move {
+                    im_throughput::<im_async_std::AsyncIo>(&url, n, 1).await
+                }))
+            }
+            ("throughput-async-std", _) => {
+                async_std::task::block_on(async_std::task::spawn(async move {
+                    raw_async_throughput(&url, n).await
+                }))
+            }
             ("rtt", "im") => spawned(&rt1, async move { im_rtts(&url, n, 1).await })
                 .into_iter()
                 .sum(),
