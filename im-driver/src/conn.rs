@@ -56,7 +56,7 @@ const READ_BATCH: usize = 256;
 /// batch on another core while the reader works through this one, both contending for the
 /// lock and passing every event between caches (async-std's throughput fell to ~0.65 of the
 /// raw loop's); a reader that is merely busy comes back well within this.
-pub(crate) const HAND_OFF_AFTER: Duration = Duration::from_millis(5);
+const HAND_OFF_AFTER: Duration = Duration::from_millis(5);
 
 /// What a pump did that someone else must act on.
 #[derive(Default)]

@@ -318,17 +318,7 @@ pub async fn close_ends_the_driver_and_nothing_reconnects<R: Runtime>() {
     connected(&mut events).await;
     alice.close().await;
     assert!(alice.is_finished());
-    let rest = until(&mut events, "Closed", |e| matches!(e, Event::Closed { .. })).await;
-    assert_eq!(
-        rest.last(),
-        Some(&Event::Closed {
-            reason: CloseReason::User
-        })
-    );
-    assert!(
-        events.recv().await.is_none(),
-        "the stream ends after Closed"
-    );
+    ends_closed_by_user(&mut events).await;
     assert!(matches!(alice.state(), State::Closed(CloseReason::User)));
     assert_eq!(server.accepted(), 1);
 }
@@ -348,7 +338,12 @@ pub async fn dropping_the_last_handle_closes_the_client<R: Runtime>() {
         "closed while a handle was left: {seen:?}"
     );
     drop(twin);
-    let rest = until(&mut events, "Closed", |e| matches!(e, Event::Closed { .. })).await;
+    ends_closed_by_user(&mut events).await;
+}
+
+/// Read to the end: the last event is `Closed` by the user, and the stream ends after it.
+async fn ends_closed_by_user(events: &mut Events) {
+    let rest = until(events, "Closed", |e| matches!(e, Event::Closed { .. })).await;
     assert_eq!(
         rest.last(),
         Some(&Event::Closed {
