@@ -317,6 +317,8 @@ impl<R: Runtime> Conn<R> {
         let mut any = false;
         let mut wrote = false;
         while self.held.is_none() {
+            // The events before the next instruction, in one move rather than one call each.
+            self.take_core_events(pumped);
             let Some(output) = self.core.poll_output() else {
                 break;
             };
@@ -357,19 +359,8 @@ impl<R: Runtime> Conn<R> {
                         wrote = false;
                     }
                 }
-                Output::Event(event) => {
-                    if self.reader_gone {
-                        continue;
-                    }
-                    // A reader that is behind gets the next heartbeat report, not every one.
-                    if matches!(event, Event::Heartbeat { .. })
-                        && self.events.len() >= self.capacity
-                    {
-                        continue;
-                    }
-                    self.events.push_back(event);
-                    pumped.events = true;
-                }
+                // `take_core_events` above took every event before this instruction.
+                Output::Event(event) => self.deliver(event, pumped),
             }
         }
         if wrote {
@@ -379,6 +370,40 @@ impl<R: Runtime> Conn<R> {
             any = true;
         }
         any
+    }
+
+    /// Move the core's events before its next instruction to the reader's queue.
+    fn take_core_events(&mut self, pumped: &mut Pumped) {
+        if self.reader_gone {
+            let mut unread = VecDeque::new();
+            self.core.take_events(&mut unread);
+            return;
+        }
+        let start = self.events.len();
+        if self.core.take_events(&mut self.events) == 0 {
+            return;
+        }
+        if self.events.len() > self.capacity {
+            // Past capacity, the events go one by one (heartbeat reports may be skipped).
+            for event in self.events.split_off(start) {
+                self.deliver(event, pumped);
+            }
+        } else {
+            pumped.events = true;
+        }
+    }
+
+    /// Queue one event for the reader.
+    fn deliver(&mut self, event: Event, pumped: &mut Pumped) {
+        if self.reader_gone {
+            return;
+        }
+        // A reader that is behind gets the next heartbeat report, not every one.
+        if matches!(event, Event::Heartbeat { .. }) && self.events.len() >= self.capacity {
+            return;
+        }
+        self.events.push_back(event);
+        pumped.events = true;
     }
 
     /// Hand one frame to the socket; one the socket cannot take yet is held.

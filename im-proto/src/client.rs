@@ -46,9 +46,17 @@ pub struct Client {
     desired: BTreeSet<String>,
     /// A vendor switch waiting for the old vendor's acks (see `switch_protocol`).
     switching: Option<Box<PendingSwitch>>,
-    out: VecDeque<Output>,
-    /// Outputs taken since the queue was last empty, and as many in the last full round: the
-    /// size the queue is re-created at.
+    /// The driver's instructions, each with how many events were emitted before it: its place
+    /// among the events, which wait in their own queue so that a driver can take them in bulk
+    /// ([`take_events`](Client::take_events)); [`poll_output`](Client::poll_output) interleaves
+    /// the two in the order they were made.
+    out: VecDeque<(u64, Output)>,
+    events: VecDeque<Event>,
+    /// Events emitted and taken since the client was made.
+    events_emitted: u64,
+    events_taken: u64,
+    /// Outputs taken since the queues were last empty, and as many in the last full round: the
+    /// size the queues are re-created at.
     drained: usize,
     last_round: usize,
     scratch: Vec<ProtocolEvent>,
@@ -180,6 +188,9 @@ impl Client {
             desired: BTreeSet::new(),
             switching: None,
             out: VecDeque::new(),
+            events: VecDeque::new(),
+            events_emitted: 0,
+            events_taken: 0,
             drained: 0,
             last_round: 0,
             scratch: Vec::new(),
@@ -546,25 +557,68 @@ impl Client {
 
     /// The next instruction for the driver; call until `None` after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
-        let next = self.out.pop_front();
+        let next = match self.out.front() {
+            Some((before, _)) if *before <= self.events_taken => {
+                self.out.pop_front().map(|(_, output)| output)
+            }
+            // Events were emitted before the next instruction (or there is none).
+            _ => self.pop_event().map(Output::Event),
+        };
         if next.is_some() {
             self.drained += 1;
         } else {
-            // Drained, and the driver is about to wait: the queues' memory is given back, so
-            // an idle connection keeps none (they held ~1 KB per client). A busy one pays one
-            // allocation per round for it (see `push_out`).
-            if self.out.capacity() > 0 {
-                self.out = VecDeque::new();
-            }
-            if self.scratch.capacity() > 0 {
-                self.scratch = Vec::new();
-            }
-            if self.drained > 0 {
-                self.last_round = self.drained;
-            }
-            self.drained = 0;
+            self.drained_all();
         }
         next
+    }
+
+    /// Move the events that come before the next driver instruction into `into`, in order: what
+    /// [`poll_output`](Self::poll_output) would return as `Output::Event` next, for a driver that
+    /// delivers events in batches (a swap or one copy, not a call per event). Returns how many.
+    pub fn take_events(&mut self, into: &mut VecDeque<Event>) -> usize {
+        let due = match self.out.front() {
+            Some((before, _)) => (*before - self.events_taken) as usize,
+            None => self.events.len(),
+        };
+        if due == 0 {
+            if self.out.is_empty() {
+                self.drained_all();
+            }
+            return 0;
+        }
+        if due == self.events.len() && into.is_empty() {
+            std::mem::swap(&mut self.events, into);
+        } else {
+            into.extend(self.events.drain(..due));
+        }
+        self.events_taken += due as u64;
+        self.drained += due;
+        due
+    }
+
+    fn pop_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front()?;
+        self.events_taken += 1;
+        Some(event)
+    }
+
+    /// Drained, and the driver is about to wait: the queues' memory is given back, so an idle
+    /// connection keeps none (they held ~1 KB per client). A busy one pays one allocation per
+    /// round for it (see `queue`).
+    fn drained_all(&mut self) {
+        if self.out.capacity() > 0 {
+            self.out = VecDeque::new();
+        }
+        if self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        if self.scratch.capacity() > 0 {
+            self.scratch = Vec::new();
+        }
+        if self.drained > 0 {
+            self.last_round = self.drained;
+        }
+        self.drained = 0;
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` when nothing is
@@ -786,7 +840,7 @@ impl Client {
                     queue(
                         &mut self.out,
                         self.last_round,
-                        Output::Transmit { conn, frame },
+                        (self.events_emitted, Output::Transmit { conn, frame }),
                     );
                     entry.sent_on = Some(conn);
                     entry.ever_sent = true;
@@ -994,11 +1048,18 @@ impl Client {
     }
 
     fn emit(&mut self, event: Event) {
-        self.push_out(Output::Event(event));
+        queue(&mut self.events, self.last_round, event);
+        self.events_emitted += 1;
     }
 
+    /// Queue a driver instruction (events go through [`emit`](Self::emit)).
     fn push_out(&mut self, output: Output) {
-        queue(&mut self.out, self.last_round, output);
+        debug_assert!(!matches!(output, Output::Event(_)));
+        queue(
+            &mut self.out,
+            self.last_round,
+            (self.events_emitted, output),
+        );
     }
 }
 
@@ -1046,18 +1107,86 @@ pub enum SwitchError {
     TooManyEndpoints { given: usize, max: usize },
 }
 
-/// Queue an output. A queue given back after the last round (see `Client::poll_output`) comes
-/// back at that round's size in one allocation, not regrown by doubling.
-fn queue(out: &mut VecDeque<Output>, last_round: usize, output: Output) {
+/// Queue an output or an event. A queue given back after the last round (see
+/// `Client::poll_output`) comes back at that round's size in one allocation, not regrown by
+/// doubling.
+fn queue<T>(out: &mut VecDeque<T>, last_round: usize, item: T) {
     if out.capacity() == 0 {
         out.reserve(last_round.clamp(4, 256));
     }
-    out.push_back(output);
+    out.push_back(item);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{HeartbeatMode, LiveChat, OutgoingMessage, Text};
+
+    /// A livechat client taken through connect, login, a subscription, a send, messages, an
+    /// error, a server-asked reconnect and close, draining after every step with `drain`.
+    fn script(mut drain: impl FnMut(&mut Client) -> Vec<Output>) -> Vec<Vec<Output>> {
+        let now = Instant::now();
+        let config = Config::builder()
+            .endpoint("ws://a/ws")
+            .heartbeat(HeartbeatMode::Off)
+            .seed(7)
+            .build()
+            .unwrap();
+        let mut core = Client::new(config, Box::new(LiveChat::new(1, 1, "k")), now);
+        let conn = ConnId(0);
+        let frame = |text: &str| TransportEvent::Frame(Frame::Text(Text::from(text)));
+        let mut rounds = Vec::new();
+        core.connect(now);
+        rounds.push(drain(&mut core));
+        core.handle_transport(now, conn, TransportEvent::Opened);
+        core.handle_transport(now, conn, frame(r#"{"cmd":"auth1","result":{"seed":"s"}}"#));
+        rounds.push(drain(&mut core));
+        core.subscribe(now, "lobby").unwrap();
+        core.send(now, OutgoingMessage::text("lobby", "hi"))
+            .unwrap();
+        core.handle_transport(now, conn, frame(r#"{"cmd":"auth_ok"}"#));
+        rounds.push(drain(&mut core));
+        for text in [
+            r#"{"cmd":"joined","room":"lobby"}"#,
+            r#"{"cmd":"chat","result":{"room":"lobby","message":{"n":1}}}"#,
+            r#"{"cmd":"nonsense"}"#,
+            r#"{"cmd":"chat","result":{"room":"lobby","message":{"n":2}}}"#,
+            r#"{"cmd":"reconnect","result":{"reason":"deploy","after_ms":10}}"#,
+        ] {
+            core.handle_transport(now, conn, frame(text));
+        }
+        rounds.push(drain(&mut core));
+        core.close(now);
+        rounds.push(drain(&mut core));
+        rounds
+    }
+
+    #[test]
+    fn take_events_keeps_the_order_poll_output_gives() {
+        let one_by_one = script(|core| std::iter::from_fn(|| core.poll_output()).collect());
+        let in_bulk = script(|core| {
+            let mut all = Vec::new();
+            let mut events = VecDeque::new();
+            loop {
+                core.take_events(&mut events);
+                all.extend(events.drain(..).map(Output::Event));
+                match core.poll_output() {
+                    Some(output) => all.push(output),
+                    None => break all,
+                }
+            }
+        });
+        assert_eq!(one_by_one, in_bulk);
+        // Events and instructions interleave within a round, both ways: the order is tested.
+        let interleaved = |a: fn(&Output) -> bool, b: fn(&Output) -> bool| {
+            one_by_one
+                .iter()
+                .any(|round| round.windows(2).any(|w| a(&w[0]) && b(&w[1])))
+        };
+        let event = |o: &Output| matches!(o, Output::Event(_));
+        let instruction = |o: &Output| !matches!(o, Output::Event(_));
+        assert!(interleaved(event, instruction) && interleaved(instruction, event));
+    }
 
     #[test]
     fn generated_keys_are_the_tag_in_hex_then_the_send_id() {

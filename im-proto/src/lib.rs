@@ -22,6 +22,10 @@
 //!    - [`Output::Disconnect`]: close that connection with the given code and drop it; report
 //!      nothing more about it.
 //!    - [`Output::Event`]: hand the [`Event`] to the application.
+//!
+//!    A driver that hands events over in batches may call [`Client::take_events`] before each
+//!    `poll_output`: it moves the events due before the next instruction into the driver's
+//!    queue at once (the order is the same as `poll_output` alone gives).
 //! 3. Ask [`Client::poll_timeout`] for the next deadline and wait until whichever comes first:
 //!    - the deadline: call [`Client::handle_timeout`]`(now)`;
 //!    - a frame or close on the socket: call
