@@ -102,8 +102,10 @@ impl Nats {
         Self::op(format!("CONNECT {c}\r\nPING\r\n"))
     }
 
-    /// One complete operation at the front of `buf`, or `None` until more bytes arrive.
-    fn next_op(buf: &[u8]) -> Result<Option<Op>, ProtocolError> {
+    /// One complete operation at the front of `buf`, or `None` until more bytes arrive. A
+    /// message declaring a payload over `limit` bytes is refused at once: it could never be
+    /// buffered, and its size may not even fit an offset.
+    fn next_op(buf: &[u8], limit: usize) -> Result<Option<Op>, ProtocolError> {
         let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
             return Ok(None);
         };
@@ -121,9 +123,12 @@ impl Nats {
                 .ok_or_else(|| ProtocolError::Malformed("NATS: MSG without a size".into()))?,
             _ => return Ok(Some((line.to_owned(), None, eol + 2))),
         };
+        if total > limit {
+            return Err(ProtocolError::TooLarge { size: total, limit });
+        }
         let start = eol + 2;
-        let end = start + total;
-        if buf.len() < end + 2 {
+        let end = start.saturating_add(total);
+        if buf.len() < end.saturating_add(2) {
             return Ok(None);
         }
         if &buf[end..end + 2] != b"\r\n" {
@@ -280,7 +285,7 @@ impl Protocol for Nats {
         let limit = cx.limits.max_frame_bytes;
         let mut used = 0;
         let result = loop {
-            match Self::next_op(&self.partial[used..]) {
+            match Self::next_op(&self.partial[used..], limit) {
                 Ok(Some((line, payload, n))) => {
                     used += n;
                     if let Err(e) = self.on_op(cx, &line, payload) {

@@ -1,0 +1,53 @@
+//! NATS operations from the server: sizes the client cannot hold are typed errors, never a
+//! panic or an overflow.
+
+use std::time::Instant;
+
+use im_proto::{
+    Context, Frame, HeartbeatMode, Limits, Nats, Protocol, ProtocolError, ProtocolEvent,
+};
+
+/// Feed `bytes` as one binary frame to a freshly opened NATS protocol; what it returned and
+/// emitted.
+fn feed(bytes: &[u8]) -> (Result<(), ProtocolError>, Vec<ProtocolEvent>) {
+    let limits = Limits {
+        max_frame_bytes: 4096,
+        ..Limits::default()
+    };
+    let mut events = Vec::new();
+    let mut cx = Context::new(
+        Instant::now(),
+        HeartbeatMode::default(),
+        &limits,
+        &mut events,
+    );
+    let mut nats = Nats::new("t");
+    nats.on_open(&mut cx);
+    let result = nats.on_frame(&mut cx, Frame::Binary(bytes.to_vec()));
+    (result, events)
+}
+
+#[test]
+fn a_message_declaring_more_than_the_limit_is_too_large_and_the_stream_restarts() {
+    // The fuzzer's find: a size of usize::MAX overflowed the payload's end offset.
+    for size in ["18446744073709551615", "4097"] {
+        let op = format!("MSG lobby 1 {size}\r\nPo");
+        let (result, events) = feed(op.as_bytes());
+        assert!(
+            matches!(result, Err(ProtocolError::TooLarge { limit: 4096, .. })),
+            "{size}: {result:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ProtocolEvent::Reconnect { .. })),
+            "{size}: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn a_message_within_the_limit_waits_for_its_payload() {
+    let (result, _) = feed(b"MSG lobby 1 4096\r\nPo");
+    assert!(result.is_ok(), "{result:?}");
+}
