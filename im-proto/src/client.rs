@@ -52,8 +52,7 @@ pub struct Client {
     /// the two in the order they were made.
     out: VecDeque<(u64, Output)>,
     events: VecDeque<Event>,
-    /// Events emitted and taken since the client was made.
-    events_emitted: u64,
+    /// Events taken since the client was made (those emitted: this plus `events.len()`).
     events_taken: u64,
     /// Outputs taken since the queues were last empty, and as many in the last full round: the
     /// size the queues are re-created at.
@@ -189,7 +188,6 @@ impl Client {
             switching: None,
             out: VecDeque::new(),
             events: VecDeque::new(),
-            events_emitted: 0,
             events_taken: 0,
             drained: 0,
             last_round: 0,
@@ -557,12 +555,10 @@ impl Client {
 
     /// The next instruction for the driver; call until `None` after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
-        let next = match self.out.front() {
-            Some((before, _)) if *before <= self.events_taken => {
-                self.out.pop_front().map(|(_, output)| output)
-            }
-            // Events were emitted before the next instruction (or there is none).
-            _ => self.pop_event().map(Output::Event),
+        let next = if self.events_due() > 0 {
+            self.pop_event().map(Output::Event)
+        } else {
+            self.out.pop_front().map(|(_, output)| output)
         };
         if next.is_some() {
             self.drained += 1;
@@ -576,14 +572,8 @@ impl Client {
     /// [`poll_output`](Self::poll_output) would return as `Output::Event` next, for a driver that
     /// delivers events in batches (a swap or one copy, not a call per event). Returns how many.
     pub fn take_events(&mut self, into: &mut VecDeque<Event>) -> usize {
-        let due = match self.out.front() {
-            Some((before, _)) => (*before - self.events_taken) as usize,
-            None => self.events.len(),
-        };
+        let due = self.events_due();
         if due == 0 {
-            if self.out.is_empty() {
-                self.drained_all();
-            }
             return 0;
         }
         if due == self.events.len() && into.is_empty() {
@@ -594,6 +584,19 @@ impl Client {
         self.events_taken += due as u64;
         self.drained += due;
         due
+    }
+
+    /// How many queued events come before the next driver instruction (all, if there is none).
+    fn events_due(&self) -> usize {
+        match self.out.front() {
+            Some((before, _)) => (*before - self.events_taken) as usize,
+            None => self.events.len(),
+        }
+    }
+
+    /// Events emitted since the client was made: a driver instruction's place among them.
+    fn events_emitted(&self) -> u64 {
+        self.events_taken + self.events.len() as u64
     }
 
     fn pop_event(&mut self) -> Option<Event> {
@@ -829,6 +832,8 @@ impl Client {
         let acks = self.protocol.acks();
         let mut done = Vec::new();
         let mut failed = Vec::new();
+        // `push_out` inline (the outbox is borrowed): no event is emitted in this loop.
+        let events_before = self.events_emitted();
         for entry in self.outbox.unsent_on(conn) {
             let info = SendInfo {
                 id: entry.id,
@@ -840,7 +845,7 @@ impl Client {
                     queue(
                         &mut self.out,
                         self.last_round,
-                        (self.events_emitted, Output::Transmit { conn, frame }),
+                        (events_before, Output::Transmit { conn, frame }),
                     );
                     entry.sent_on = Some(conn);
                     entry.ever_sent = true;
@@ -1049,17 +1054,13 @@ impl Client {
 
     fn emit(&mut self, event: Event) {
         queue(&mut self.events, self.last_round, event);
-        self.events_emitted += 1;
     }
 
     /// Queue a driver instruction (events go through [`emit`](Self::emit)).
     fn push_out(&mut self, output: Output) {
         debug_assert!(!matches!(output, Output::Event(_)));
-        queue(
-            &mut self.out,
-            self.last_round,
-            (self.events_emitted, output),
-        );
+        let before = self.events_emitted();
+        queue(&mut self.out, self.last_round, (before, output));
     }
 }
 
