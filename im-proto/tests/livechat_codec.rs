@@ -1,19 +1,16 @@
 //! The livechat codec on its own: frames in, protocol events out.
-use std::time::Instant;
+mod support;
 
 use im_proto::{
-    Context, Frame, HeartbeatMode, Limits, LiveChat, OutgoingMessage, Protocol, ProtocolError,
-    ProtocolEvent, SendId, SendInfo,
+    Frame, Limits, LiveChat, OutgoingMessage, Protocol, ProtocolError, ProtocolEvent, SendId,
+    SendInfo,
 };
 use serde_json::Value;
 
 fn run(p: &mut LiveChat, frame: &str) -> (Vec<ProtocolEvent>, Result<(), ProtocolError>) {
-    let mut events = Vec::new();
-    let now = Instant::now();
-    let limits = Limits::default();
-    let mut cx = Context::new(now, HeartbeatMode::Off, &limits, &mut events);
-    let r = p.on_frame(&mut cx, Frame::Text(frame.into()));
-    (events, r)
+    support::in_context(&Limits::default(), |cx| {
+        p.on_frame(cx, Frame::Text(frame.into()))
+    })
 }
 
 #[test]
@@ -91,13 +88,10 @@ fn bad_input_is_a_typed_error() {
         run(&mut p, r#"{"cmd":"nope"}"#).1,
         Err(ProtocolError::Violation(_))
     ));
-    let mut events = Vec::new();
-    let limits = Limits::default();
-    let mut cx = Context::new(Instant::now(), HeartbeatMode::Off, &limits, &mut events);
-    assert_eq!(
-        p.on_frame(&mut cx, Frame::Binary(vec![0xff])),
-        Err(ProtocolError::UnexpectedFrame("binary"))
-    );
+    let (_, binary) = support::in_context(&Limits::default(), |cx| {
+        p.on_frame(cx, Frame::Binary(vec![0xff]))
+    });
+    assert_eq!(binary, Err(ProtocolError::UnexpectedFrame("binary")));
 }
 
 #[test]

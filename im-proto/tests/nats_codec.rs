@@ -1,11 +1,9 @@
 //! NATS operations from the server: sizes the client cannot hold are typed errors, never a
 //! panic or an overflow.
 
-use std::time::Instant;
+mod support;
 
-use im_proto::{
-    Context, Frame, HeartbeatMode, Limits, Nats, Protocol, ProtocolError, ProtocolEvent,
-};
+use im_proto::{Frame, Limits, Nats, Protocol, ProtocolError, ProtocolEvent};
 
 /// Feed `bytes` as one binary frame to a freshly opened NATS protocol; what it returned and
 /// emitted.
@@ -14,16 +12,11 @@ fn feed(bytes: &[u8]) -> (Result<(), ProtocolError>, Vec<ProtocolEvent>) {
         max_frame_bytes: 4096,
         ..Limits::default()
     };
-    let mut events = Vec::new();
-    let mut cx = Context::new(
-        Instant::now(),
-        HeartbeatMode::default(),
-        &limits,
-        &mut events,
-    );
     let mut nats = Nats::new("t");
-    nats.on_open(&mut cx);
-    let result = nats.on_frame(&mut cx, Frame::Binary(bytes.to_vec()));
+    let (events, result) = support::in_context(&limits, |cx| {
+        nats.on_open(cx);
+        nats.on_frame(cx, Frame::Binary(bytes.to_vec()))
+    });
     (result, events)
 }
 

@@ -1,22 +1,13 @@
 //! The Socket.IO decoder on its own, and the crashes the fuzzer found, kept as regressions.
 
-use std::time::Instant;
+mod support;
 
-use im_proto::{
-    Context, Frame, HeartbeatMode, Limits, Protocol, ProtocolError, ProtocolEvent, SocketIo,
-};
+use im_proto::{Frame, HeartbeatMode, Limits, Protocol, ProtocolError, ProtocolEvent, SocketIo};
 
 fn feed(p: &mut SocketIo, text: &str) -> (Vec<ProtocolEvent>, Result<(), ProtocolError>) {
-    let limits = Limits::default();
-    let mut events = Vec::new();
-    let mut cx = Context::new(
-        Instant::now(),
-        HeartbeatMode::default(),
-        &limits,
-        &mut events,
-    );
-    let r = p.on_frame(&mut cx, Frame::Text(text.into()));
-    (events, r)
+    support::in_context(&Limits::default(), |cx| {
+        p.on_frame(cx, Frame::Text(text.into()))
+    })
 }
 
 #[test]

@@ -4,3 +4,19 @@
 pub mod packets;
 pub mod pinger;
 pub mod toy;
+
+use std::time::Instant;
+
+use im_proto::{Context, HeartbeatMode, Limits, ProtocolEvent};
+
+/// Run `f` (a protocol call) with a fresh context under `limits`; the events it emitted and
+/// what it returned.
+pub fn in_context<T>(
+    limits: &Limits,
+    f: impl FnOnce(&mut Context<'_>) -> T,
+) -> (Vec<ProtocolEvent>, T) {
+    let mut events = Vec::new();
+    let mut cx = Context::new(Instant::now(), HeartbeatMode::Off, limits, &mut events);
+    let r = f(&mut cx);
+    (events, r)
+}
