@@ -13,7 +13,7 @@ use crate::outbox::{Entry, Outbox};
 use crate::output::{
     Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
 };
-use crate::protocol::{Context, Protocol, ProtocolEvent, SendInfo};
+use crate::protocol::{Context, Direct, Protocol, ProtocolEvent, SendInfo};
 use crate::transport::{ConnId, Endpoint, Frame, TransportEvent};
 
 /// WebSocket close code for a normal closure. Always sent explicitly: nats-server 2.9 answers a
@@ -717,7 +717,12 @@ impl Client {
             }
             frame => {
                 let mut events = std::mem::take(&mut self.scratch);
-                let mut cx = Context::new(now, heartbeat, &self.config.limits, &mut events);
+                let direct = Direct {
+                    events: &mut self.events,
+                    last_round: self.last_round,
+                };
+                let mut cx = Context::new(now, heartbeat, &self.config.limits, &mut events)
+                    .with_direct(direct);
                 if let Err(error) = self.protocol.on_frame(&mut cx, frame) {
                     events.push(ProtocolEvent::Error(error));
                 }
@@ -1111,7 +1116,7 @@ pub enum SwitchError {
 /// Queue an output or an event. A queue given back after the last round (see
 /// `Client::poll_output`) comes back at that round's size in one allocation, not regrown by
 /// doubling.
-fn queue<T>(out: &mut VecDeque<T>, last_round: usize, item: T) {
+pub(crate) fn queue<T>(out: &mut VecDeque<T>, last_round: usize, item: T) {
     if out.capacity() == 0 {
         out.reserve(last_round.clamp(4, 256));
     }

@@ -7,8 +7,11 @@
 
 use std::time::{Duration, Instant};
 
+use std::collections::VecDeque;
+
 use crate::config::{HeartbeatMode, Limits};
 use crate::message::{Message, OutgoingMessage, SendId};
+use crate::output::Event;
 use crate::transport::{Endpoint, Frame};
 
 /// What the core hands a protocol with every callback.
@@ -20,6 +23,18 @@ pub struct Context<'a> {
     /// The limits a decoder must enforce (JSON depth).
     pub limits: &'a Limits,
     events: &'a mut Vec<ProtocolEvent>,
+    /// The core's own event queue, for a message that comes first in its input: nothing the
+    /// core must act on precedes it, so it is queued for the user at once instead of passing
+    /// through `events` (one move of a ~120-byte message fewer per chat frame).
+    direct: Option<Direct<'a>>,
+}
+
+/// Where [`Context::emit`] queues a message directly (see `Context::direct`).
+#[derive(Debug)]
+pub(crate) struct Direct<'a> {
+    pub events: &'a mut VecDeque<Event>,
+    /// The size a re-created queue starts at (see `client::queue`).
+    pub last_round: usize,
 }
 
 impl<'a> Context<'a> {
@@ -34,12 +49,27 @@ impl<'a> Context<'a> {
             heartbeat,
             limits,
             events,
+            direct: None,
         }
+    }
+
+    /// A context whose messages go straight to the core's event queue while nothing precedes
+    /// them (see `Context::direct`).
+    pub(crate) fn with_direct(mut self, direct: Direct<'a>) -> Self {
+        self.direct = Some(direct);
+        self
     }
 
     /// Report what the input meant.
     pub fn emit(&mut self, event: ProtocolEvent) {
-        self.events.push(event);
+        match event {
+            ProtocolEvent::Message(message) if self.events.is_empty() && self.direct.is_some() => {
+                if let Some(direct) = &mut self.direct {
+                    crate::client::queue(direct.events, direct.last_round, Event::Message(message));
+                }
+            }
+            event => self.events.push(event),
+        }
     }
 
     /// Send a frame on the current connection (handshake replies, pongs, automatic acks).

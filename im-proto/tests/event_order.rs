@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use im_proto::{
-    Client, Config, ConnId, Frame, HeartbeatMode, LiveChat, OutgoingMessage, Output, Text,
-    TransportEvent,
+    Body, Client, Config, ConnId, Context, EncodeError, Event, Frame, HeartbeatMode, LiveChat,
+    Message, OutgoingMessage, Output, ProtocolError, ProtocolEvent, SendInfo, Text, TransportEvent,
 };
 
 /// A livechat client taken through connect, login, a subscription, a send, messages, an
@@ -73,4 +73,102 @@ fn take_events_keeps_the_order_poll_output_gives() {
     let event = |o: &Output| matches!(o, Output::Event(_));
     let instruction = |o: &Output| !matches!(o, Output::Event(_));
     assert!(interleaved(event, instruction) && interleaved(instruction, event));
+}
+
+/// Emits, per frame, what the frame's words name: `M<x>` a message with body `x`, `T<x>` a
+/// frame to transmit, `K` a kick.
+struct Scripted;
+
+impl im_proto::Protocol for Scripted {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    fn acks(&self) -> bool {
+        false
+    }
+    fn on_open(&mut self, cx: &mut Context<'_>) {
+        cx.emit(ProtocolEvent::Ready);
+    }
+    fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
+        let Frame::Text(text) = frame else {
+            return Err(ProtocolError::UnexpectedFrame("binary"));
+        };
+        for word in text.split(' ') {
+            match word.split_at(1) {
+                ("M", body) => cx.emit(ProtocolEvent::Message(Message::new(
+                    "c",
+                    Body::Text(body.into()),
+                ))),
+                ("T", frame) => cx.transmit(Frame::Text(frame.into())),
+                ("K", _) => cx.emit(ProtocolEvent::Kicked { reason: "k".into() }),
+                _ => return Err(ProtocolError::Malformed(word.into())),
+            }
+        }
+        Ok(())
+    }
+    fn heartbeat(&mut self, _now: Instant) -> Frame {
+        Frame::Text("ping".into())
+    }
+    fn encode_message(
+        &mut self,
+        _msg: &OutgoingMessage,
+        _send: SendInfo<'_>,
+    ) -> Result<Frame, EncodeError> {
+        Err(EncodeError::Other("receive only".into()))
+    }
+    fn encode_subscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {
+        Ok(None)
+    }
+    fn encode_unsubscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {
+        Ok(None)
+    }
+}
+
+/// What an output stream says, in short: `M<x>`, `T<x>`, `K` (the kick's event), `D` (a
+/// disconnect), other events by name.
+fn short(output: &Output) -> String {
+    match output {
+        Output::Event(Event::Message(m)) => format!("M{}", m.body.as_text().unwrap_or("?")),
+        Output::Transmit {
+            frame: Frame::Text(t),
+            ..
+        } => format!("T{t}"),
+        Output::Event(Event::Kicked { .. }) => "K".into(),
+        Output::Disconnect { .. } => "D".into(),
+        Output::Event(e) => format!("{e:?}")
+            .split([' ', '{', '('])
+            .next()
+            .unwrap()
+            .into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A message that comes first in its frame's output skips the protocol's event list and goes
+/// straight to the user's queue (`Context::emit`); it must still come out exactly where the
+/// protocol put it among frames to send, later messages and a kick.
+#[test]
+fn a_message_first_in_its_input_keeps_its_place() {
+    let now = Instant::now();
+    let config = Config::builder()
+        .endpoint("ws://a/ws")
+        .heartbeat(HeartbeatMode::Off)
+        .build()
+        .unwrap();
+    let mut core = Client::new(config, Box::new(Scripted), now);
+    let conn = ConnId(0);
+    core.connect(now);
+    core.handle_transport(now, conn, TransportEvent::Opened);
+    while core.poll_output().is_some() {}
+    for text in ["Ma Tb Mc", "Td Me", "Mf Mg", "Mh K Mi"] {
+        core.handle_transport(now, conn, TransportEvent::Frame(Frame::Text(text.into())));
+    }
+    let outputs: Vec<String> = std::iter::from_fn(|| core.poll_output())
+        .map(|o| short(&o))
+        .collect();
+    assert_eq!(
+        outputs,
+        ["Ma", "Tb", "Mc", "Td", "Me", "Mf", "Mg", "Mh", "D", "K", "Closed"],
+        "{outputs:?}"
+    );
 }
