@@ -30,11 +30,19 @@ pub struct Context<'a> {
 }
 
 /// Where [`Context::emit`] queues a message directly (see `Context::direct`).
-#[derive(Debug)]
 pub(crate) struct Direct<'a> {
     pub events: &'a mut VecDeque<Event>,
     /// The size a re-created queue starts at (see `client::queue`).
     pub last_round: usize,
+}
+
+impl std::fmt::Debug for Direct<'_> {
+    // The user's queue: how long it is, not what it holds.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct")
+            .field("queued", &self.events.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Context<'a> {
