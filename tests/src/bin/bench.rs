@@ -557,6 +557,10 @@ fn spawned<T: Send + 'static>(
     rt.block_on(async { tokio::spawn(f).await.expect("the measured task") })
 }
 
+const USAGE: &str = "usage: bench [--quick] [--json]
+       bench --only throughput|throughput-async-std|rtt im|raw N
+       bench --core-only";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--core-only") {
@@ -603,6 +607,19 @@ fn main() {
     if args.first().map(String::as_str) == Some("--idle-child") {
         idle_child(&args[1], &args[2], args[3].parse().unwrap());
         return;
+    }
+    // The full run takes a while and rewrites docs/img/herd.svg: anything but its two flags
+    // (a typo, `--help`) gets the usage instead.
+    if let Some(unknown) = args
+        .iter()
+        .find(|a| !matches!(a.as_str(), "--quick" | "--json"))
+    {
+        eprintln!("{USAGE}");
+        std::process::exit(if unknown == "--help" || unknown == "-h" {
+            0
+        } else {
+            2
+        });
     }
     let quick = args.iter().any(|a| a == "--quick");
     let as_json = args.iter().any(|a| a == "--json");
