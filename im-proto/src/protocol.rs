@@ -5,9 +5,8 @@
 //! sees a socket or a clock it did not get from the core, so every vendor is testable in virtual
 //! time with [`crate::sim`].
 
-use std::time::{Duration, Instant};
-
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::config::{HeartbeatMode, Limits};
 use crate::message::{Message, OutgoingMessage, SendId};
@@ -70,13 +69,11 @@ impl<'a> Context<'a> {
 
     /// Report what the input meant.
     pub fn emit(&mut self, event: ProtocolEvent) {
-        match event {
-            ProtocolEvent::Message(message) if self.events.is_empty() && self.direct.is_some() => {
-                if let Some(direct) = &mut self.direct {
-                    crate::client::queue(direct.events, direct.last_round, Event::Message(message));
-                }
+        match (event, self.direct.as_mut()) {
+            (ProtocolEvent::Message(message), Some(direct)) if self.events.is_empty() => {
+                crate::client::queue(direct.events, direct.last_round, Event::Message(message));
             }
-            event => self.events.push(event),
+            (event, _) => self.events.push(event),
         }
     }
 
