@@ -24,6 +24,9 @@ use crate::wake::Wakers;
 
 type Connecting<W> = Pin<Box<dyn Future<Output = Result<W, String>> + Send>>;
 
+/// A runtime's sleep, boxed: `Conn` is not generic over its type.
+pub(crate) type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 pub(crate) enum Link<R: Runtime> {
     None,
     Connecting(ConnId, Connecting<R::Ws>),
@@ -91,8 +94,10 @@ pub(crate) struct Conn<R: Runtime> {
     /// Boxed: a socket is large, and an idle connection would carry room for a second one.
     closing: Option<Box<Closing<R::Ws>>>,
     write_timeout: Duration,
-    /// When the driver's timer fires: a command that makes an earlier deadline wakes it.
-    pub armed: Option<Instant>,
+    /// The driver's timer and when it fires (a command that makes an earlier deadline wakes the
+    /// driver). Here rather than in the driver's future, which must stay small (see
+    /// `driver::Drive`).
+    pub timer: Option<(Instant, Timer)>,
     /// The reader took a batch with frames left in the socket: if it has not read again by
     /// then, the driver reads for it (see [`HAND_OFF_AFTER`]).
     hand_off_at: Option<Instant>,
@@ -119,7 +124,7 @@ impl<R: Runtime> Conn<R> {
             stalled_at: None,
             closing: None,
             write_timeout,
-            armed: None,
+            timer: None,
             hand_off_at: None,
             finished: false,
         }
@@ -147,7 +152,7 @@ impl<R: Runtime> Conn<R> {
     }
 
     fn needs_earlier_timer(&self) -> bool {
-        match (self.next_deadline(), self.armed) {
+        match (self.next_deadline(), self.timer.as_ref().map(|(at, _)| *at)) {
             (Some(next), Some(armed)) => next < armed,
             (Some(_), None) => true,
             (None, _) => false,
@@ -217,6 +222,7 @@ impl<R: Runtime> Conn<R> {
     pub fn shut(&mut self) {
         self.drop_link();
         self.closing = None;
+        self.timer = None;
         self.finished = true;
     }
 
