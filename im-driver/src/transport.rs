@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use im_proto::{Endpoint, Frame, ProtocolError, Text, TransportEvent};
+use im_proto::{Endpoint, Frame, ProtocolError, TransportEvent};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::Request;
 use tungstenite::http::{HeaderName, HeaderValue};
@@ -106,11 +106,8 @@ pub(crate) fn describe(e: &tungstenite::Error) -> String {
 
 pub(crate) fn to_message(frame: Frame) -> Message {
     match frame {
-        // tungstenite checks the bytes are UTF-8 again (a fast ASCII scan for JSON).
-        Frame::Text(t) => match tungstenite::Utf8Bytes::try_from(t.into_bytes()) {
-            Ok(t) => Message::Text(t),
-            Err(_) => unreachable!("Text holds UTF-8"),
-        },
+        // Shared, not copied or checked again.
+        Frame::Text(t) => Message::Text(t.into()),
         Frame::Binary(b) => Message::Binary(b.into()),
         Frame::Ping(p) => Message::Ping(p.into()),
         Frame::Pong(p) => Message::Pong(p.into()),
@@ -130,11 +127,8 @@ pub(crate) fn to_event(
             code: None,
             reason: "stream ended".into(),
         },
-        // The frame's bytes are shared, not copied (UTF-8 checked again: a fast ASCII scan).
-        Some(Ok(Message::Text(t))) => match Text::from_utf8(t.into()) {
-            Ok(t) => TransportEvent::Frame(Frame::Text(t)),
-            Err(_) => TransportEvent::Rejected(ProtocolError::InvalidUtf8),
-        },
+        // The frame's bytes are shared, not copied; tungstenite checked they are UTF-8.
+        Some(Ok(Message::Text(t))) => TransportEvent::Frame(Frame::Text(t.into())),
         Some(Ok(Message::Binary(b))) => TransportEvent::Frame(Frame::Binary(b.into())),
         Some(Ok(Message::Ping(p))) => TransportEvent::Frame(Frame::Ping(p.into())),
         Some(Ok(Message::Pong(p))) => TransportEvent::Frame(Frame::Pong(p.into())),

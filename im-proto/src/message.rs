@@ -41,13 +41,15 @@ impl Json {
     /// A document a parser already checked, found inside `frame`: shares `frame`'s buffer when
     /// `raw` was borrowed from it, copies otherwise. For decoders, including your own.
     pub fn from_raw_in(frame: &Text, raw: &RawValue) -> Json {
-        Self::from_checked_in(frame, raw.get())
+        Json(frame.slice_ref(raw.get()))
     }
 
-    /// [`from_raw_in`](Self::from_raw_in) for a decoder of this crate that checked the JSON
-    /// itself.
-    pub(crate) fn from_checked_in(frame: &Text, json: &str) -> Json {
-        Json(frame.slice_ref(json))
+    /// The document at `range` of `frame`, which a decoder of this crate checked, taking the
+    /// frame's buffer rather than sharing it ([`Text::into_slice`]); `None` if `range` is not a
+    /// part of `frame`.
+    #[cfg_attr(not(feature = "livechat"), allow(dead_code))]
+    pub(crate) fn from_checked_part(frame: Text, range: std::ops::Range<usize>) -> Option<Json> {
+        frame.into_slice(range).map(Json)
     }
 
     /// The document's text.

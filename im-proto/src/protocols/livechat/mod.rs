@@ -170,16 +170,24 @@ impl Protocol for LiveChat {
             cmd => match result.message.filter(|m| *m != "null") {
                 // The seed's rule: anything else carrying result.message is a chat message.
                 Some(raw) => {
-                    // Channel and body are slices of the frame, not copies.
+                    // Channel and body are parts of the frame, not copies; the body takes the
+                    // frame's buffer over (the frame is not needed after it).
                     let channel = match result.room.or(room) {
                         Some(Str(Cow::Borrowed(room))) => frame.slice_ref(room),
                         Some(Str(Cow::Owned(room))) => room.into(),
                         None => self.home_room().into(),
                     };
-                    let body = Body::Json(Json::from_checked_in(&frame, raw));
-                    let mut message = Message::new(channel, body);
-                    message.id = result.msg_id.or(msg_id).map(id_text);
-                    message.from = result.from.map(id_text);
+                    let id = result.msg_id.or(msg_id).map(id_text);
+                    let from = result.from.map(id_text);
+                    let body = frame
+                        .range_of(raw)
+                        .and_then(|r| Json::from_checked_part(frame, r));
+                    let body = body.ok_or_else(|| {
+                        ProtocolError::Malformed("message outside its frame".into())
+                    })?;
+                    let mut message = Message::new(channel, Body::Json(body));
+                    message.id = id;
+                    message.from = from;
                     cx.emit(ProtocolEvent::Message(message));
                 }
                 None => {
