@@ -32,7 +32,8 @@
 //!      [`handle_transport`](Client::handle_transport)`(now, conn, TransportEvent::Frame(..))`
 //!      or `TransportEvent::Closed { .. }`. A text frame is a [`Text`]: hand over the bytes
 //!      your WebSocket library read with [`Text::from_utf8`] (no copy; decoders then share them
-//!      with the messages they produce), or any `String`;
+//!      with the messages they produce), or any `String` (with the `tungstenite` feature, a
+//!      tungstenite `Utf8Bytes` converts with `into()`, unchecked since tungstenite checked it);
 //!    - an application command: [`send`](Client::send), [`subscribe`](Client::subscribe),
 //!      [`unsubscribe`](Client::unsubscribe), [`close`](Client::close),
 //!      [`network_online`](Client::network_online), [`switch_protocol`](Client::switch_protocol).
