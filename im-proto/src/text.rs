@@ -130,20 +130,23 @@ impl Text {
     /// count is touched (what a decoder wants for the one part of a frame it keeps last).
     /// `None` when the range is out of bounds or splits a character.
     pub fn into_slice(self, range: Range<usize>) -> Option<Text> {
-        let part = self.get(range.clone())?;
-        if let Some(inline) = inline(part) {
-            return Some(inline);
+        if range.start > range.end || range.end > self.len() {
+            return None;
+        }
+        if range.len() <= INLINE {
+            return self.get(range).and_then(inline);
         }
         match self.0 {
             Repr::Shared(s) => {
                 let mut bytes = shared::into_bytes(s);
                 bytes.truncate(range.end);
                 bytes.advance(range.start);
-                // Checks only the part, which is valid: it lies on character boundaries of
-                // valid text.
+                // The part is checked again, which also refuses a range that splits a
+                // character.
                 Text::from_utf8(bytes).ok()
             }
-            Repr::Inline(_) => Some(Text::from(part)),
+            // Not reached: an inline text is no longer than an inline part.
+            Repr::Inline(s) => s.get(range).map(Text::from),
         }
     }
 

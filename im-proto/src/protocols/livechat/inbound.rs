@@ -285,18 +285,18 @@ mod tests {
             1 => (any::<prop::sample::Index>(), prop_oneof![
                 Just(""), Just("\""), Just(","), Just("}"), Just("{"), Just("]"), Just("\\"),
                 Just(" "), Just("x"), Just("0"),
-            ])
+            ], any::<bool>())
             .prop_map(Some),
         ];
         (envelope, edit, ws()).prop_map(|(text, edit, tail)| {
             let mut chars: Vec<char> = text.chars().collect();
-            if let Some((at, insert)) = edit {
+            if let Some((at, insert, replace)) = edit {
                 let at = at.index(chars.len() + 1);
-                if insert.is_empty() {
-                    if at < chars.len() {
-                        chars.remove(at);
-                    }
-                } else {
+                // Delete, replace (a `]` where a `}` belongs) or insert one character.
+                if (insert.is_empty() || replace) && at < chars.len() {
+                    chars.remove(at);
+                }
+                if !insert.is_empty() {
                     for (i, c) in insert.chars().enumerate() {
                         chars.insert(at + i, c);
                     }
