@@ -364,6 +364,22 @@ mod tests {
     }
 
     #[test]
+    fn every_part_of_a_text_comes_out_as_str_get_gives_it() {
+        // Short parts (inline) and long ones (shared), multibyte characters, bad ranges.
+        let whole = Text::from(String::from("a é日本 {\"k\":\"v\"} 0123456789 ü€ xyz"));
+        for start in 0..=whole.len() {
+            for end in start..=whole.len() + 1 {
+                let expected = whole.get(start..end);
+                let moved = whole.clone().into_slice(start..end);
+                assert_eq!(moved.as_deref(), expected, "into_slice({start}..{end})");
+                if let Some(part) = expected {
+                    assert_eq!(whole.slice_ref(part), part, "slice_ref({start}..{end})");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn short_and_long_texts_compare_and_convert_alike() {
         let long = "x".repeat(INLINE + 1);
         for s in ["", "b", long.as_str()] {
