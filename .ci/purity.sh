@@ -6,7 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 forbidden_crates='^(tokio|tokio-[a-z-]+|async-std|async-io|async-net|async-executor|smol|futures-io|futures-util|tungstenite|async-tungstenite|mio|socket2|rand|getrandom) '
-deps=$(cargo tree -p im-proto -e normal --all-features --prefix none --format '{p}' | sort -u)
+# Every feature but `tungstenite`, which links tungstenite (and its RNG, for masking keys) for
+# one type: a frame tungstenite checked becomes a `Text` unchecked. That feature is held below
+# to naming `tungstenite::Utf8Bytes` and nothing else of the crate.
+features=$(sed -n '/^\[features\]/,/^\[/p' im-proto/Cargo.toml | grep -oE '^[a-z_-]+ =' | tr -d ' =' \
+  | grep -vxE 'default|tungstenite' | paste -sd, -)
+deps=$(cargo tree -p im-proto -e normal --features "$features" --prefix none --format '{p}' | sort -u)
 if bad=$(grep -E "$forbidden_crates" <<<"$deps"); then
   echo "purity: im-proto depends on runtime/IO/randomness crates:" >&2
   echo "$bad" >&2
@@ -20,4 +25,9 @@ if bad=$(grep -rnE "$forbidden_calls" im-proto/src | grep -vE '^[^:]+:[0-9]+:\s*
   echo "$bad" >&2
   exit 1
 fi
-echo "purity: im-proto has no IO, clock or global RNG ($(wc -l <<<"$deps") normal deps checked)"
+if bad=$(grep -rnoE 'tungstenite::[A-Za-z0-9_:]+' im-proto/src | grep -vE ':tungstenite::Utf8Bytes$'); then
+  echo "purity: im-proto/src uses tungstenite for more than its Utf8Bytes type:" >&2
+  echo "$bad" >&2
+  exit 1
+fi
+echo "purity: im-proto has no IO, clock or global RNG ($(wc -l <<<"$deps") normal deps checked with features $features; tungstenite named for Utf8Bytes only)"
