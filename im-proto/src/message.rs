@@ -47,7 +47,7 @@ impl Json {
     /// The document at `range` of `frame`, which a decoder of this crate checked, taking the
     /// frame's buffer rather than sharing it ([`Text::into_slice`]); `None` if `range` is not a
     /// part of `frame`.
-    #[cfg_attr(not(feature = "livechat"), allow(dead_code))]
+    #[cfg(feature = "livechat")]
     pub(crate) fn from_checked_part(frame: Text, range: std::ops::Range<usize>) -> Option<Json> {
         frame.into_slice(range).map(Json)
     }
