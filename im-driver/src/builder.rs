@@ -163,7 +163,7 @@ impl<R: Runtime> ClientBuilder<R> {
         let dialer = Dialer {
             tls: self.tls.unwrap_or_else(transport::default_tls),
             headers: self.headers,
-            ws_config: transport::ws_config(self.max_frame_bytes),
+            max_frame_bytes: self.max_frame_bytes,
         };
         let start = R::now();
         let mut core = im_proto::Client::new(config, protocol, start);

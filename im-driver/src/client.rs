@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 use im_proto::{
@@ -72,7 +72,7 @@ impl<R: Runtime> Client<R> {
         Client { shared }
     }
 
-    fn shared(&self) -> &Shared<R> {
+    fn shared(&self) -> &Arc<Shared<R>> {
         &self.shared
     }
 
@@ -150,6 +150,9 @@ impl<R: Runtime> Client<R> {
 /// waiting from one that waits on).
 pub struct Events {
     source: Arc<dyn Source>,
+    /// The socket's waker for the reads this reader makes: the same shared state, kept here
+    /// (outside it) so that a read takes no count of it.
+    socket: Waker,
     /// The events taken and not yet returned, in order.
     batch: VecDeque<Event>,
     /// Whether the taken batch was large: its buffer is kept for the next one (a busy stream
@@ -172,6 +175,7 @@ impl std::fmt::Debug for Events {
 impl Events {
     pub(crate) fn new<R: Runtime>(shared: Arc<Shared<R>>) -> Self {
         Events {
+            socket: Waker::from(shared.clone()),
             source: shared,
             batch: VecDeque::new(),
             busy: false,
@@ -190,7 +194,10 @@ impl Events {
 
     fn poll_event(&mut self, cx: &mut Context<'_>, park: bool) -> Poll<Option<Event>> {
         if self.batch.is_empty() {
-            match self.source.poll_take(&mut self.batch, cx, park) {
+            match self
+                .source
+                .poll_take(&self.socket, &mut self.batch, cx, park)
+            {
                 Poll::Ready(true) => self.busy = self.batch.len() > QUIET_BATCH,
                 Poll::Ready(false) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,

@@ -87,8 +87,9 @@ pub(crate) struct Conn<R: Runtime> {
     reader_gone: bool,
     /// Whether the socket is read (false while the reader is `capacity` behind).
     reading: bool,
-    /// A frame the socket could not take yet; the outputs behind it wait in the core.
-    held: Option<Message>,
+    /// A frame the socket could not take yet; the outputs behind it wait in the core. Boxed:
+    /// rare, and every idle connection would carry room for one.
+    held: Option<Box<Message>>,
     /// While a write is incomplete: when the link counts as stalled.
     stalled_at: Option<Instant>,
     /// Boxed: a socket is large, and an idle connection would carry room for a second one.
@@ -203,14 +204,14 @@ impl<R: Runtime> Conn<R> {
         match opening.as_mut().poll(cx) {
             Poll::Pending => {}
             Poll::Ready(Ok(ws)) => {
-                debug!(%conn, "open");
+                debug!(protocol = self.core.protocol_name(), %conn, "open");
                 self.link = Link::Open(conn, ws);
                 wakers.set_socket_ready();
                 self.core
                     .handle_transport(now, conn, TransportEvent::Opened);
             }
             Poll::Ready(Err(error)) => {
-                debug!(%conn, %error, "connect failed");
+                debug!(protocol = self.core.protocol_name(), %conn, %error, "connect failed");
                 self.link = Link::None;
                 self.core
                     .handle_transport(now, conn, TransportEvent::Failed(error));
@@ -298,7 +299,7 @@ impl<R: Runtime> Conn<R> {
             let rejected = matches!(event, TransportEvent::Rejected(_));
             self.core.handle_transport(now, conn, event);
             if lost {
-                debug!(%conn, "connection lost");
+                debug!(protocol = self.core.protocol_name(), %conn, "connection lost");
                 self.drop_link();
                 return;
             }
@@ -335,7 +336,7 @@ impl<R: Runtime> Conn<R> {
                     endpoint,
                     subprotocols,
                 } => {
-                    debug!(%conn, %endpoint, "connecting");
+                    debug!(protocol = self.core.protocol_name(), %conn, %endpoint, "connecting");
                     let dialer = self.dialer.clone();
                     let open = async move { dialer.open::<R>(&endpoint, subprotocols).await };
                     self.link = Link::Connecting(conn, Box::pin(open));
@@ -350,7 +351,7 @@ impl<R: Runtime> Conn<R> {
                 }
                 Output::Disconnect { conn, code, reason } => {
                     if self.link.id() == Some(conn) {
-                        debug!(%conn, code, %reason, "disconnecting");
+                        debug!(protocol = self.core.protocol_name(), %conn, code, %reason, "disconnecting");
                         if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None) {
                             self.closing = Some(Box::new(Closing {
                                 ws,
@@ -422,7 +423,7 @@ impl<R: Runtime> Conn<R> {
             Poll::Ready(Ok(())) => Pin::new(ws).start_send(message),
             Poll::Ready(Err(e)) => Err(e),
             Poll::Pending => {
-                self.held = Some(message);
+                self.held = Some(Box::new(message));
                 self.stalled_at.get_or_insert(now + self.write_timeout);
                 return;
             }
@@ -463,7 +464,7 @@ impl<R: Runtime> Conn<R> {
             return true;
         };
         if let Some(message) = self.held.take() {
-            self.write(now, cx, message);
+            self.write(now, cx, *message);
             if self.held.is_some() {
                 return self.give_up_if_stalled(now, conn, stalled_at);
             }
@@ -513,7 +514,7 @@ impl<R: Runtime> Conn<R> {
 
     /// The link failed: the core is told, the socket dropped.
     fn fail(&mut self, now: Instant, conn: ConnId, error: String) {
-        debug!(%conn, %error, "link failed");
+        debug!(protocol = self.core.protocol_name(), %conn, %error, "link failed");
         self.drop_link();
         self.core
             .handle_transport(now, conn, TransportEvent::Failed(error));

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use im_proto::Event;
@@ -22,19 +22,28 @@ use crate::runtime::Runtime;
 use crate::transport::Dialer;
 use crate::wake::Wakers;
 
-/// State shared by the handles, the reader and the driver task. The lock is only ever held for
-/// a synchronous step, never across an `.await`.
+/// State shared by the handles, the reader and the driver task, in one allocation per client.
+/// The lock is only ever held for a synchronous step, never across an `.await`.
 pub(crate) struct Shared<R: Runtime> {
     conn: Mutex<Conn<R>>,
-    wakers: Arc<Wakers>,
-    /// The waker every socket operation is polled with ([`Wakers`] routes it).
-    socket: Waker,
+    wakers: Wakers,
     finished: AtomicBool,
     finished_event: event_listener::Event,
     /// How many `Client` handles exist: the last one's drop closes the client.
     handles: AtomicUsize,
-    /// Entered for every turn of the driver task (its logs name the protocol).
-    span: tracing::Span,
+}
+
+/// The shared state is the waker every socket operation is polled with; [`Wakers`] routes its
+/// wake-ups. Made for each step (one count taken and given back) rather than kept in the state,
+/// which it would then keep alive by itself.
+impl<R: Runtime> Wake for Shared<R> {
+    fn wake(self: Arc<Self>) {
+        self.wakers.socket_woke();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakers.socket_woke();
+    }
 }
 
 impl<R: Runtime> Shared<R> {
@@ -47,11 +56,12 @@ impl<R: Runtime> Shared<R> {
     /// Run a user command against the core with the current time, then carry out what it
     /// asked for at once (a frame to send is written from the caller's task). The driver task
     /// is woken only for what it alone does.
-    pub fn command<T>(&self, f: impl FnOnce(&mut im_proto::Client, Instant) -> T) -> T {
+    pub fn command<T>(self: &Arc<Self>, f: impl FnOnce(&mut im_proto::Client, Instant) -> T) -> T {
+        let socket = Waker::from(self.clone());
         let mut conn = self.lock();
         let now = R::now();
         let r = f(&mut conn.core, now);
-        let pumped = conn.pump(now, false, &self.wakers, &self.socket);
+        let pumped = conn.pump(now, false, &self.wakers, &socket);
         let wake_driver = conn.needs_driver(&pumped);
         drop(conn);
         if pumped.events {
@@ -93,20 +103,22 @@ impl<R: Runtime> Shared<R> {
 
     /// One turn of the driver task. It never loops: anything that needs another turn wakes
     /// the task again, so the lock is given up and the runtime's budget renewed in between.
-    fn poll_drive(&self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_drive(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.wakers.register_driver(cx.waker());
+        let socket = Waker::from(self.clone());
         let mut conn = self.lock();
         let now = R::now();
         conn.poll_connecting(now, cx, &self.wakers);
         // Read before firing deadlines: frames already waiting count as signs of life. Not
         // while they are left to a reader that took a batch a moment ago.
         let defer = conn.defers_reading(now);
-        let read = conn.pump(now, !defer, &self.wakers, &self.socket);
+        let read = conn.pump(now, !defer, &self.wakers, &socket);
         conn.core.handle_timeout(now);
-        let fired = conn.pump(now, false, &self.wakers, &self.socket);
+        let fired = conn.pump(now, false, &self.wakers, &socket);
         let events = read.events || fired.events;
         let result = if conn.is_done() {
             conn.shut();
+            debug!(protocol = conn.core.protocol_name(), "driver ended");
             Poll::Ready(())
         } else {
             let mut again = false;
@@ -169,17 +181,13 @@ pub(crate) fn spawn<R: Runtime>(
     capacity: usize,
     write_timeout: Duration,
 ) -> Arc<Shared<R>> {
-    let span = tracing::info_span!("im", protocol = core.protocol_name());
-    let (wakers, socket) = Wakers::new();
     let shared = Arc::new(Shared {
         conn: Mutex::new(Conn::new(core, dialer, capacity, write_timeout)),
-        wakers,
-        socket,
+        wakers: Wakers::new(),
         finished: AtomicBool::new(false),
         finished_event: event_listener::Event::new(),
         // The one `Client` the builder returns.
         handles: AtomicUsize::new(1),
-        span,
     });
     R::spawn(Drive(shared.clone()));
     shared
@@ -197,14 +205,12 @@ impl<R: Runtime> Future for Drive<R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let shared = &self.0;
-        let _entered = shared.span.enter();
         if shared.poll_drive(cx).is_pending() {
             return Poll::Pending;
         }
         shared.finished.store(true, Ordering::Release);
         shared.finished_event.notify(usize::MAX);
         shared.wakers.wake_reader();
-        debug!("driver ended");
         Poll::Ready(())
     }
 }
@@ -214,8 +220,14 @@ pub(crate) trait Source: Send + Sync {
     /// Move every queued event into `into` (empty on entry), reading the socket first if
     /// none is queued. `Ready(false)` once the client has ended and nothing is left; `Pending`
     /// with the reader's waker registered (and, with `park`, the socket's wake-ups taken).
-    fn poll_take(&self, into: &mut VecDeque<Event>, cx: &mut Context<'_>, park: bool)
-        -> Poll<bool>;
+    /// `socket` is the waker the state makes of itself ([`Waker::from`] an `Arc` of it).
+    fn poll_take(
+        &self,
+        socket: &Waker,
+        into: &mut VecDeque<Event>,
+        cx: &mut Context<'_>,
+        park: bool,
+    ) -> Poll<bool>;
 
     /// A parked reader stopped waiting.
     fn abandon(&self);
@@ -227,6 +239,7 @@ pub(crate) trait Source: Send + Sync {
 impl<R: Runtime> Source for Shared<R> {
     fn poll_take(
         &self,
+        socket: &Waker,
         into: &mut VecDeque<Event>,
         cx: &mut Context<'_>,
         park: bool,
@@ -253,7 +266,7 @@ impl<R: Runtime> Source for Shared<R> {
             }
             if !read {
                 read = true;
-                let pumped = conn.pump(now, true, &self.wakers, &self.socket);
+                let pumped = conn.pump(now, true, &self.wakers, socket);
                 if conn.needs_driver(&pumped) {
                     self.wakers.wake_driver();
                 }

@@ -20,7 +20,9 @@ pub type HeaderFn = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 pub(crate) struct Dialer {
     pub tls: Arc<rustls::ClientConfig>,
     pub headers: Option<HeaderFn>,
-    pub ws_config: WebSocketConfig,
+    /// The core's frame limit, from which [`ws_config`] derives the socket's: kept rather than
+    /// the 64-byte config every idle connection would carry.
+    pub max_frame_bytes: usize,
 }
 
 /// The default TLS configuration: rustls, ring, the webpki roots, certificates verified.
@@ -78,7 +80,7 @@ impl Dialer {
         subprotocols: &[&str],
     ) -> Result<R::Ws, String> {
         let request = self.request(endpoint, subprotocols)?;
-        R::connect(request, self.tls.clone(), self.ws_config)
+        R::connect(request, self.tls.clone(), ws_config(self.max_frame_bytes))
             .await
             .map_err(|e| describe(&e))
     }

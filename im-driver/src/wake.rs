@@ -8,7 +8,6 @@
 //! the link watched however slowly the application reads.
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
 use std::task::Waker;
 
 use futures_util::task::AtomicWaker;
@@ -25,17 +24,23 @@ pub(crate) struct Wakers {
 }
 
 impl Wakers {
-    /// The wake-ups, and the waker every socket operation is polled with.
-    pub fn new() -> (Arc<Wakers>, Waker) {
-        let wakers = Arc::new(Wakers {
+    pub fn new() -> Wakers {
+        Wakers {
             socket_ready: AtomicBool::new(true),
             reader_parked: AtomicBool::new(false),
             reader: AtomicWaker::new(),
             driver: AtomicWaker::new(),
-        });
-        // The socket's waker is the shared state itself: one allocation per client, not two.
-        let socket = Waker::from(wakers.clone());
-        (wakers, socket)
+        }
+    }
+
+    /// The socket's waker fired: note the readiness, and wake whoever reads.
+    pub fn socket_woke(&self) {
+        self.socket_ready.store(true, SeqCst);
+        if self.reader_parked.load(SeqCst) {
+            self.reader.wake();
+        } else {
+            self.driver.wake();
+        }
     }
 
     pub fn register_driver(&self, waker: &Waker) {
@@ -93,21 +98,5 @@ impl Wakers {
 
     pub fn is_socket_ready(&self) -> bool {
         self.socket_ready.load(SeqCst)
-    }
-}
-
-/// As the socket's waker: note the readiness, and wake whoever reads.
-impl std::task::Wake for Wakers {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.socket_ready.store(true, SeqCst);
-        if self.reader_parked.load(SeqCst) {
-            self.reader.wake();
-        } else {
-            self.driver.wake();
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! Test infrastructure for im: a reference livechat server with fault controls, a TCP fault
 //! proxy, and helpers shared by the end-to-end suites.
 
+pub mod alloc;
 pub mod demo;
 pub mod peers;
 pub mod proxy;

@@ -621,3 +621,47 @@ where
     }
     ws.flush().await
 }
+
+/// The reference server in a process of its own (the `livechat-server` binary at `exe`), for
+/// tests that measure their own process; killed however the test ends.
+pub struct ServerProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl ServerProcess {
+    /// Start `exe` on a free port with `args` (`--key`, `--hostile`) and wait for its URL.
+    pub fn start(exe: &str, args: &[&str]) -> io::Result<ServerProcess> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(exe)
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let mut first = String::new();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        std::io::BufReader::new(stdout).read_line(&mut first)?;
+        // Owned before the URL is looked for, so that the child is killed if it is missing.
+        let mut server = ServerProcess {
+            child,
+            url: String::new(),
+        };
+        server.url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("ws://"))
+            .ok_or_else(|| io::Error::other(format!("no URL in the server's {first:?}")))?
+            .to_owned();
+        Ok(server)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -5,22 +5,10 @@
 //! valid message, keep its memory bounded (backpressure instead of buffering), and after the
 //! invalid UTF-8 (which RFC 6455 says fails the connection) reconnect and go on.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use im_tests::server::{HOSTILE_FLOOD, HOSTILE_UNKNOWN};
+use im_tests::server::{ServerProcess, HOSTILE_FLOOD, HOSTILE_UNKNOWN};
 use im_tokio::{Client, Error, Event, LiveChat, ProtocolError, ReconnectPolicy};
-
-/// Kills the server process however the test ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn rss_kib() -> u64 {
     im_tests::wait::rss_bytes() / 1024
@@ -28,21 +16,12 @@ fn rss_kib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_server_cannot_crash_stall_or_bloat_the_client() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_livechat-server"))
-        .args(["--port", "0", "--key", "k", "--hostile"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let _server = Server(child);
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("ws://"))
-        .expect("the server prints its URL")
-        .to_owned();
+    let server = ServerProcess::start(
+        env!("CARGO_BIN_EXE_livechat-server"),
+        &["--key", "k", "--hostile"],
+    )
+    .unwrap();
+    let url = server.url().to_owned();
 
     let baseline = rss_kib();
     let (client, mut events) = Client::builder()

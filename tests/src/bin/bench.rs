@@ -39,27 +39,8 @@ const KEY: &str = "bench-key";
 
 /// Counts live heap bytes, so idle memory can be split into what is allocated and what the
 /// allocator keeps around it (RSS).
-struct Counting;
-
-static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-unsafe impl std::alloc::GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), std::sync::atomic::Ordering::Relaxed);
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        LIVE.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn heap_bytes() -> u64 {
-    LIVE.load(std::sync::atomic::Ordering::Relaxed) as u64
-}
+static ALLOCATOR: im_tests::alloc::Counting = im_tests::alloc::Counting;
 
 #[derive(Deserialize)]
 struct Body {
@@ -307,12 +288,12 @@ fn idle_child(kind: &str, url: &str, n: usize) {
             .metrics()
             .num_alive_tasks();
         let before = rss_bytes();
-        let heap_before = heap_bytes();
+        let heap_before = im_tests::alloc::live_bytes();
         for i in 1..=n {
             keep.open(kind, url, i).await;
         }
         let after = rss_bytes();
-        let heap = heap_bytes().saturating_sub(heap_before);
+        let heap = im_tests::alloc::live_bytes().saturating_sub(heap_before);
         let tasks = tokio::runtime::Handle::current()
             .metrics()
             .num_alive_tasks()
