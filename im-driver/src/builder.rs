@@ -3,7 +3,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use im_proto::{
@@ -19,7 +19,7 @@ use crate::transport::{self, Dialer, HeaderFn};
 pub struct ClientBuilder<R> {
     runtime: PhantomData<fn() -> R>,
     config: ConfigBuilder,
-    seeded: bool,
+    seed: Option<u64>,
     protocol: Option<Box<dyn Protocol>>,
     headers: Option<HeaderFn>,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -55,7 +55,7 @@ impl<R> Default for ClientBuilder<R> {
         ClientBuilder {
             runtime: PhantomData,
             config: Config::builder(),
-            seeded: false,
+            seed: None,
             protocol: None,
             headers: None,
             tls: None,
@@ -112,8 +112,7 @@ impl<R: Runtime> ClientBuilder<R> {
 
     /// Seed the reconnect jitter (reproducible runs). By default a random seed is drawn.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.config = self.config.seed(seed);
-        self.seeded = true;
+        self.seed = Some(seed);
         self
     }
 
@@ -155,22 +154,39 @@ impl<R: Runtime> ClientBuilder<R> {
         if self.event_capacity == 0 {
             return Err(BuildError::ZeroEventCapacity);
         }
-        let mut config = self.config;
-        if !self.seeded {
-            config = config.seed(random_seed());
-        }
-        let config = config.build()?;
+        let mut config = self.config.build()?;
+        let seed = self.seed.unwrap_or_else(random_seed);
+        // Each client has its own seed (R1); the settings it shares carry none.
+        config.seed = 0;
+        config.endpoints.shrink_to_fit();
+        let config = shared_config(config);
         let dialer = Dialer {
             tls: self.tls.unwrap_or_else(transport::default_tls),
             headers: self.headers,
             max_frame_bytes: self.max_frame_bytes,
         };
         let start = R::now();
-        let mut core = im_proto::Client::new(config, protocol, start);
+        let mut core = im_proto::Client::with_seed(config, seed, protocol, start);
         core.connect(start);
         let shared = driver::spawn::<R>(core, dialer, self.event_capacity, self.write_timeout);
         Ok((Client::new(shared.clone()), Events::new(shared)))
     }
+}
+
+/// The settings of the client last built, if they are still in use and equal to `config`,
+/// else `config`. Clients opened in a row with the same settings (endpoints included) share one
+/// read-only copy: 264 bytes fewer per client, where most of a process's clients are alike.
+fn shared_config(config: Config) -> Arc<Config> {
+    static LAST: Mutex<Weak<Config>> = Mutex::new(Weak::new());
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(existing) = last.upgrade() {
+        if *existing == config {
+            return existing;
+        }
+    }
+    let config = Arc::new(config);
+    *last = Arc::downgrade(&config);
+    config
 }
 
 /// A random seed from the OS-seeded hasher keys, without another dependency.
@@ -178,4 +194,39 @@ fn random_seed() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(0x696d);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(url: &str) -> Config {
+        Config::builder().endpoint(url).build().unwrap()
+    }
+
+    // The only test in this crate that builds configurations through `shared_config`.
+    #[test]
+    fn clients_built_alike_share_their_settings_and_only_then() {
+        let a = shared_config(settings("ws://a.example/ws"));
+        let b = shared_config(settings("ws://a.example/ws"));
+        assert!(Arc::ptr_eq(&a, &b), "equal settings, one copy");
+        let c = shared_config(settings("ws://c.example/ws"));
+        assert!(!Arc::ptr_eq(&a, &c), "another endpoint, another copy");
+        assert_eq!(c.endpoints[0].url(), "ws://c.example/ws");
+        let d = shared_config(settings("ws://a.example/ws"));
+        assert!(
+            !Arc::ptr_eq(&a, &d),
+            "only the last settings are remembered"
+        );
+        assert_eq!(*a, *d);
+        drop((a, b, d));
+        let e = Config::builder()
+            .endpoint("ws://c.example/ws")
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        let e = shared_config(e);
+        assert!(!Arc::ptr_eq(&c, &e), "another timeout, another copy");
+        assert_eq!(e.connect_timeout, Duration::from_secs(3));
+    }
 }

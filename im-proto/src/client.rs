@@ -4,6 +4,7 @@
 //! `poll_*` drains. Every input takes `now`; nothing here reads a clock or touches a socket.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backoff::{self, Rng};
@@ -22,7 +23,8 @@ pub const CLOSE_NORMAL: u16 = 1000;
 
 /// The sans-IO messaging client. See the crate docs for the driver loop.
 pub struct Client {
-    config: Config,
+    /// Only read: clients made with the same settings can share one copy.
+    config: Arc<Config>,
     protocol: Box<dyn Protocol>,
     phase: Phase,
     rng: Rng,
@@ -159,16 +161,36 @@ impl Link {
 }
 
 impl Client {
-    /// A client in `Idle`: call [`connect`](Self::connect) to start.
-    pub fn new(mut config: Config, protocol: Box<dyn Protocol>, _now: Instant) -> Self {
+    /// A client in `Idle`: call [`connect`](Self::connect) to start. Its jitter (R1) and its
+    /// idempotency keys come from `config.seed`.
+    ///
+    /// The configuration is only read, so clients made with the same settings can share one
+    /// (`Arc<Config>`; a `Config` converts): see [`with_seed`](Self::with_seed).
+    pub fn new(config: impl Into<Arc<Config>>, protocol: Box<dyn Protocol>, now: Instant) -> Self {
+        let config = config.into();
+        let seed = config.seed;
+        Self::with_seed(config, seed, protocol, now)
+    }
+
+    /// A client in `Idle` with its own `seed`; `config.seed` is not used. For a driver that
+    /// opens many clients with one shared configuration: clients that shared its seed would
+    /// share their backoff draws too, and a fleet's reconnects would arrive together (R1).
+    pub fn with_seed(
+        mut config: Arc<Config>,
+        seed: u64,
+        protocol: Box<dyn Protocol>,
+        _now: Instant,
+    ) -> Self {
         debug_assert!(
             config.validate().is_ok(),
             "Config must come from the builder"
         );
-        let mut rng = Rng::new(config.seed);
+        let mut rng = Rng::new(seed);
         let tag = rng.next_u64();
-        // Every idle connection keeps these: no spare capacity from the builder's pushes.
-        config.endpoints.shrink_to_fit();
+        if let Some(config) = Arc::get_mut(&mut config) {
+            // Every idle connection keeps these: no spare capacity from the builder's pushes.
+            config.endpoints.shrink_to_fit();
+        }
         let limits = &config.limits;
         Client {
             outbox: Outbox::new(limits.outbox_messages, limits.outbox_bytes),

@@ -180,8 +180,13 @@ impl Harness {
         peer: ScriptedPeer,
         start: Instant,
     ) -> Self {
+        Self::with_client(Client::new(config, protocol, start), peer, start)
+    }
+
+    /// Around a client made by the caller (one sharing its configuration, say).
+    pub fn with_client(client: Client, peer: ScriptedPeer, start: Instant) -> Self {
         Harness {
-            client: Client::new(config, protocol, start),
+            client,
             clock: Clock::new(start),
             peer,
             journal: Vec::new(),

@@ -1,14 +1,17 @@
 //! Herd simulation (R1 in a fleet): 2,000 clients lose the server at t=0, it returns at t=10 s.
 //! Arrivals at the returned server must be spread, not stampede; with jitter 0 they do stampede.
 //!
-//! Deterministic: virtual time, seeded jitter. Run with `--nocapture` to see the histogram.
+//! Deterministic: virtual time, seeded jitter. The fleet shares one configuration and each
+//! client has its own seed (`Client::with_seed`), as the drivers build clients opened alike.
+//! Run with `--nocapture` to see the histogram.
 
 mod support;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use im_proto::sim::{Accept, Harness, Reply, ScriptedPeer};
-use im_proto::{Config, Event, Frame, HeartbeatMode, ReconnectPolicy};
+use im_proto::{Client, Config, Event, Frame, HeartbeatMode, ReconnectPolicy};
 use support::toy::{parse_client, ClientFrame, Toy};
 
 const CLIENTS: usize = 2_000;
@@ -22,21 +25,26 @@ fn simulate(policy: &ReconnectPolicy, fleet: u64) -> Vec<Duration> {
     let down_at = start + up_for;
     let back_at = down_at + OUTAGE;
     let mut arrivals = Vec::with_capacity(CLIENTS);
-    for i in 0..CLIENTS {
-        let config = Config::builder()
+    // One configuration for the fleet, as a driver shares it between clients opened alike; the
+    // seed is each client's own.
+    let config = Arc::new(
+        Config::builder()
             .endpoint("ws://server/ws")
             .heartbeat(HeartbeatMode::Off)
             .reconnect(policy.clone())
-            .seed(fleet * CLIENTS as u64 + i as u64)
             .build()
-            .unwrap();
+            .unwrap(),
+    );
+    for i in 0..CLIENTS {
         let peer = ScriptedPeer::new()
             .greeting(|_| vec![Frame::Text("WELCOME".into())])
             .respond(|_, f| match parse_client(f) {
                 Some(ClientFrame::Ping) => vec![Reply::text("PONG")],
                 _ => vec![],
             });
-        let mut sim = Harness::new(config, Box::new(Toy::new(false)), peer, start);
+        let seed = fleet * CLIENTS as u64 + i as u64;
+        let client = Client::with_seed(config.clone(), seed, Box::new(Toy::new(false)), start);
+        let mut sim = Harness::with_client(client, peer, start);
         sim.client.connect(start);
         sim.run_until(down_at);
         sim.peer.accept = Accept::Refuse("connection refused".into());

@@ -256,12 +256,17 @@ struct Idle {
 }
 
 impl Idle {
-    /// Open connection `i` of `kind` (`im` or `raw`) and keep it.
+    /// Open connection `i` of `kind` and keep it: `im`; `im-own-url`, each client with a URL of
+    /// its own (a query the server ignores), so that no two share their settings; or `raw`.
     async fn open(&mut self, kind: &str, url: &str, i: usize) {
         let user = 100_000 + i as u64;
         if kind == "im" {
             self.im
                 .push(im_connected::<im_tokio::Tokio>(url, user).await);
+        } else if kind == "im-own-url" {
+            let own = format!("{url}?client={i}");
+            self.im
+                .push(im_connected::<im_tokio::Tokio>(&own, user).await);
         } else {
             let (mut ws, _) =
                 tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
@@ -733,8 +738,8 @@ fn main() {
 
     // 3. idle memory, in child processes, alternating.
     let idle_rounds = if quick { 1 } else { 3 };
-    let (mut im_b, mut raw_b, mut im_h, mut raw_h, mut tasks) =
-        (vec![], vec![], vec![], vec![], 0.0);
+    let (mut im_b, mut raw_b, mut im_h, mut raw_h, mut own_b, mut own_h, mut tasks) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], 0.0);
     for _ in 0..idle_rounds {
         let (b, t, h) = run_idle_child("im", &url, idle_conns);
         im_b.push(b);
@@ -743,15 +748,21 @@ fn main() {
         let (b, _, h) = run_idle_child("raw", &url, idle_conns);
         raw_b.push(b);
         raw_h.push(h);
+        let (b, _, h) = run_idle_child("im-own-url", &url, idle_conns);
+        own_b.push(b);
+        own_h.push(h);
     }
-    let (im_b, raw_b, im_h, raw_h) = (
+    let (im_b, raw_b, im_h, raw_h, own_b, own_h) = (
         median(&mut im_b),
         median(&mut raw_b),
         median(&mut im_h),
         median(&mut raw_h),
+        median(&mut own_b),
+        median(&mut own_h),
     );
     say(format!(
-        "idle ({idle_conns} connections): RSS growth im {im_b:.0} B/conn, raw {raw_b:.0} B/conn; live heap im {im_h:.0} B/conn, raw {raw_h:.0} B/conn; {tasks:.2} tasks/conn"
+        "idle ({idle_conns} connections): RSS growth im {im_b:.0} B/conn, raw {raw_b:.0} B/conn; live heap im {im_h:.0} B/conn, raw {raw_h:.0} B/conn; {tasks:.2} tasks/conn; \
+         im with a URL per client (no settings shared) {own_b:.0} B/conn, heap {own_h:.0}"
     ));
 
     // 4. herd.
@@ -809,6 +820,8 @@ fn main() {
                 "idle_tasks_per_conn": tasks,
                 "idle_heap_bytes_per_conn": im_h,
                 "idle_heap_bytes_per_conn_raw": raw_h,
+                "idle_bytes_per_conn_own_url": own_b,
+                "idle_heap_bytes_per_conn_own_url": own_h,
                 "herd_clients": herd_clients,
                 "herd_peak_ratio": herd_ratio,
                 "herd_peak_ratio_no_jitter": herd_rigid,
