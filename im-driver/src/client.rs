@@ -175,7 +175,7 @@ impl std::fmt::Debug for Events {
 impl Events {
     pub(crate) fn new<R: Runtime>(shared: Arc<Shared<R>>) -> Self {
         Events {
-            socket: Waker::from(shared.clone()),
+            socket: shared.socket_waker(),
             source: shared,
             batch: VecDeque::new(),
             busy: false,

@@ -47,6 +47,11 @@ impl<R: Runtime> Wake for Shared<R> {
 }
 
 impl<R: Runtime> Shared<R> {
+    /// The socket's waker: this state, one count of it (see the `Wake` impl above).
+    pub fn socket_waker(self: &Arc<Self>) -> Waker {
+        Waker::from(self.clone())
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, Conn<R>> {
         // A panic elsewhere cannot leave the core half-updated in a way that matters more than
         // stopping every client call would.
@@ -57,7 +62,7 @@ impl<R: Runtime> Shared<R> {
     /// asked for at once (a frame to send is written from the caller's task). The driver task
     /// is woken only for what it alone does.
     pub fn command<T>(self: &Arc<Self>, f: impl FnOnce(&mut im_proto::Client, Instant) -> T) -> T {
-        let socket = Waker::from(self.clone());
+        let socket = self.socket_waker();
         let mut conn = self.lock();
         let now = R::now();
         let r = f(&mut conn.core, now);
@@ -105,7 +110,7 @@ impl<R: Runtime> Shared<R> {
     /// the task again, so the lock is given up and the runtime's budget renewed in between.
     fn poll_drive(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.wakers.register_driver(cx.waker());
-        let socket = Waker::from(self.clone());
+        let socket = self.socket_waker();
         let mut conn = self.lock();
         let now = R::now();
         conn.poll_connecting(now, cx, &self.wakers);
@@ -220,7 +225,7 @@ pub(crate) trait Source: Send + Sync {
     /// Move every queued event into `into` (empty on entry), reading the socket first if
     /// none is queued. `Ready(false)` once the client has ended and nothing is left; `Pending`
     /// with the reader's waker registered (and, with `park`, the socket's wake-ups taken).
-    /// `socket` is the waker the state makes of itself ([`Waker::from`] an `Arc` of it).
+    /// `socket` is the waker the state makes of itself (`Shared::socket_waker`).
     fn poll_take(
         &self,
         socket: &Waker,
