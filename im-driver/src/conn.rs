@@ -351,7 +351,8 @@ impl<R: Runtime> Conn<R> {
                 }
                 Output::Disconnect { conn, code, reason } => {
                     if self.link.id() == Some(conn) {
-                        debug!(protocol = self.core.protocol_name(), %conn, code, %reason, "disconnecting");
+                        let protocol = self.core.protocol_name();
+                        debug!(protocol, %conn, code, %reason, "disconnecting");
                         if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None) {
                             self.closing = Some(Box::new(Closing {
                                 ws,
