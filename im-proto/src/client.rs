@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::{self, Rng};
 use crate::config::{Config, HeartbeatMode};
-use crate::message::{OutgoingMessage, SendId};
+use crate::message::{Delivery, OutgoingMessage, SendId};
 use crate::outbox::{Entry, Outbox};
 use crate::output::{
     Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
 };
-use crate::protocol::{Context, Direct, Protocol, ProtocolEvent, SendInfo};
+use crate::protocol::{Context, Direct, Encoded, Protocol, ProtocolEvent, SendInfo};
 use crate::transport::{ConnId, Endpoint, Frame, TransportEvent};
 
 /// WebSocket close code for a normal closure. Always sent explicitly: nats-server 2.9 answers a
@@ -328,6 +328,7 @@ impl Client {
         // H4: woken far later than asked: the process was frozen, not the link idle.
         let jumped = now.saturating_duration_since(deadline) > self.config.clock_jump_threshold;
         self.expire_outbox(now);
+        self.retry_unacked(now);
         // A drain that outlived its deadline ends here (the arms below see the new connect).
         self.maybe_finish_switch(now);
         match &mut self.phase {
@@ -406,13 +407,16 @@ impl Client {
             id,
             key,
             size,
-            expires_at: ttl.map(|t| now + t),
+            // A TTL too long to represent is no TTL.
+            expires_at: ttl.and_then(|t| now.checked_add(t)),
             msg,
             sent_on: None,
             ever_sent: false,
+            ack_deadline: None,
+            ack_retries: 0,
         });
         if let Phase::Ready { conn, .. } = self.phase {
-            self.flush_outbox(conn);
+            self.flush_outbox(now, conn);
         }
         Ok(id)
     }
@@ -529,7 +533,7 @@ impl Client {
         };
         match self.phase {
             // Let the old vendor ack what it has before leaving it, so nothing goes to both.
-            Phase::Ready { conn, .. } if self.protocol.acks() && self.outbox.in_flight_on(conn) => {
+            Phase::Ready { conn, .. } if self.outbox.in_flight_on(conn) => {
                 self.switching = Some(Box::new(switch));
             }
             _ => self.switch_now(now, switch),
@@ -665,6 +669,7 @@ impl Client {
         [
             phase,
             self.outbox.next_expiry(),
+            self.outbox.next_ack_deadline(),
             self.switching.as_ref().map(|s| s.deadline),
         ]
         .into_iter()
@@ -680,9 +685,10 @@ impl Client {
         self.next_conn += 1;
         let endpoints = self.endpoints();
         let endpoint = endpoints[self.endpoint_idx % endpoints.len()].clone();
+        let wire = self.protocol.resolve_endpoint(&endpoint);
         self.push_out(Output::Connect {
             conn,
-            endpoint: endpoint.clone(),
+            endpoint: wire.unwrap_or_else(|| endpoint.clone()),
             subprotocols: self.protocol.subprotocols(),
         });
         self.phase = Phase::Connecting {
@@ -847,16 +853,17 @@ impl Client {
             self.transmit_encoded(conn, &channel, encoded);
         }
         // Q2: what waited goes out first, in order.
-        self.flush_outbox(conn);
+        self.flush_outbox(now, conn);
     }
 
-    /// Transmit every held message not yet sent on `conn`, in FIFO order (Q2, Q3).
-    fn flush_outbox(&mut self, conn: ConnId) {
+    /// Transmit every held message not yet sent on `conn`, in FIFO order (Q2, Q3). A message
+    /// no ack will answer is `Sent` and gone; one the server will ack stays, with a deadline.
+    fn flush_outbox(&mut self, now: Instant, conn: ConnId) {
         if self.switching.is_some() {
             // Leaving this vendor: new messages wait for the next one.
             return;
         }
-        let acks = self.protocol.acks();
+        let ack_deadline = now.checked_add(self.config.ack_timeout);
         let mut done = Vec::new();
         let mut failed = Vec::new();
         // `push_out` inline (the outbox is borrowed): no event is emitted in this loop.
@@ -868,7 +875,7 @@ impl Client {
                 redelivery: entry.ever_sent,
             };
             match self.protocol.encode_message(&entry.msg, info) {
-                Ok(frame) => {
+                Ok(Encoded { frame, delivery }) => {
                     queue(
                         &mut self.out,
                         self.last_round,
@@ -876,8 +883,9 @@ impl Client {
                     );
                     entry.sent_on = Some(conn);
                     entry.ever_sent = true;
-                    if !acks {
-                        done.push(entry.id);
+                    match delivery {
+                        Delivery::AtLeastOnce => entry.ack_deadline = ack_deadline,
+                        _ => done.push(entry.id),
                     }
                 }
                 Err(error) => failed.push((entry.id, error)),
@@ -892,6 +900,39 @@ impl Client {
                 self.report_undelivered(entry, Undelivered::Encode(error));
             }
         }
+    }
+
+    /// Q3: a message whose ack is overdue goes out again on the live connection with the same
+    /// key while retries remain; then it is handed back (`Undelivered { AckTimeout }`), so a
+    /// server that never acks cannot hold the outbox hostage.
+    fn retry_unacked(&mut self, now: Instant) {
+        let Phase::Ready { conn, .. } = self.phase else {
+            return;
+        };
+        let overdue = self.outbox.ack_overdue(now);
+        if overdue.is_empty() {
+            return;
+        }
+        let retries = self.config.ack_retries;
+        for id in overdue {
+            let Some(entry) = self.outbox.get_mut(id) else {
+                continue;
+            };
+            if entry.expires_at.is_some_and(|t| t <= now) {
+                // Q1: its time is up; it went out, so the server may have it.
+                if let Some(entry) = self.outbox.take(id) {
+                    self.report_undelivered(entry, Undelivered::Expired);
+                }
+            } else if entry.ack_retries < retries {
+                entry.ack_retries += 1;
+                entry.sent_on = None;
+                entry.ack_deadline = None;
+            } else if let Some(entry) = self.outbox.take(id) {
+                self.report_undelivered(entry, Undelivered::AckTimeout);
+            }
+        }
+        self.flush_outbox(now, conn);
+        self.maybe_finish_switch(now);
     }
 
     fn transmit_encoded(

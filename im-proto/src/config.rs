@@ -177,6 +177,14 @@ pub struct Config {
     pub clock_jump_threshold: Duration,
     /// Default time a message may wait in the outbox; `None` = until close.
     pub outbox_ttl: Option<Duration>,
+    /// Q3: how long a message sent for an ack waits for it before it is retransmitted (or, out
+    /// of retries, reported `Undelivered { AckTimeout }`). 10 s, the heartbeat's answer time: a
+    /// server that answers heartbeats but not a message within that has lost it or never acks.
+    pub ack_timeout: Duration,
+    /// Q3: retransmissions after an ack timeout, on the live connection, with the same
+    /// idempotency key. 2, so a silent server releases a message after 30 s by default
+    /// (socket.io-client's `retries`; retransmissions after a reconnect do not count).
+    pub ack_retries: u32,
     pub limits: Limits,
     /// Seed of the jitter generator: same seed, same delays. Drivers pass a random one.
     pub seed: u64,
@@ -193,6 +201,8 @@ impl Config {
                 handshake_timeout: Duration::from_secs(10),
                 clock_jump_threshold: Duration::from_secs(5),
                 outbox_ttl: None,
+                ack_timeout: Duration::from_secs(10),
+                ack_retries: 2,
                 limits: Limits::default(),
                 seed: 0,
             },
@@ -229,6 +239,7 @@ impl Config {
         if let Some(ttl) = self.outbox_ttl {
             nonzero("outbox ttl", ttl)?;
         }
+        nonzero("ack timeout", self.ack_timeout)?;
         let l = &self.limits;
         for (name, v) in [
             ("max_frame_bytes", l.max_frame_bytes),
@@ -325,6 +336,18 @@ impl ConfigBuilder {
 
     pub fn outbox_ttl(mut self, ttl: Option<Duration>) -> Self {
         self.config.outbox_ttl = ttl;
+        self
+    }
+
+    /// Q3: how long to wait for a server's ack before retrying (see [`Config::ack_timeout`]).
+    pub fn ack_timeout(mut self, d: Duration) -> Self {
+        self.config.ack_timeout = d;
+        self
+    }
+
+    /// Q3: retransmissions after an ack timeout before `Undelivered { AckTimeout }`.
+    pub fn ack_retries(mut self, retries: u32) -> Self {
+        self.config.ack_retries = retries;
         self
     }
 

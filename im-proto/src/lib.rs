@@ -71,7 +71,7 @@
 //! | H4 clock jump | woken far past a deadline ⇒ probe the link instead of trusting stale state |
 //! | Q1 bounded | the outbox is bounded by count and bytes, with optional TTL; full ⇒ `Err` |
 //! | Q2 order | after (re)connect, held messages go out in FIFO order before newer ones |
-//! | Q3 at-least-once | with acking protocols, unacked messages are resent with the same key |
+//! | Q3 at-least-once | a message the server will ack is held until acked: resent with the same key after a reconnect and after an ack timeout while retries remain, then `Undelivered`; one it will not ack is `Sent` once written and never resent |
 //! | Q4 accounted | on close every message not delivered is handed back by id |
 //! | S1 resubscribe | every `Ready` re-establishes the whole desired subscription set |
 
@@ -94,12 +94,12 @@ mod transport;
 pub use backoff::{ceiling as backoff_ceiling, MIN_DELAY};
 pub use client::{Client, SwitchError, CLOSE_NORMAL};
 pub use config::{Config, ConfigBuilder, ConfigError, HeartbeatMode, Limits, ReconnectPolicy};
-pub use message::{Body, Json, Message, OutgoingMessage, SendId};
+pub use message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
 pub use output::{
     Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
 };
 pub use protocol::{
-    check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+    check_json_depth, Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent, SendInfo,
 };
 #[cfg(feature = "livechat")]
 pub use protocols::livechat::LiveChat;

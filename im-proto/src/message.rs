@@ -182,6 +182,24 @@ impl Message {
     }
 }
 
+/// What a sender asks of the server for one message.
+///
+/// A vendor that cannot give what is asked says so: `send` refuses the message with
+/// [`EncodeError::Unsupported`](crate::EncodeError::Unsupported) where the protocol knows in
+/// advance, or it ends `Undelivered` with that error, never written, where the protocol learns
+/// it only from the server (livechat's dialect).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Written once, never retransmitted; the fate is `Sent` as soon as it is handed to the
+    /// transport (Socket.IO plain emits, MQTT QoS 0, NATS, the seed's livechat).
+    AtMostOnce,
+    /// Held until the server acknowledges it (`Acked`): retransmitted with the same idempotency
+    /// key after a reconnect (Q3) and after an ack timeout while retries remain, then reported
+    /// `Undelivered` (Socket.IO acked emits, MQTT QoS 1, livechat's im dialect).
+    AtLeastOnce,
+}
+
 /// A message the user wants delivered.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -194,6 +212,11 @@ pub struct OutgoingMessage {
     /// How long the message may wait for a connection before it is reported undelivered (Q1).
     /// When `None`, the config's default TTL applies.
     pub ttl: Option<Duration>,
+    /// The delivery asked for; `None` = the protocol's default (see each vendor's docs).
+    pub delivery: Option<Delivery>,
+    /// Ask the broker to keep the message for later subscribers (MQTT's retain flag). Vendors
+    /// without such a thing refuse a retained message at `send`.
+    pub retain: bool,
 }
 
 impl OutgoingMessage {
@@ -203,6 +226,8 @@ impl OutgoingMessage {
             body,
             key: None,
             ttl: None,
+            delivery: None,
+            retain: false,
         }
     }
 
@@ -228,6 +253,18 @@ impl OutgoingMessage {
 
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
+        self
+    }
+
+    /// Ask for this delivery instead of the protocol's default (see [`Delivery`]).
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = Some(delivery);
+        self
+    }
+
+    /// Ask the broker to retain the message (MQTT).
+    pub fn retained(mut self) -> Self {
+        self.retain = true;
         self
     }
 

@@ -17,6 +17,10 @@ pub(crate) struct Entry {
     pub sent_on: Option<ConnId>,
     /// It went out at least once: a server may have it (reported with `Undelivered`).
     pub ever_sent: bool,
+    /// Q3: when the ack for its transmission on `sent_on` is overdue (`None`: never).
+    pub ack_deadline: Option<Instant>,
+    /// Q3: retransmissions made after ack timeouts.
+    pub ack_retries: u32,
 }
 
 /// FIFO by send id (Q2): retransmissions after a reconnect are older than anything queued since,
@@ -86,7 +90,26 @@ impl Outbox {
     pub fn requeue(&mut self) {
         for e in &mut self.entries {
             e.sent_on = None;
+            e.ack_deadline = None;
         }
+    }
+
+    /// Q3: the earliest instant an ack is overdue.
+    pub fn next_ack_deadline(&self) -> Option<Instant> {
+        self.entries.iter().filter_map(|e| e.ack_deadline).min()
+    }
+
+    /// Q3: messages whose ack is overdue at `now`, in FIFO order.
+    pub fn ack_overdue(&self, now: Instant) -> Vec<SendId> {
+        self.entries
+            .iter()
+            .filter(|e| e.ack_deadline.is_some_and(|t| t <= now))
+            .map(|e| e.id)
+            .collect()
+    }
+
+    pub fn get_mut(&mut self, id: SendId) -> Option<&mut Entry> {
+        self.entries.iter_mut().find(|e| e.id == id)
     }
 
     /// Q1 TTL: remove entries waiting for a connection whose time is up.

@@ -57,7 +57,8 @@ pub enum Event {
     Heartbeat {
         rtt: Option<Duration>,
     },
-    /// The message was handed to the transport (protocols without acks).
+    /// The message was written to the transport, and no ack will come for it (at-most-once:
+    /// a plain Socket.IO emit, MQTT QoS 0, NATS, the seed's livechat).
     Sent {
         id: SendId,
     },
@@ -148,6 +149,9 @@ pub enum Undelivered {
     Closed,
     /// The protocol could not encode it.
     Encode(EncodeError),
+    /// The server did not acknowledge it within the ack timeout, on the first transmission nor
+    /// on any retry (`Config::ack_retries`). It may have arrived: `maybe_delivered` is true.
+    AckTimeout,
 }
 
 /// An error the client survived, reported as an event.

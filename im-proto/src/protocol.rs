@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::{HeartbeatMode, Limits};
-use crate::message::{Message, OutgoingMessage, SendId};
+use crate::message::{Delivery, Message, OutgoingMessage, SendId};
 use crate::output::Event;
 use crate::transport::{Endpoint, Frame};
 
@@ -132,6 +132,35 @@ pub struct SendInfo<'a> {
     pub redelivery: bool,
 }
 
+/// An outgoing message on the wire, and what the server will do about it.
+#[derive(Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Encoded {
+    pub frame: Frame,
+    /// `AtLeastOnce`: the server will acknowledge this frame ([`ProtocolEvent::Acked`]) and the
+    /// core holds the message until it does; `AtMostOnce`: no ack will come, the message is
+    /// `Sent` once written.
+    pub delivery: Delivery,
+}
+
+impl Encoded {
+    /// A frame no ack will answer: the message ends `Sent` once written.
+    pub fn at_most_once(frame: Frame) -> Self {
+        Encoded {
+            frame,
+            delivery: Delivery::AtMostOnce,
+        }
+    }
+
+    /// A frame the server will acknowledge: the message is held until [`ProtocolEvent::Acked`].
+    pub fn at_least_once(frame: Frame) -> Self {
+        Encoded {
+            frame,
+            delivery: Delivery::AtLeastOnce,
+        }
+    }
+}
+
 /// A vendor's wire protocol.
 ///
 /// The core calls these in a fixed order per connection: [`on_open`](Protocol::on_open) once the
@@ -148,10 +177,11 @@ pub trait Protocol: Send + 'static {
         &[]
     }
 
-    /// Whether the server acknowledges sent messages. With acks, messages stay in the outbox
-    /// until acked and are retransmitted after a reconnect (Q3); without, they are reported
-    /// `Sent` once handed to the transport.
-    fn acks(&self) -> bool;
+    /// The URL to open for a configured endpoint, when the vendor derives it (Socket.IO turns
+    /// `http://host:port/ns` into its Engine.IO WebSocket URL); `None` opens it as given.
+    fn resolve_endpoint(&mut self, _endpoint: &Endpoint) -> Option<Endpoint> {
+        None
+    }
 
     /// The transport opened: start the handshake (or emit `Ready` at once if there is none).
     fn on_open(&mut self, cx: &mut Context<'_>);
@@ -169,11 +199,15 @@ pub trait Protocol: Send + 'static {
         Ok(())
     }
 
+    /// The frame for one message, and whether the server will ack it. Each message decides
+    /// for itself (its [`OutgoingMessage::delivery`], else the protocol's default): an ack the
+    /// server will not send must never be waited for, and a message that asked for acks the
+    /// server cannot give is refused with [`EncodeError::Unsupported`], not sent silently weaker.
     fn encode_message(
         &mut self,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Frame, EncodeError>;
+    ) -> Result<Encoded, EncodeError>;
 
     /// The frame that subscribes to `channel`, or `None` if the vendor has no such thing.
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError>;
@@ -216,6 +250,11 @@ pub enum EncodeError {
     UnsupportedBody {
         protocol: &'static str,
         body: &'static str,
+    },
+    #[error("{protocol} cannot {what}")]
+    Unsupported {
+        protocol: &'static str,
+        what: &'static str,
     },
     #[error("invalid channel name {0:?}")]
     InvalidChannel(String),

@@ -83,9 +83,6 @@ impl im_proto::Protocol for Scripted {
     fn name(&self) -> &'static str {
         "scripted"
     }
-    fn acks(&self) -> bool {
-        false
-    }
     fn on_open(&mut self, cx: &mut Context<'_>) {
         cx.emit(ProtocolEvent::Ready);
     }
@@ -113,7 +110,7 @@ impl im_proto::Protocol for Scripted {
         &mut self,
         _msg: &OutgoingMessage,
         _send: SendInfo<'_>,
-    ) -> Result<Frame, EncodeError> {
+    ) -> Result<im_proto::Encoded, EncodeError> {
         Err(EncodeError::Other("receive only".into()))
     }
     fn encode_subscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {

@@ -1,9 +1,10 @@
 //! The livechat codec on its own: frames in, protocol events out.
 mod support;
 
+use im_proto::protocols::livechat::Dialect;
 use im_proto::{
-    Frame, Limits, LiveChat, OutgoingMessage, Protocol, ProtocolError, ProtocolEvent, SendId,
-    SendInfo,
+    Delivery, EncodeError, Encoded, Frame, Limits, LiveChat, OutgoingMessage, Protocol,
+    ProtocolError, ProtocolEvent, SendId, SendInfo,
 };
 use serde_json::Value;
 
@@ -11,6 +12,18 @@ fn run(p: &mut LiveChat, frame: &str) -> (Vec<ProtocolEvent>, Result<(), Protoco
     support::in_context(&Limits::default(), |cx| {
         p.on_frame(cx, Frame::Text(frame.into()))
     })
+}
+
+const IM_AUTH1: &str = r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s","dialect":"im"}}"#;
+const SEED_AUTH1: &str = r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s"}}"#;
+
+fn encode(p: &mut LiveChat, msg: &OutgoingMessage) -> Result<Encoded, EncodeError> {
+    let send = SendInfo {
+        id: SendId(3),
+        key: "tag-3",
+        redelivery: false,
+    };
+    p.encode_message(msg, send)
 }
 
 #[test]
@@ -21,8 +34,10 @@ fn auth1_is_answered_with_md5_of_seed_and_key() {
         r#"{"cmd":"auth1","msg_id":42,"result":{"seed":"abc"}}"#,
     );
     r.unwrap();
-    let [ProtocolEvent::Transmit(Frame::Text(reply))] = events.as_slice() else {
-        panic!("expected one reply, got {events:?}");
+    // The seed's dialect: answering the challenge is the whole handshake.
+    let [ProtocolEvent::Transmit(Frame::Text(reply)), ProtocolEvent::Ready] = events.as_slice()
+    else {
+        panic!("expected the reply then Ready, got {events:?}");
     };
     let reply: Value = serde_json::from_str(reply).unwrap();
     assert_eq!(reply["cmd"], "auth2");
@@ -95,20 +110,48 @@ fn bad_input_is_a_typed_error() {
 }
 
 #[test]
+fn the_im_dialect_is_announced_in_auth1_and_waits_for_auth_ok() {
+    let mut p = LiveChat::new(7, 9527, "k3y");
+    let (events, r) = run(&mut p, IM_AUTH1);
+    r.unwrap();
+    assert!(
+        matches!(events.as_slice(), [ProtocolEvent::Transmit(_)]),
+        "no Ready before auth_ok: {events:?}"
+    );
+    assert_eq!(p.dialect(), Some(Dialect::Im));
+    let (events, _) = run(&mut p, r#"{"cmd":"auth_ok"}"#);
+    assert_eq!(events, vec![ProtocolEvent::Ready]);
+}
+
+#[test]
+fn the_seeds_dialect_sends_at_most_once_and_has_no_rooms() {
+    let mut p = LiveChat::new(1, 2, "k");
+    run(&mut p, SEED_AUTH1).1.unwrap();
+    assert_eq!(p.dialect(), Some(Dialect::Seed));
+    let sent = encode(&mut p, &OutgoingMessage::text("livechat_1", "hi")).unwrap();
+    assert_eq!(sent.delivery, Delivery::AtMostOnce);
+    let Frame::Text(t) = sent.frame else { panic!() };
+    let v: Value = serde_json::from_str(&t).unwrap();
+    assert_eq!((v["cmd"].as_str(), v["message"].as_str()), (Some("chat"), Some("hi")));
+    assert_eq!(p.encode_subscribe("room-2"), Ok(None));
+    assert_eq!(p.encode_unsubscribe("room-2"), Ok(None));
+    // Asking a seed server for acks is refused, not silently weakened.
+    let acked = OutgoingMessage::text("livechat_1", "hi").with_delivery(Delivery::AtLeastOnce);
+    assert!(matches!(
+        encode(&mut p, &acked),
+        Err(EncodeError::Unsupported { .. })
+    ));
+    assert!(p.validate(&acked).is_err());
+}
+
+#[test]
 fn conn_close_kicks_and_ack_maps_back_to_the_send() {
     let mut p = LiveChat::new(1, 2, "k");
+    run(&mut p, IM_AUTH1).1.unwrap();
     let msg = OutgoingMessage::text("room-1", "hi");
-    let frame = p
-        .encode_message(
-            &msg,
-            SendInfo {
-                id: SendId(3),
-                key: "tag-3",
-                redelivery: false,
-            },
-        )
-        .unwrap();
-    let Frame::Text(t) = frame else { panic!() };
+    let encoded = encode(&mut p, &msg).unwrap();
+    assert_eq!(encoded.delivery, Delivery::AtLeastOnce);
+    let Frame::Text(t) = encoded.frame else { panic!() };
     let v: Value = serde_json::from_str(&t).unwrap();
     assert_eq!(v["msg_id"], "tag-3");
     assert_eq!(v["message"], "hi");

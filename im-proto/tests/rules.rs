@@ -35,6 +35,9 @@ struct Setup {
     latency: Duration,
     acks: bool,
     ttl: Option<Duration>,
+    /// Q3: the ack timeout and the retries after it.
+    ack_timeout: Duration,
+    ack_retries: u32,
     first_accept: Accept,
     seed: u64,
 }
@@ -45,6 +48,8 @@ impl Setup {
             .heartbeat(self.mode)
             .reconnect(self.policy.clone())
             .outbox_ttl(self.ttl)
+            .ack_timeout(self.ack_timeout)
+            .ack_retries(self.ack_retries)
             .connect_timeout(Duration::from_secs(3))
             .handshake_timeout(Duration::from_secs(3))
             .limits(Limits {
@@ -113,6 +118,8 @@ fn setup_strategy() -> impl Strategy<Value = Setup> {
         ms(0..=200),
         any::<bool>(),
         prop::option::weighted(0.3, ms(100..=20_000)),
+        // Q3: from below a round trip (every ack is late) to far beyond any run.
+        (ms(1..=30_000), 0u32..=3),
         any::<u64>(),
     )
         .prop_map(
@@ -124,6 +131,7 @@ fn setup_strategy() -> impl Strategy<Value = Setup> {
                 latency,
                 acks,
                 ttl,
+                (ack_timeout, ack_retries),
                 seed,
             )| {
                 Setup {
@@ -135,6 +143,8 @@ fn setup_strategy() -> impl Strategy<Value = Setup> {
                     latency,
                     acks,
                     ttl,
+                    ack_timeout,
+                    ack_retries,
                     first_accept: Accept::Yes,
                     seed,
                 }
@@ -900,12 +910,16 @@ fn fates(run: &Run) -> HashMap<SendId, Vec<(usize, &Event)>> {
 fn check_q2(run: &Run) {
     let fates = fates(run);
     let mut per_conn: HashMap<ConnId, SendId> = HashMap::new();
+    let mut first_on: BTreeSet<(ConnId, SendId)> = BTreeSet::new();
     for (i, _, rec) in run.records() {
         match rec {
             Record::Output(Output::Transmit { conn, frame }) => {
                 if let Some((id, _)) = msg_id(frame) {
-                    if let Some(prev) = per_conn.insert(*conn, id) {
-                        assert!(id > prev, "Q2: {id} after {prev} on {conn}");
+                    // A retransmission after an ack timeout (Q3) is not a new message.
+                    if first_on.insert((*conn, id)) {
+                        if let Some(prev) = per_conn.insert(*conn, id) {
+                            assert!(id > prev, "Q2: {id} after {prev} on {conn}");
+                        }
                     }
                 }
             }
@@ -941,23 +955,58 @@ fn check_q2(run: &Run) {
 }
 
 /// Q3 at-least-once: every transmission of a message carries its one key; nothing is sent
-/// again once acked; each message goes out at most once per connection.
+/// again once acked; on one connection a message goes out again only after `ack_timeout`
+/// without its ack, at most `ack_retries` times, and `Undelivered { AckTimeout }` comes only
+/// after the last of them went unanswered for `ack_timeout`.
 fn check_q3(run: &Run) {
+    let (timeout, retries) = (run.setup.ack_timeout, run.setup.ack_retries);
     let mut keys: HashMap<SendId, String> = HashMap::new();
     let mut acked: BTreeSet<SendId> = BTreeSet::new();
-    let mut seen: BTreeSet<(ConnId, SendId)> = BTreeSet::new();
-    for (_, _, rec) in run.records() {
+    // Per message: the connection of its last transmission, when, and how many on it.
+    let mut last: HashMap<SendId, (ConnId, Instant, u32)> = HashMap::new();
+    // Transmissions per message after ack timeouts, over all connections.
+    let mut retried: HashMap<SendId, u32> = HashMap::new();
+    for (_, t, rec) in run.records() {
         match rec {
             Record::Output(Output::Transmit { conn, frame }) => {
                 if let Some((id, key)) = msg_id(frame) {
                     let k = keys.entry(id).or_insert_with(|| key.clone());
                     assert_eq!(*k, key, "Q3: retransmission with another key");
                     assert!(!acked.contains(&id), "Q3: {id} sent again after its ack");
-                    assert!(seen.insert((*conn, id)), "Q3: {id} sent twice on {conn}");
+                    let n = match last.get(&id) {
+                        Some((c, at, n)) if c == conn => {
+                            assert!(
+                                t >= *at + timeout,
+                                "Q3: {id} sent again on {conn} {:?} after, before the ack timeout",
+                                t - *at
+                            );
+                            let r = retried.entry(id).or_default();
+                            *r += 1;
+                            assert!(*r <= retries, "Q3: {id} retried {r} times, limit {retries}");
+                            n + 1
+                        }
+                        _ => 1,
+                    };
+                    last.insert(id, (*conn, t, n));
                 }
             }
             Record::Output(Output::Event(Event::Acked { id })) => {
                 assert!(acked.insert(*id), "Q3: {id} acked twice");
+            }
+            Record::Output(Output::Event(Event::Undelivered {
+                id,
+                reason: Undelivered::AckTimeout,
+                maybe_delivered,
+                ..
+            })) => {
+                assert!(maybe_delivered, "Q3: {id} timed out unsent");
+                let (_, at, _) = last[id];
+                assert!(t >= at + timeout, "Q3: {id} timed out early");
+                assert_eq!(
+                    retried.get(id).copied().unwrap_or(0),
+                    retries,
+                    "Q3: {id} given up before its retries"
+                );
             }
             _ => {}
         }
@@ -1326,6 +1375,8 @@ fn fixed_setup() -> Setup {
         latency: Duration::ZERO,
         acks: true,
         ttl: None,
+        ack_timeout: Duration::from_secs(10),
+        ack_retries: 2,
         first_accept: Accept::Yes,
         seed: 1,
     }

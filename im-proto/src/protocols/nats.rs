@@ -14,8 +14,10 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::message::{Body, Message, OutgoingMessage};
-use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::message::{Body, Delivery, Message, OutgoingMessage};
+use crate::protocol::{
+    Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+};
 use crate::transport::{Endpoint, Frame};
 
 /// A NATS client session.
@@ -261,10 +263,6 @@ impl Protocol for Nats {
         "nats"
     }
 
-    fn acks(&self) -> bool {
-        false
-    }
-
     fn on_open(&mut self, _cx: &mut Context<'_>) {
         // The server speaks first (INFO).
         self.partial.clear();
@@ -324,6 +322,18 @@ impl Protocol for Nats {
     }
 
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
+        if msg.delivery == Some(Delivery::AtLeastOnce) {
+            return Err(EncodeError::Unsupported {
+                protocol: "nats",
+                what: "acknowledge a publish (NATS core is at-most-once)",
+            });
+        }
+        if msg.retain {
+            return Err(EncodeError::Unsupported {
+                protocol: "nats",
+                what: "retain a message",
+            });
+        }
         check_subject(&msg.channel, false)
     }
 
@@ -331,13 +341,13 @@ impl Protocol for Nats {
         &mut self,
         msg: &OutgoingMessage,
         _send: SendInfo<'_>,
-    ) -> Result<Frame, EncodeError> {
-        check_subject(&msg.channel, false)?;
+    ) -> Result<Encoded, EncodeError> {
+        self.validate(msg)?;
         let payload = msg.body.as_bytes();
         let mut out = format!("PUB {} {}\r\n", msg.channel, payload.len()).into_bytes();
         out.extend_from_slice(payload);
         out.extend_from_slice(b"\r\n");
-        Ok(Frame::Binary(out))
+        Ok(Encoded::at_most_once(Frame::Binary(out)))
     }
 
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {

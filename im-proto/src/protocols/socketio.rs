@@ -1,15 +1,21 @@
-//! Socket.IO v4 over Engine.IO 4, WebSocket transport only, default namespace.
+//! Socket.IO v4 over Engine.IO 4, WebSocket transport only, as socket.io-client speaks it.
 //!
-//! The endpoint is the server's Engine.IO URL: `ws://host:port/socket.io/?EIO=4&transport=websocket`.
-//! Engine.IO's open packet (`0{…}`) dictates the heartbeat: the server pings (`2`) every
-//! `pingInterval`, the client answers (`3`), and silence for `pingInterval + pingTimeout` is a
-//! dead link (H2). The namespace connect (`40`) completes the handshake.
+//! The endpoint is the server's URL as socket.io-client takes it: `http(s)://host[:port][/ns]`
+//! becomes `ws(s)://host[:port]/socket.io/?EIO=4&transport=websocket` (the path is
+//! [`SocketIo::path`], the URL's path is the namespace, its query is kept); a `ws(s)://` URL is
+//! opened as given. Engine.IO's open packet (`0{…}`) dictates the heartbeat: the server pings
+//! (`2`) every `pingInterval`, the client answers (`3`), and silence for `pingInterval +
+//! pingTimeout` is a dead link (H2). The namespace connect (`40`) completes the handshake.
 //!
-//! Event name = channel. Sending emits `42<ack id>["channel", body]` and the server's ack
-//! (`43<ack id>[…]`) is the message's ack (Q3). Subscribing emits `subscribe` with the room name
-//! (acked); the server decides what rooms mean. A server-side disconnect (`41`) is a kick: the
-//! server said goodbye to this socket, so the client does not reconnect. Binary attachments
-//! (`45`, `46`) are refused with a clear error.
+//! Channel = event name. A plain emit (`42["channel", body]`) carries no ack id and ends `Sent`
+//! (at-most-once), as `socket.emit` does. Acked emits are an opt-in, per client
+//! ([`SocketIo::ack_emits`]) or per message ([`Delivery::AtLeastOnce`]): `42<id>[…]`, and the
+//! server's `43<id>[…]` is the message's ack (Q3; the core retries after `Config::ack_timeout`,
+//! as socket.io-client's `ackTimeout`/`retries`). Receiving needs no server cooperation: every
+//! event the server emits to this socket is delivered, and `subscribe` sends nothing unless the
+//! application has a room-join event of its own ([`SocketIo::room_events`]). A server-side
+//! disconnect (`41`) is a kick: the client does not reconnect (socket.io-client's `io server
+//! disconnect`). Binary attachments (`45`, `46`) are refused with a clear error.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,20 +26,32 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::config::HeartbeatMode;
-use crate::message::{Body, Message, OutgoingMessage, SendId};
+use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
 use crate::protocol::{
-    check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+    check_json_depth, Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent,
+    SendInfo,
 };
-use crate::transport::Frame;
+use crate::transport::{Endpoint, Frame};
 
-/// A Socket.IO client session on the default namespace.
+/// A Socket.IO client session on one namespace.
 pub struct SocketIo {
     /// Sent with the namespace connect (`40{auth}`): tokens live here, never printed.
     auth: Option<Value>,
+    /// The namespace set by [`namespace`](Self::namespace); else the endpoint URL's path.
+    namespace: Option<String>,
+    /// The namespace the current endpoint's URL names (`http://host/chat` → `/chat`).
+    url_namespace: Option<String>,
+    /// The Engine.IO path for `http(s)://` endpoints.
+    path: String,
+    /// Every emit asks for an ack unless the message says otherwise.
+    ack_emits: bool,
+    /// The application's own room-join and room-leave events, if it has them.
+    room_events: Option<(String, String)>,
     next_ack: u64,
-    /// Ack id → send, for `43` (Q3). Bounded by the outbox; reset per connection.
+    /// Ack id → send, for `43` (Q3). One per acked emit in flight; reset per connection.
     inflight: HashMap<u64, SendId>,
-    /// Ack id → room, for the acked `subscribe`.
+    /// Ack id → room, for the acked join event. At most one per desired channel: a leave
+    /// removes the room's entry.
     subscribing: HashMap<u64, String>,
 }
 
@@ -45,9 +63,15 @@ struct Open {
 }
 
 impl SocketIo {
+    /// The default namespace `/`, plain emits (at-most-once), no room events.
     pub fn new() -> Self {
         SocketIo {
             auth: None,
+            namespace: None,
+            url_namespace: None,
+            path: "/socket.io/".to_owned(),
+            ack_emits: false,
+            room_events: None,
             next_ack: 0,
             inflight: HashMap::new(),
             subscribing: HashMap::new(),
@@ -60,15 +84,69 @@ impl SocketIo {
         self
     }
 
+    /// Connect to namespace `ns` (`"/chat"`; a missing leading `/` is added), whatever the
+    /// endpoint URL's path says.
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        let ns = ns.into();
+        self.namespace = Some(if ns.starts_with('/') { ns } else { format!("/{ns}") });
+        self
+    }
+
+    /// The server's Engine.IO path (socket.io's `path` option), for `http(s)://` endpoints.
+    /// Default `/socket.io/`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        let mut path = path.into();
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        if !path.ends_with('/') {
+            path.push('/');
+        }
+        self.path = path;
+        self
+    }
+
+    /// Whether every emit asks the server for an ack (socket.io-client's `ackTimeout` option):
+    /// the message is then held until the server's handler calls its callback, and retried or
+    /// reported `Undelivered` if it does not. Off by default; the server must acknowledge.
+    pub fn ack_emits(mut self, on: bool) -> Self {
+        self.ack_emits = on;
+        self
+    }
+
+    /// The application's own events for joining and leaving a room: `subscribe(room)` emits
+    /// `join` with the room name, acked (`Subscribed` on the ack), `unsubscribe` emits `leave`.
+    pub fn room_events(mut self, join: impl Into<String>, leave: impl Into<String>) -> Self {
+        self.room_events = Some((join.into(), leave.into()));
+        self
+    }
+
     fn ack_id(&mut self) -> u64 {
-        self.next_ack += 1;
+        self.next_ack = self.next_ack.wrapping_add(1);
         self.next_ack
     }
 
-    fn emit(ack: Option<u64>, event: &str, arg: &str) -> Frame {
+    /// The namespace of this connection.
+    fn ns(&self) -> &str {
+        self.namespace
+            .as_deref()
+            .or(self.url_namespace.as_deref())
+            .unwrap_or("/")
+    }
+
+    /// `42[/ns,][id][event,arg]`.
+    fn emit(&self, ack: Option<u64>, event: &str, arg: &str) -> Frame {
         let event = Value::String(event.to_owned());
         let id = ack.map(|a| a.to_string()).unwrap_or_default();
-        Frame::Text(format!("42{id}[{event},{arg}]").into())
+        Frame::Text(format!("42{}{id}[{event},{arg}]", self.ns_prefix()).into())
+    }
+
+    /// `/ns,` for a namespace other than `/`, which packets leave out.
+    fn ns_prefix(&self) -> String {
+        match self.ns() {
+            "/" => String::new(),
+            ns => format!("{ns},"),
+        }
     }
 }
 
@@ -82,8 +160,38 @@ impl fmt::Debug for SocketIo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SocketIo")
             .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
+            .field("namespace", &self.ns())
+            .field("ack_emits", &self.ack_emits)
             .finish_non_exhaustive()
     }
+}
+
+/// `http(s)://host[:port][/path][?query]` → the Engine.IO WebSocket URL on `engine_path` and the
+/// namespace the path names; `None` for any other scheme.
+fn engine_url(url: &str, engine_path: &str) -> Option<(String, Option<String>)> {
+    let (scheme, rest) = if let Some(rest) = url.strip_prefix("http://") {
+        ("ws", rest)
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        ("wss", rest)
+    } else {
+        return None;
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => before_query.split_at(i),
+        None => (before_query, ""),
+    };
+    let path = path.trim_end_matches('/');
+    let namespace = (!path.is_empty()).then(|| path.to_owned());
+    let mut out = format!("{scheme}://{authority}{engine_path}?EIO=4&transport=websocket");
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        out.push('&');
+        out.push_str(q);
+    }
+    Some((out, namespace))
 }
 
 /// The packet type (one ASCII character) and the rest. `None` for an empty or non-ASCII start:
@@ -114,8 +222,13 @@ impl Protocol for SocketIo {
         "socket.io"
     }
 
-    fn acks(&self) -> bool {
-        true
+    fn resolve_endpoint(&mut self, endpoint: &Endpoint) -> Option<Endpoint> {
+        let (url, namespace) = match engine_url(endpoint.url(), &self.path) {
+            Some((url, namespace)) => (Some(Endpoint::new(url)), namespace),
+            None => (None, None),
+        };
+        self.url_namespace = namespace;
+        url
     }
 
     fn on_open(&mut self, _cx: &mut Context<'_>) {
@@ -146,9 +259,10 @@ impl Protocol for SocketIo {
                     interval: Duration::from_millis(open.ping_interval.max(1)),
                     timeout: Duration::from_millis(open.ping_timeout.max(1)),
                 }));
+                let ns = self.ns_prefix();
                 let connect = match &self.auth {
-                    Some(auth) => format!("40{auth}"),
-                    None => "40".to_owned(),
+                    Some(auth) => format!("40{ns}{auth}"),
+                    None => format!("40{ns}"),
                 };
                 cx.transmit(Frame::Text(connect.into()));
             }
@@ -174,6 +288,12 @@ impl Protocol for SocketIo {
     }
 
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
+        if msg.retain {
+            return Err(EncodeError::Unsupported {
+                protocol: "socket.io",
+                what: "retain a message",
+            });
+        }
         match msg.body {
             Body::Binary(_) => Err(EncodeError::UnsupportedBody {
                 protocol: "socket.io",
@@ -188,32 +308,56 @@ impl Protocol for SocketIo {
         &mut self,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Frame, EncodeError> {
+    ) -> Result<Encoded, EncodeError> {
         self.validate(msg)?;
         let arg = match &msg.body {
             Body::Json(raw) => raw.get().to_owned(),
             Body::Text(t) => Value::String(t.clone()).to_string(),
             _ => unreachable!("validated above"),
         };
+        let acked = match msg.delivery {
+            Some(Delivery::AtLeastOnce) => true,
+            Some(_) => false,
+            None => self.ack_emits,
+        };
+        if !acked {
+            return Ok(Encoded::at_most_once(self.emit(None, &msg.channel, &arg)));
+        }
         let ack = self.ack_id();
         self.inflight.insert(ack, send.id);
-        Ok(Self::emit(Some(ack), &msg.channel, &arg))
+        Ok(Encoded::at_least_once(self.emit(
+            Some(ack),
+            &msg.channel,
+            &arg,
+        )))
     }
 
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        let Some((join, _)) = &self.room_events else {
+            // Listening to an event needs nothing from the server.
+            return Ok(None);
+        };
+        let join = join.clone();
         let ack = self.ack_id();
+        self.subscribing.retain(|_, room| room != channel);
         self.subscribing.insert(ack, channel.to_owned());
         let room = Value::String(channel.to_owned()).to_string();
-        Ok(Some(Self::emit(Some(ack), "subscribe", &room)))
+        Ok(Some(self.emit(Some(ack), &join, &room)))
     }
 
     fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        let Some((_, leave)) = &self.room_events else {
+            return Ok(None);
+        };
+        let leave = leave.clone();
+        // No `Subscribed` for a room no longer wanted.
+        self.subscribing.retain(|_, room| room != channel);
         let room = Value::String(channel.to_owned()).to_string();
-        Ok(Some(Self::emit(None, "unsubscribe", &room)))
+        Ok(Some(self.emit(None, &leave, &room)))
     }
 
     fn on_close(&mut self) -> Option<Frame> {
-        Some(Frame::Text("41".into()))
+        Some(Frame::Text(format!("41{}", self.ns_prefix()).into()))
     }
 }
 
@@ -226,6 +370,21 @@ impl SocketIo {
     ) -> Result<(), ProtocolError> {
         let (kind, rest) =
             packet_type(packet).ok_or_else(|| malformed("empty or non-ASCII Socket.IO packet"))?;
+        // `/ns,` follows the type for any namespace but `/`.
+        let (ns, rest) = match rest.strip_prefix('/') {
+            Some(_) => match rest.split_once(',') {
+                Some((ns, rest)) => (ns, rest),
+                None => (rest, ""),
+            },
+            None => ("/", rest),
+        };
+        if ns != self.ns() {
+            return Err(ProtocolError::Violation(format!(
+                "Socket.IO packet for namespace {:?}, connected to {:?}",
+                truncate(ns),
+                self.ns()
+            )));
+        }
         match kind {
             b'0' => cx.emit(ProtocolEvent::Ready),
             b'1' => cx.emit(ProtocolEvent::Kicked {
@@ -240,6 +399,7 @@ impl SocketIo {
                     .ok_or_else(|| malformed("event without a name"))?;
                 let channel: String =
                     serde_json::from_str(event.get()).map_err(|_| malformed("event name"))?;
+                let ns = self.ns_prefix();
                 let body = match args {
                     [one] => (*one).to_owned(),
                     many => serde_json::value::to_raw_value(many)
@@ -251,7 +411,7 @@ impl SocketIo {
                 )));
                 if let Some(id) = ack {
                     // The server asked for an acknowledgement: we have the message.
-                    cx.transmit(Frame::Text(format!("43{id}[]").into()));
+                    cx.transmit(Frame::Text(format!("43{ns}{id}[]").into()));
                 }
             }
             b'3' => {
@@ -278,5 +438,48 @@ impl SocketIo {
             _ => return Err(malformed("unknown Socket.IO packet")),
         }
         Ok(())
+    }
+}
+
+/// Names from a hostile server are echoed in errors: at most 64 bytes of them.
+fn truncate(s: &str) -> &str {
+    let mut end = s.len().min(64);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls_become_engine_io_urls_with_the_path_as_namespace() {
+        let cases = [
+            (
+                "http://127.0.0.1:3000",
+                "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket",
+                None,
+            ),
+            (
+                "https://chat.example.com/",
+                "wss://chat.example.com/socket.io/?EIO=4&transport=websocket",
+                None,
+            ),
+            (
+                "http://h:1/admin?token=t",
+                "ws://h:1/socket.io/?EIO=4&transport=websocket&token=t",
+                Some("/admin"),
+            ),
+        ];
+        for (url, engine, ns) in cases {
+            let (got, got_ns) = engine_url(url, "/socket.io/").unwrap();
+            assert_eq!(got, engine, "{url}");
+            assert_eq!(got_ns.as_deref(), ns, "{url}");
+        }
+        assert_eq!(engine_url("ws://h/socket.io/?EIO=4", "/socket.io/"), None);
+        let (custom, _) = engine_url("http://h", "/rt/").unwrap();
+        assert_eq!(custom, "ws://h/rt/?EIO=4&transport=websocket");
     }
 }

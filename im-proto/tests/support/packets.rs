@@ -70,10 +70,6 @@ impl Protocol for Packets {
         "packets"
     }
 
-    fn acks(&self) -> bool {
-        true
-    }
-
     fn on_open(&mut self, cx: &mut Context<'_>) {
         self.inflight.clear();
         let keepalive = cx
@@ -129,7 +125,7 @@ impl Protocol for Packets {
         &mut self,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Frame, EncodeError> {
+    ) -> Result<im_proto::Encoded, EncodeError> {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.inflight.insert(self.next_id, send.id);
         let kind = if send.redelivery {
@@ -138,7 +134,11 @@ impl Protocol for Packets {
             PUBLISH
         };
         let payload = publish_payload(&msg.channel, send.key, msg.body.as_bytes())?;
-        Ok(packet(kind, self.next_id, &payload))
+        Ok(im_proto::Encoded::at_least_once(packet(
+            kind,
+            self.next_id,
+            &payload,
+        )))
     }
 
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {

@@ -19,10 +19,6 @@ impl Protocol for Pinger {
         "pinger"
     }
 
-    fn acks(&self) -> bool {
-        false
-    }
-
     fn on_open(&mut self, _cx: &mut Context<'_>) {}
 
     fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
@@ -72,12 +68,14 @@ impl Protocol for Pinger {
         &mut self,
         msg: &OutgoingMessage,
         _send: SendInfo<'_>,
-    ) -> Result<Frame, EncodeError> {
+    ) -> Result<im_proto::Encoded, EncodeError> {
         let text = msg.body.as_text().ok_or(EncodeError::UnsupportedBody {
             protocol: "pinger",
             body: "binary",
         })?;
-        Ok(Frame::Text(format!("4{}:{text}", msg.channel).into()))
+        Ok(im_proto::Encoded::at_most_once(Frame::Text(
+            format!("4{}:{text}", msg.channel).into(),
+        )))
     }
 
     fn encode_subscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use im_proto::{
-    Body, Context, EncodeError, Endpoint, Frame, HeartbeatMode, Message, OutgoingMessage, Protocol,
+    Body, Context, Delivery, EncodeError, Encoded, Endpoint, Frame, HeartbeatMode, Message, OutgoingMessage, Protocol,
     ProtocolError, ProtocolEvent, SendId, SendInfo,
 };
 
@@ -76,10 +76,6 @@ fn ms(s: Option<&str>) -> Result<Duration, ProtocolError> {
 impl Protocol for Toy {
     fn name(&self) -> &'static str {
         "toy"
-    }
-
-    fn acks(&self) -> bool {
-        self.acks
     }
 
     fn on_open(&mut self, _cx: &mut Context<'_>) {
@@ -151,16 +147,21 @@ impl Protocol for Toy {
         &mut self,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Frame, EncodeError> {
+    ) -> Result<Encoded, EncodeError> {
         let packet = self.next_packet;
         self.next_packet = self.next_packet.wrapping_add(1);
-        if self.acks {
-            self.packets.insert(packet, send.id);
-        }
         let body = String::from_utf8_lossy(msg.body.as_bytes()).replace(' ', "_");
-        Ok(Frame::Text(
-            format!("MSG {packet} {} {} {body}", send.key, msg.channel).into(),
-        ))
+        let frame = Frame::Text(format!("MSG {packet} {} {} {body}", send.key, msg.channel).into());
+        let acked = match msg.delivery {
+            Some(Delivery::AtLeastOnce) => true,
+            Some(_) => false,
+            None => self.acks,
+        };
+        if !acked {
+            return Ok(Encoded::at_most_once(frame));
+        }
+        self.packets.insert(packet, send.id);
+        Ok(Encoded::at_least_once(frame))
     }
 
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {

@@ -1,9 +1,13 @@
 //! livechat: the seed's vendor protocol, specified in `docs/protocols/livechat.md`.
 //!
 //! JSON text frames. The server challenges with `auth1`, the client answers `auth2` with
-//! `md5(seed + key)`; `auth_ok` completes the handshake. Client-driven `wd_heartbeat`, answered
-//! by the server. `conn_close` means logged in elsewhere: kicked, no reconnect. Chat messages are
-//! acked by `msg_id`, which carries the idempotency key.
+//! `md5(seed + key)`. Client-driven `wd_heartbeat`, answered by the server. `conn_close` means
+//! logged in elsewhere: kicked, no reconnect.
+//!
+//! Two dialects, told apart by what the server shows in `auth1` (see [`Dialect`]): the seed's,
+//! where the client is ready once it has written `auth2` and messages are at-most-once; and
+//! im's, announced by `"dialect":"im"` in `auth1`'s result, which adds `auth_ok`/`auth_fail`,
+//! rooms (`join`), acks by idempotency key (at-least-once) and `reconnect` hints.
 
 mod inbound;
 mod scan;
@@ -18,16 +22,34 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use self::inbound::{Inbound, Str};
-use crate::message::{Body, Json, Message, OutgoingMessage, SendId};
-use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
+use crate::protocol::{
+    Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+};
 use crate::text::Text;
 use crate::transport::Frame;
+
+/// Which livechat a server speaks, as it shows in its `auth1` challenge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// Exactly the seed's protocol: ready once `auth2` is written, no confirmation, no rooms
+    /// beyond the home room named in `auth2`, no acks (every message ends `Sent`:
+    /// at-most-once), no reconnect hints.
+    Seed,
+    /// The seed plus im's frames (`"dialect":"im"` in `auth1`'s result): ready on `auth_ok`,
+    /// `auth_fail` is fatal, `join`/`leave` rooms, `chat` acked by idempotency key
+    /// (at-least-once; the server deduplicates), `reconnect` with a not-before hint (R8).
+    Im,
+}
 
 /// The livechat protocol for one user in one home room.
 pub struct LiveChat {
     room_id: u64,
     user_id: u64,
     key: String,
+    /// What this connection's server speaks, from its `auth1`; `None` before it.
+    dialect: Option<Dialect>,
     /// Idempotency key → send id of messages awaiting `ack` on this connection. Bounded by the
     /// outbox (one entry per held message) and cleared on every new connection. Ordered, not
     /// hashed: a handful of entries, looked up once per ack, cost less than SipHash does.
@@ -40,8 +62,14 @@ impl LiveChat {
             room_id,
             user_id,
             key: key.into(),
+            dialect: None,
             awaiting_ack: BTreeMap::new(),
         }
+    }
+
+    /// The dialect of the current connection's server; `None` until its `auth1` arrived.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect
     }
 
     /// The room named in `auth2` and the channel of messages that name no room.
@@ -93,13 +121,11 @@ impl Protocol for LiveChat {
         "livechat"
     }
 
-    fn acks(&self) -> bool {
-        true
-    }
-
     fn on_open(&mut self, _cx: &mut Context<'_>) {
-        // The server speaks first (auth1); a new connection owes no acks.
+        // The server speaks first (auth1), and may be another server than last time: a new
+        // connection owes no acks and has no dialect yet.
         self.awaiting_ack.clear();
+        self.dialect = None;
     }
 
     fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
@@ -131,6 +157,13 @@ impl Protocol for LiveChat {
                     "room_id": self.home_room(),
                     "userId": self.user_id,
                 })));
+                let dialect = announced_dialect(text);
+                self.dialect = Some(dialect);
+                if dialect == Dialect::Seed {
+                    // The seed's client is connected once it has answered the challenge: no
+                    // confirmation will come.
+                    cx.emit(ProtocolEvent::Ready);
+                }
             }
             Some("auth_ok") => cx.emit(ProtocolEvent::Ready),
             Some("auth_fail") => cx.emit(ProtocolEvent::Fatal(ProtocolError::AuthFailed(text_or(
@@ -206,6 +239,15 @@ impl Protocol for LiveChat {
     }
 
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
+        if msg.retain {
+            return Err(EncodeError::Unsupported {
+                protocol: "livechat",
+                what: "retain a message",
+            });
+        }
+        if msg.delivery == Some(Delivery::AtLeastOnce) && self.dialect == Some(Dialect::Seed) {
+            return Err(SEED_HAS_NO_ACKS);
+        }
         match msg.body {
             Body::Binary(_) => Err(EncodeError::UnsupportedBody {
                 protocol: "livechat",
@@ -219,8 +261,11 @@ impl Protocol for LiveChat {
         &mut self,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Frame, EncodeError> {
+    ) -> Result<Encoded, EncodeError> {
         self.validate(msg)?;
+        // The im dialect acks every chat frame; asking it for less changes nothing on the wire,
+        // but the message is then `Sent`, not held for the ack.
+        let acked = self.dialect == Some(Dialect::Im) && msg.delivery != Some(Delivery::AtMostOnce);
         // Written directly: a JSON body is already JSON text (valid by construction), so it is
         // spliced in rather than parsed into a `Value` and printed again (~10,000 instructions
         // per send before).
@@ -237,17 +282,53 @@ impl Protocol for LiveChat {
             _ => unreachable!("validated above"),
         }
         frame.push(b'}');
-        let frame = Text::from_utf8(frame.into()).map_err(|e| EncodeError::Other(e.to_string()))?;
+        let frame = Frame::Text(
+            Text::from_utf8(frame.into()).map_err(|e| EncodeError::Other(e.to_string()))?,
+        );
+        if !acked {
+            return Ok(Encoded::at_most_once(frame));
+        }
         self.awaiting_ack.insert(send.key.to_owned(), send.id);
-        Ok(Frame::Text(frame))
+        Ok(Encoded::at_least_once(frame))
     }
 
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(Some(text_frame(json!({"cmd": "join", "room": channel}))))
+        // The seed has no rooms but the home room named in auth2: the server decides.
+        Ok((self.dialect == Some(Dialect::Im))
+            .then(|| text_frame(json!({"cmd": "join", "room": channel}))))
     }
 
     fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(Some(text_frame(json!({"cmd": "leave", "room": channel}))))
+        Ok((self.dialect == Some(Dialect::Im))
+            .then(|| text_frame(json!({"cmd": "leave", "room": channel}))))
+    }
+}
+
+const SEED_HAS_NO_ACKS: EncodeError = EncodeError::Unsupported {
+    protocol: "livechat",
+    what: "acknowledge messages: this server speaks the seed's dialect (at-most-once)",
+};
+
+/// The dialect an `auth1` frame announces: `result.dialect == "im"`, else the seed's. Read
+/// once per connection, so plain serde rather than the chat path's scanner.
+fn announced_dialect(auth1: &str) -> Dialect {
+    #[derive(serde::Deserialize)]
+    struct Auth1<'a> {
+        #[serde(borrow, default)]
+        result: Option<Auth1Result<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Auth1Result<'a> {
+        #[serde(borrow, default)]
+        dialect: Option<Cow<'a, str>>,
+    }
+    match serde_json::from_str::<Auth1<'_>>(auth1) {
+        Ok(Auth1 {
+            result: Some(Auth1Result {
+                dialect: Some(d), ..
+            }),
+        }) if d == "im" => Dialect::Im,
+        _ => Dialect::Seed,
     }
 }
 

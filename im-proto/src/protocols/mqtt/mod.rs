@@ -1,11 +1,13 @@
 //! MQTT 3.1.1 over WebSocket (subprotocol `mqtt`): CONNECT/CONNACK, SUBSCRIBE/SUBACK,
 //! UNSUBSCRIBE, PUBLISH at QoS 1 with PUBACK, client-driven PINGREQ/PINGRESP, DISCONNECT.
 //!
-//! Channels are topics. Outgoing messages are published at QoS 1 and acked by packet id (Q3);
-//! after a reconnect unacked ones go out again with the DUP flag. MQTT 3.1.1 has no place for
-//! the idempotency key, so a broker cannot deduplicate: delivery is at-least-once. Incoming
-//! QoS 1 publishes are acknowledged automatically. The session is clean on every connect; the
-//! core resubscribes (S1).
+//! Channels are topics. Outgoing messages are published at QoS 1 by default (acked by packet id,
+//! Q3; after a reconnect or an ack timeout unacked ones go out again with the DUP flag), or at
+//! QoS 0 ([`Mqtt::qos`] per client, [`Delivery`] per message: `Sent` once written). QoS 2 is not
+//! supported. MQTT 3.1.1 has no place for the idempotency key, so a broker cannot deduplicate:
+//! QoS 1 is at-least-once. The retain flag is [`OutgoingMessage::retain`]. Incoming QoS 1
+//! publishes are acknowledged automatically. The session is clean on every connect; the core
+//! resubscribes (S1).
 
 pub mod codec;
 
@@ -15,8 +17,10 @@ use std::time::Instant;
 
 pub use codec::{CodecError, Packet};
 
-use crate::message::{Body, Message, OutgoingMessage, SendId};
-use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
+use crate::protocol::{
+    Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+};
 use crate::transport::Frame;
 
 /// CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
@@ -29,6 +33,8 @@ pub struct Mqtt {
     client_id: String,
     username: Option<String>,
     password: Option<Vec<u8>>,
+    /// QoS of a message that does not ask for a delivery: 1 (at-least-once) or 0.
+    qos: u8,
     /// Bytes of a packet split across WebSocket frames; bounded by the frame limit.
     partial: Vec<u8>,
     next_packet_id: u16,
@@ -44,6 +50,7 @@ impl Mqtt {
             client_id: client_id.into(),
             username: None,
             password: None,
+            qos: 1,
             partial: Vec::new(),
             next_packet_id: 0,
             inflight: HashMap::new(),
@@ -58,6 +65,14 @@ impl Mqtt {
     ) -> Self {
         self.username = Some(username.into());
         self.password = Some(password.into());
+        self
+    }
+
+    /// The QoS of messages that do not ask for a delivery of their own: 0 (at-most-once, `Sent`
+    /// once written) or 1 (at-least-once, `Acked` on PUBACK; the default). Anything above 1 is
+    /// taken as 1: QoS 2 is not supported.
+    pub fn qos(mut self, qos: u8) -> Self {
+        self.qos = qos.min(1);
         self
     }
 
@@ -174,10 +189,6 @@ impl Protocol for Mqtt {
         &["mqtt"]
     }
 
-    fn acks(&self) -> bool {
-        true
-    }
-
     fn on_open(&mut self, cx: &mut Context<'_>) {
         self.partial.clear();
         self.inflight.clear();
@@ -243,18 +254,29 @@ impl Protocol for Mqtt {
         &mut self,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Frame, EncodeError> {
+    ) -> Result<Encoded, EncodeError> {
         check_topic(&msg.channel, false)?;
-        let packet_id = self.packet_id();
-        self.inflight.insert(packet_id, send.id);
-        Ok(Self::frame(&Packet::Publish {
-            dup: send.redelivery,
-            qos: 1,
-            retain: false,
+        let qos = match msg.delivery {
+            Some(Delivery::AtLeastOnce) => 1,
+            Some(_) => 0,
+            None => self.qos,
+        };
+        let packet_id = (qos == 1).then(|| self.packet_id());
+        if let Some(packet_id) = packet_id {
+            self.inflight.insert(packet_id, send.id);
+        }
+        let frame = Self::frame(&Packet::Publish {
+            dup: send.redelivery && qos == 1,
+            qos,
+            retain: msg.retain,
             topic: msg.channel.clone(),
-            packet_id: Some(packet_id),
+            packet_id,
             payload: msg.body.as_bytes().to_vec(),
-        }))
+        });
+        Ok(match packet_id {
+            Some(_) => Encoded::at_least_once(frame),
+            None => Encoded::at_most_once(frame),
+        })
     }
 
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
