@@ -110,6 +110,19 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Q3: how long a message sent for an ack waits for it before a retry (see
+    /// [`Config::ack_timeout`](im_proto::Config::ack_timeout)).
+    pub fn ack_timeout(mut self, d: Duration) -> Self {
+        self.config = self.config.ack_timeout(d);
+        self
+    }
+
+    /// Q3: retries after an ack timeout before `Undelivered { AckTimeout }`.
+    pub fn ack_retries(mut self, retries: u32) -> Self {
+        self.config = self.config.ack_retries(retries);
+        self
+    }
+
     /// Seed the reconnect jitter (reproducible runs). By default a random seed is drawn.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);

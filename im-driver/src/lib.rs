@@ -30,8 +30,8 @@ pub use transport::{default_tls, ws_config, HeaderFn};
 pub mod api {
     pub use crate::{default_tls, BuildError, Events, HeaderFn, Recv, SendJsonError};
     pub use im_proto::{
-        Body, Cause, CloseReason, Endpoint, Error, Event, HeartbeatMode, Limits, Message,
-        OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError, SendId, State,
-        SubscribeError, SwitchError, Undelivered,
+        Body, Cause, CloseReason, Delivery, EncodeError, Endpoint, Error, Event, HeartbeatMode,
+        Limits, Message, OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError,
+        SendId, State, SubscribeError, SwitchError, Undelivered,
     };
 }

@@ -199,7 +199,11 @@ fn a_seed_exact_server_gets_ready_heartbeats_at_most_once_sends_and_dead_link_de
     sim.client.subscribe(sim.clock.now(), "livechat_1").unwrap();
     sim.client.connect(sim.clock.now());
     sim.settle();
-    assert_eq!(sim.client.state(), State::Ready, "ready once auth2 is written");
+    assert_eq!(
+        sim.client.state(),
+        State::Ready,
+        "ready once auth2 is written"
+    );
     assert!(sim.events().any(|e| matches!(e, Event::Connected { .. })));
     let second = sim
         .client
@@ -209,8 +213,16 @@ fn a_seed_exact_server_gets_ready_heartbeats_at_most_once_sends_and_dead_link_de
     for id in [first, second] {
         assert!(sim.events().any(|e| *e == Event::Sent { id }), "{id} Sent");
     }
-    assert_eq!(sim.client.outbox_len(), 0, "nothing held for an ack that never comes");
-    let bodies: Vec<_> = chats.borrow().iter().map(|c| c["message"].clone()).collect();
+    assert_eq!(
+        sim.client.outbox_len(),
+        0,
+        "nothing held for an ack that never comes"
+    );
+    let bodies: Vec<_> = chats
+        .borrow()
+        .iter()
+        .map(|c| c["message"].clone())
+        .collect();
     assert_eq!(bodies, vec![json!("one"), json!("two")]);
 
     // Heartbeats at the interval, answered: the link stays up.
@@ -228,7 +240,14 @@ fn a_seed_exact_server_gets_ready_heartbeats_at_most_once_sends_and_dead_link_de
     sim.run_for(interval + timeout + Duration::from_secs(30));
     let dead = sim
         .timed_events()
-        .find(|(_, e)| matches!(e, Event::Disconnected { cause: im_proto::Cause::DeadLink }))
+        .find(|(_, e)| {
+            matches!(
+                e,
+                Event::Disconnected {
+                    cause: im_proto::Cause::DeadLink
+                }
+            )
+        })
         .map(|(t, _)| t)
         .expect("a dead link declared");
     assert!(

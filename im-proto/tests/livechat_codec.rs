@@ -132,7 +132,10 @@ fn the_seeds_dialect_sends_at_most_once_and_has_no_rooms() {
     assert_eq!(sent.delivery, Delivery::AtMostOnce);
     let Frame::Text(t) = sent.frame else { panic!() };
     let v: Value = serde_json::from_str(&t).unwrap();
-    assert_eq!((v["cmd"].as_str(), v["message"].as_str()), (Some("chat"), Some("hi")));
+    assert_eq!(
+        (v["cmd"].as_str(), v["message"].as_str()),
+        (Some("chat"), Some("hi"))
+    );
     assert_eq!(p.encode_subscribe("room-2"), Ok(None));
     assert_eq!(p.encode_unsubscribe("room-2"), Ok(None));
     // Asking a seed server for acks is refused, not silently weakened.
@@ -151,7 +154,9 @@ fn conn_close_kicks_and_ack_maps_back_to_the_send() {
     let msg = OutgoingMessage::text("room-1", "hi");
     let encoded = encode(&mut p, &msg).unwrap();
     assert_eq!(encoded.delivery, Delivery::AtLeastOnce);
-    let Frame::Text(t) = encoded.frame else { panic!() };
+    let Frame::Text(t) = encoded.frame else {
+        panic!()
+    };
     let v: Value = serde_json::from_str(&t).unwrap();
     assert_eq!(v["msg_id"], "tag-3");
     assert_eq!(v["message"], "hi");

@@ -1,6 +1,9 @@
 //! Real servers for the interop suites, started on free loopback ports and stopped on drop.
-//! When a server binary is missing, a developer run skips with a loud message; under CI
-//! (`CI=true`) it fails.
+//!
+//! Whether a peer is installed is decided when the tests are built (`tests/build.rs`): a test
+//! whose peer is missing on a developer machine is compiled `#[ignore]`d with the reason, so
+//! the harness reports it as ignored, never as passed; under CI (`CI=true`) nothing is ignored
+//! and a missing peer fails. Starting a peer that is not there panics with what to install.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,20 +19,36 @@ pub fn find_binary(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The binary, or `None` after a loud skip message; panics under CI.
-pub fn require(name: &str) -> Option<PathBuf> {
-    match find_binary(name) {
-        Some(p) => Some(p),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{name} is not installed, and CI=true: .ci/run must install it")
-        }
-        None => {
-            eprintln!(
-                "\n*** SKIPPED: `{name}` is not installed on this machine; this interop test did not run. ***\n"
-            );
-            None
-        }
+/// The binary; panics when it is missing (`.ci/run` installs every peer; on a developer
+/// machine the tests that need a missing one are built ignored, see the module docs).
+pub fn require(name: &str) -> PathBuf {
+    find_binary(name).unwrap_or_else(|| {
+        panic!("`{name}` is not installed: install it (.ci/run shows how), then rebuild the tests")
+    })
+}
+
+/// `npm ci` in `dir` unless its `node_modules` is there: once per process, so that tests
+/// running in parallel do not install over each other (cargo runs test binaries one at a time).
+fn npm_ci(dir: &Path) {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if dir.join("node_modules/.package-lock.json").is_file() {
+        return;
     }
+    let npm = require("npm");
+    eprintln!(
+        "installing the Socket.IO test server's packages: npm ci --prefix {}",
+        dir.display()
+    );
+    let status = Command::new(npm)
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run npm");
+    assert!(status.success(), "npm ci --prefix {} failed", dir.display());
 }
 
 /// A free port on 127.0.0.1 (bound and released; the server binds it right after).
@@ -106,9 +125,9 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// Start on a free port; `None` when mosquitto is missing on a developer machine.
-    pub fn start() -> Option<Mosquitto> {
-        let binary = require("mosquitto")?;
+    /// Start on a free port.
+    pub fn start() -> Mosquitto {
+        let binary = require("mosquitto");
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("im-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -131,7 +150,7 @@ impl Mosquitto {
             c.arg("-c").arg(&conf).stderr(Stdio::null());
             c
         });
-        Some(Mosquitto { config, daemon })
+        Mosquitto { config, daemon }
     }
 
     pub fn url(&self) -> String {
@@ -162,17 +181,23 @@ impl Drop for Mosquitto {
     }
 }
 
-/// The Node `socket.io` 4 server of `tests/socketio/server.js` (dependencies from its lock file:
-/// `npm ci --prefix tests/socketio`), on a free loopback port.
+/// A Node `socket.io` 4 server of `tests/socketio` on a free loopback port; its npm packages
+/// (from the lock file) are installed on first use.
 pub struct SocketIoServer {
     daemon: Daemon,
 }
 
 impl SocketIoServer {
-    /// Start with Engine.IO's `pingInterval` and `pingTimeout`; `None` when node or the npm
-    /// dependencies are missing on a developer machine.
-    pub fn start(ping_interval: Duration, ping_timeout: Duration) -> Option<SocketIoServer> {
+    /// `server.js`, the project's test app (rooms through a `subscribe` event, acks, `kick`),
+    /// with Engine.IO's `pingInterval` and `pingTimeout`.
+    pub fn start(ping_interval: Duration, ping_timeout: Duration) -> SocketIoServer {
         Self::start_with_redis(ping_interval, ping_timeout, None)
+    }
+
+    /// `tutorial.js`: the Socket.IO tutorial's chat server as published (every `chat message`
+    /// emitted to everyone, no acks, no rooms), with the library's default heartbeat.
+    pub fn start_tutorial() -> SocketIoServer {
+        Self::launch("tutorial.js", None, None)
     }
 
     /// One node of a cluster sharing rooms through Redis at `redis_url`.
@@ -180,33 +205,37 @@ impl SocketIoServer {
         ping_interval: Duration,
         ping_timeout: Duration,
         redis_url: Option<String>,
-    ) -> Option<SocketIoServer> {
-        let node = require("node")?;
+    ) -> SocketIoServer {
+        Self::launch("server.js", Some((ping_interval, ping_timeout)), redis_url)
+    }
+
+    fn launch(
+        script: &'static str,
+        ping: Option<(Duration, Duration)>,
+        redis_url: Option<String>,
+    ) -> SocketIoServer {
+        let node = require("node");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("socketio");
-        if !dir.join("node_modules/socket.io").is_dir() {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "tests/socketio/node_modules is missing, and CI=true: .ci/run must run npm ci"
-                );
-            }
-            eprintln!(
-                "\n*** SKIPPED: run `npm ci --prefix tests/socketio` first; this interop test did not run. ***\n"
-            );
-            return None;
-        }
+        npm_ci(&dir);
         let port = free_port();
         let daemon = Daemon::start(port, move || {
             let mut c = Command::new(&node);
-            c.arg(dir.join("server.js"))
-                .arg(port.to_string())
-                .env("PING_INTERVAL", ping_interval.as_millis().to_string())
-                .env("PING_TIMEOUT", ping_timeout.as_millis().to_string());
+            c.arg(dir.join(script)).arg(port.to_string());
+            if let Some((ping_interval, ping_timeout)) = ping {
+                c.env("PING_INTERVAL", ping_interval.as_millis().to_string())
+                    .env("PING_TIMEOUT", ping_timeout.as_millis().to_string());
+            }
             if let Some(url) = &redis_url {
                 c.env("REDIS_URL", url);
             }
             c
         });
-        Some(SocketIoServer { daemon })
+        SocketIoServer { daemon }
+    }
+
+    /// The server's URL as a socket.io-client user writes it.
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.daemon.port)
     }
 
     /// The Engine.IO WebSocket URL.
@@ -240,10 +269,9 @@ pub struct NatsCluster {
 }
 
 impl NatsCluster {
-    /// Start `n` nodes routed to each other; `None` when nats-server is missing on a developer
-    /// machine.
-    pub fn start(n: usize) -> Option<NatsCluster> {
-        let binary = require("nats-server")?;
+    /// Start `n` nodes routed to each other.
+    pub fn start(n: usize) -> NatsCluster {
+        let binary = require("nats-server");
         let dir =
             std::env::temp_dir().join(format!("im-nats-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -276,11 +304,11 @@ impl NatsCluster {
                 c
             })));
         }
-        Some(NatsCluster {
+        NatsCluster {
             nodes,
             ws_ports: ports.iter().map(|p| p.1).collect(),
             dir,
-        })
+        }
     }
 
     /// Node `i`'s WebSocket URL.
@@ -309,8 +337,8 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    pub fn start() -> Option<RedisServer> {
-        let binary = require("redis-server")?;
+    pub fn start() -> RedisServer {
+        let binary = require("redis-server");
         let port = free_port();
         let daemon = Daemon::start(port, move || {
             let mut c = Command::new(&binary);
@@ -331,7 +359,7 @@ impl RedisServer {
             .stderr(Stdio::null());
             c
         });
-        Some(RedisServer { daemon })
+        RedisServer { daemon }
     }
 
     pub fn url(&self) -> String {

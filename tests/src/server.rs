@@ -1,8 +1,14 @@
 //! The reference livechat server (docs/protocols/livechat.md), with fault controls for tests.
 //!
 //! Real sockets on 127.0.0.1: tokio + tokio-tungstenite on the server side. One room key for
-//! every room (`md5(seed + key)`), rooms, broadcast to the other members, acks, deduplication by
-//! (user, idempotency key), `conn_close` to the older session when a user logs in twice.
+//! every room (`md5(seed + key)`), `conn_close` to the older session when a user logs in twice.
+//! Two dialects:
+//! - im's (the default; `"dialect":"im"` in `auth1`): `auth_ok`/`auth_fail`, rooms, broadcast to
+//!   the other members, acks, deduplication by (user, idempotency key), `reconnect` hints.
+//! - the seed's, exactly ([`LiveChatServer::start_seed_exact`], `livechat-server --seed-exact`):
+//!   `auth1` → `auth2` and nothing to confirm it (a wrong code just closes the socket), heartbeat
+//!   answers, `conn_close`, and a client's chat frame relayed to the other sessions of its home
+//!   room as `{"cmd":"chat","result":{"from":U,"message":M}}`; no acks, no rooms, nothing else.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -34,6 +40,7 @@ pub struct Delivered {
 }
 
 struct Session {
+    /// The rooms joined (im), or the home room named in `auth2` (seed).
     rooms: HashSet<String>,
     tx: mpsc::Sender<Message>,
 }
@@ -45,12 +52,15 @@ struct State {
     users: HashMap<u64, u64>,
     seen: HashSet<(u64, String)>,
     delivered: Vec<Delivered>,
-    /// Retransmissions recognised by their idempotency key and not delivered again.
+    /// Retransmissions recognised by their idempotency key and not delivered again (im); in
+    /// the seed's dialect, which cannot deduplicate, receipts of a key already received.
     duplicates: usize,
 }
 
 struct Inner {
     key: String,
+    /// Speak exactly the seed's protocol, nothing of im's dialect.
+    seed_exact: bool,
     /// Serve `wss://` with this certificate when set.
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// The `Authorization` header of each upgrade request, in order (None when absent).
@@ -58,6 +68,8 @@ struct Inner {
     state: Mutex<State>,
     answer_heartbeats: AtomicBool,
     hang_handshake: AtomicBool,
+    /// Close every session right after its login (a flapping server).
+    close_after_login: AtomicBool,
     /// Play the hostile script to every login.
     hostile: AtomicBool,
     /// TCP connections accepted.
@@ -93,7 +105,17 @@ impl LiveChatServer {
 
     /// Start on `port` of 127.0.0.1 (0 = any free port).
     pub fn start_on(port: u16, key: &str) -> io::Result<Self> {
-        Self::launch(port, key, None)
+        Self::launch(port, key, None, false)
+    }
+
+    /// A server that speaks exactly the seed's protocol (see the module docs), on a free port.
+    pub fn start_seed_exact(key: &str) -> io::Result<Self> {
+        Self::launch(0, key, None, true)
+    }
+
+    /// [`start_seed_exact`](Self::start_seed_exact) on `port` (0 = any free port).
+    pub fn start_seed_exact_on(port: u16, key: &str) -> io::Result<Self> {
+        Self::launch(port, key, None, true)
     }
 
     /// Start a `wss://` server on a free port with a freshly generated self-signed certificate
@@ -113,17 +135,24 @@ impl LiveChatServer {
             .with_single_cert(vec![cert_der.clone().into()], key_der)
             .map_err(io::Error::other)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        Ok((Self::launch(0, key, Some(acceptor))?, cert_der))
+        Ok((Self::launch(0, key, Some(acceptor), false)?, cert_der))
     }
 
-    fn launch(port: u16, key: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> io::Result<Self> {
+    fn launch(
+        port: u16,
+        key: &str,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        seed_exact: bool,
+    ) -> io::Result<Self> {
         let inner = Arc::new(Inner {
             key: key.to_owned(),
+            seed_exact,
             tls,
             authorizations: Mutex::new(Vec::new()),
             state: Mutex::new(State::default()),
             answer_heartbeats: AtomicBool::new(true),
             hang_handshake: AtomicBool::new(false),
+            close_after_login: AtomicBool::new(false),
             hostile: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
             accept_times: Mutex::new(Vec::new()),
@@ -211,6 +240,11 @@ impl LiveChatServer {
     /// Fault: accept TCP connections but never complete the WebSocket handshake.
     pub fn set_hang_handshake(&self, on: bool) {
         self.inner.hang_handshake.store(on, Ordering::SeqCst);
+    }
+
+    /// Fault: accept and log in every session, then close it at once (a server that flaps).
+    pub fn set_close_after_login(&self, on: bool) {
+        self.inner.close_after_login.store(on, Ordering::SeqCst);
     }
 
     /// Fault: drop every connection at once, without a close frame.
@@ -366,7 +400,11 @@ where
     };
     let session_id = inner.next_session.fetch_add(1, Ordering::SeqCst);
     let seed = format!("seed-{session_id}");
-    let challenge = json!({"cmd": "auth1", "msg_id": session_id, "result": {"seed": seed}});
+    let challenge = if inner.seed_exact {
+        json!({"cmd": "auth1", "msg_id": session_id, "result": {"seed": seed}})
+    } else {
+        json!({"cmd": "auth1", "msg_id": session_id, "result": {"seed": seed, "dialect": "im"}})
+    };
     if ws
         .send(Message::Text(challenge.to_string().into()))
         .await
@@ -375,7 +413,7 @@ where
         return;
     }
     // Handshake: the first frame must be a valid auth2.
-    let user = loop {
+    let (user, home) = loop {
         let Some(Ok(msg)) = ws.next().await else {
             return;
         };
@@ -388,13 +426,17 @@ where
         }
         let expected = LiveChat::auth_code(&seed, &inner.key);
         let user = v["userId"].as_u64();
+        let home = v["room_id"].as_str().unwrap_or_default().to_owned();
         match user {
             Some(user) if v["authCode"] == expected.as_str() && v["msg_id"] == session_id => {
-                break user
+                break (user, home)
             }
             _ => {
-                let fail = json!({"cmd": "auth_fail", "result": {"reason": "bad auth code"}});
-                let _ = ws.send(Message::Text(fail.to_string().into())).await;
+                // The seed has no failure frame: the socket just closes.
+                if !inner.seed_exact {
+                    let fail = json!({"cmd": "auth_fail", "result": {"reason": "bad auth code"}});
+                    let _ = ws.send(Message::Text(fail.to_string().into())).await;
+                }
                 let _ = ws.close(None).await;
                 return;
             }
@@ -411,20 +453,25 @@ where
                 ));
             }
         }
-        state.sessions.insert(
-            session_id,
-            Session {
-                rooms: HashSet::new(),
-                tx,
-            },
-        );
+        // The seed's session is in its home room from the start; im's joins rooms.
+        let rooms = match inner.seed_exact {
+            true => HashSet::from([home]),
+            false => HashSet::new(),
+        };
+        state.sessions.insert(session_id, Session { rooms, tx });
     }
     let login = inner.logins.fetch_add(1, Ordering::SeqCst);
-    if ws
-        .send(Message::Text(r#"{"cmd":"auth_ok"}"#.into()))
-        .await
-        .is_err()
+    if !inner.seed_exact
+        && ws
+            .send(Message::Text(r#"{"cmd":"auth_ok"}"#.into()))
+            .await
+            .is_err()
     {
+        forget(&inner, session_id, user);
+        return;
+    }
+    if inner.close_after_login.load(Ordering::SeqCst) {
+        let _ = ws.close(None).await;
         forget(&inner, session_id, user);
         return;
     }
@@ -484,6 +531,9 @@ fn forget(inner: &Inner, session_id: u64, user: u64) {
 
 /// One client command; returns the replies to this session.
 fn handle(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
+    if inner.seed_exact {
+        return handle_seed(inner, session_id, user, text);
+    }
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         return vec![json!({"cmd": "error", "result": {"reason": "malformed JSON"}})];
     };
@@ -536,6 +586,51 @@ fn handle(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
             vec![json!({"cmd": "ack", "msg_id": v["msg_id"]})]
         }
         _ => vec![json!({"cmd": "error", "result": {"reason": "unknown command"}})],
+    }
+}
+
+/// One client frame, as a server of exactly the seed's protocol treats it: heartbeats answered,
+/// a chat frame relayed to the home room, nothing acknowledged, anything else ignored.
+fn handle_seed(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return vec![];
+    };
+    let mut state = inner.state();
+    match v["cmd"].as_str() {
+        Some("wd_heartbeat") if inner.answer_heartbeats.load(Ordering::SeqCst) => {
+            vec![json!({"cmd": "wd_heartbeat"})]
+        }
+        Some("chat") => {
+            let key = match &v["msg_id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if !state.seen.insert((user, key.clone())) {
+                state.duplicates += 1;
+            }
+            let Some(home) = state
+                .sessions
+                .get(&session_id)
+                .and_then(|s| s.rooms.iter().next().cloned())
+            else {
+                return vec![];
+            };
+            let message = v["message"].clone();
+            state.delivered.push(Delivered {
+                user,
+                room: home.clone(),
+                key,
+                message: message.clone(),
+            });
+            let frame = json!({"cmd": "chat", "result": {"from": user, "message": message}});
+            for (id, s) in state.sessions.iter() {
+                if *id != session_id && s.rooms.contains(&home) {
+                    let _ = s.tx.try_send(Message::Text(frame.to_string().into()));
+                }
+            }
+            vec![]
+        }
+        _ => vec![],
     }
 }
 

@@ -105,3 +105,16 @@ pub async fn within<F: std::future::Future>(f: F) -> F::Output {
         .await
         .unwrap_or_else(|| panic!("not done within {SOON:?}"))
 }
+
+/// Wait until `condition` holds, checking every 10 ms, for a state that lives on the other
+/// side of a socket (what a server has received). Panics with `what` after [`SOON`].
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + SOON;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "not true within {SOON:?}: {what}"
+        );
+        async_io::Timer::after(Duration::from_millis(10)).await;
+    }
+}

@@ -28,11 +28,13 @@ fn number(e: &Event) -> Option<u64> {
     }
 }
 
+#[cfg_attr(
+    im_missing_nats_server,
+    ignore = "needs nats-server, not installed here"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_learns_the_cluster_and_fails_over_when_its_node_dies() {
-    let Some(mut cluster) = NatsCluster::start(3) else {
-        return;
-    };
+    let mut cluster = NatsCluster::start(3);
     let (sub, mut events) = nats(&cluster.url(0), "subscriber").connect().unwrap();
     sub.subscribe("im.cluster").unwrap();
     until(&mut events, "Connected", |e| {

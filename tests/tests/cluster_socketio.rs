@@ -19,21 +19,24 @@ fn number(e: &Event) -> Option<u64> {
     }
 }
 
+#[cfg_attr(
+    any(im_missing_node, im_missing_npm, im_missing_redis_server),
+    ignore = "needs node, npm and redis-server, not installed here"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_fails_over_between_nodes_sharing_rooms_through_redis() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let Some(mut node_a) = SocketIoServer::start_with_redis(PING, PING, Some(redis.url())) else {
-        return;
-    };
-    let Some(node_b) = SocketIoServer::start_with_redis(PING, PING, Some(redis.url())) else {
-        return;
-    };
+    let redis = RedisServer::start();
+    let mut node_a = SocketIoServer::start_with_redis(PING, PING, Some(redis.url()));
+    let node_b = SocketIoServer::start_with_redis(PING, PING, Some(redis.url()));
     let (reader, mut events) = Client::builder()
         .endpoint(node_a.url())
         .endpoint(node_b.url())
-        .protocol(SocketIo::new())
+        .protocol(
+            // The project's test app: rooms through its `subscribe` event, acks on every event.
+            SocketIo::new()
+                .room_events("subscribe", "unsubscribe")
+                .ack_emits(true),
+        )
         .reconnect(ReconnectPolicy {
             initial: Duration::from_millis(100),
             max_delay: Duration::from_millis(500),
@@ -49,7 +52,12 @@ async fn client_fails_over_between_nodes_sharing_rooms_through_redis() {
 
     let (writer, _writer_events) = Client::builder()
         .endpoint(node_b.url())
-        .protocol(SocketIo::new())
+        .protocol(
+            // The project's test app: rooms through its `subscribe` event, acks on every event.
+            SocketIo::new()
+                .room_events("subscribe", "unsubscribe")
+                .ack_emits(true),
+        )
         .connect()
         .unwrap();
     let w = writer.clone();

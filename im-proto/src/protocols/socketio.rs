@@ -88,7 +88,11 @@ impl SocketIo {
     /// endpoint URL's path says.
     pub fn namespace(mut self, ns: impl Into<String>) -> Self {
         let ns = ns.into();
-        self.namespace = Some(if ns.starts_with('/') { ns } else { format!("/{ns}") });
+        self.namespace = Some(if ns.starts_with('/') {
+            ns
+        } else {
+            format!("/{ns}")
+        });
         self
     }
 

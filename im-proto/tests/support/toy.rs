@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use im_proto::{
-    Body, Context, Delivery, EncodeError, Encoded, Endpoint, Frame, HeartbeatMode, Message, OutgoingMessage, Protocol,
-    ProtocolError, ProtocolEvent, SendId, SendInfo,
+    Body, Context, Delivery, EncodeError, Encoded, Endpoint, Frame, HeartbeatMode, Message,
+    OutgoingMessage, Protocol, ProtocolError, ProtocolEvent, SendId, SendInfo,
 };
 
 #[derive(Debug, Default)]

@@ -5,8 +5,21 @@
 
 use im_tests::LiveChatServer;
 
+const USAGE: &str = "\
+usage: livechat-server [--port N] [--key KEY] [--seed-exact] [--hostile]
+
+The reference livechat server on ws://127.0.0.1:PORT/ws (docs/protocols/livechat.md).
+
+  --port N       port on 127.0.0.1 (default 9001; 0 picks a free one)
+  --key KEY      the room key every room's auth code is made with (default: secret)
+  --seed-exact   speak exactly the seed's protocol: no auth_ok, no rooms, no acks, no
+                 reconnect hints (default: im's dialect, announced in auth1)
+  --hostile      greet every login with garbage, deep JSON, a 10 MiB frame and a flood
+  -h, --help     print this and exit
+";
+
 fn usage() -> ! {
-    eprintln!("usage: livechat-server [--port N] [--key KEY] [--hostile]");
+    eprint!("{USAGE}");
     std::process::exit(2);
 }
 
@@ -14,9 +27,15 @@ fn main() -> std::io::Result<()> {
     let mut port = 9001u16;
     let mut key = String::from("secret");
     let mut hostile = false;
+    let mut seed_exact = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            "--seed-exact" => seed_exact = true,
             "--port" => {
                 port = args
                     .next()
@@ -29,9 +48,20 @@ fn main() -> std::io::Result<()> {
             _ => usage(),
         }
     }
-    let server = LiveChatServer::start_on(port, &key)?;
+    let server = match seed_exact {
+        true => LiveChatServer::start_seed_exact_on(port, &key)?,
+        false => LiveChatServer::start_on(port, &key)?,
+    };
     server.set_hostile(hostile);
-    println!("livechat server on {} (room key from --key)", server.url());
+    let dialect = if seed_exact {
+        "the seed's dialect"
+    } else {
+        "im's dialect"
+    };
+    println!(
+        "livechat server on {} ({dialect}; room key from --key)",
+        server.url()
+    );
     im_tests::runtime::get().block_on(tokio::signal::ctrl_c())?;
     println!("bye");
     Ok(())

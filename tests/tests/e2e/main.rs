@@ -1,12 +1,14 @@
-//! The end-to-end suite, run on every runtime: each scenario of `scenarios.rs` once with
+//! The end-to-end suite, run on every runtime: each scenario of `scenarios.rs` (im's livechat
+//! dialect) and of `seed_exact.rs` (a server of exactly the seed's protocol) once with
 //! im-tokio on a tokio runtime, once with im-async-std under async-std, once under smol.
 //! Test names say the runtime and the scenario: `tokio_rt::soak_…`, `smol_rt::soak_…`.
 
 mod scenarios;
+mod seed_exact;
 
 /// One test per scenario and runtime, from a single list.
 macro_rules! on_every_runtime {
-    ($($scenario:ident),* $(,)?) => {
+    ($($module:ident::$scenario:ident),* $(,)?) => {
         mod tokio_rt {
             $(
                 #[test]
@@ -16,7 +18,7 @@ macro_rules! on_every_runtime {
                         .enable_all()
                         .build()
                         .unwrap()
-                        .block_on(super::scenarios::$scenario::<im_tokio::Tokio>());
+                        .block_on(super::$module::$scenario::<im_tokio::Tokio>());
                 }
             )*
         }
@@ -24,7 +26,7 @@ macro_rules! on_every_runtime {
             $(
                 #[test]
                 fn $scenario() {
-                    async_std::task::block_on(super::scenarios::$scenario::<im_async_std::AsyncIo>());
+                    async_std::task::block_on(super::$module::$scenario::<im_async_std::AsyncIo>());
                 }
             )*
         }
@@ -32,7 +34,7 @@ macro_rules! on_every_runtime {
             $(
                 #[test]
                 fn $scenario() {
-                    smol::block_on(super::scenarios::$scenario::<im_async_std::AsyncIo>());
+                    smol::block_on(super::$module::$scenario::<im_async_std::AsyncIo>());
                 }
             )*
         }
@@ -40,19 +42,26 @@ macro_rules! on_every_runtime {
 }
 
 on_every_runtime!(
-    connect_auth_and_message,
-    server_close_reconnects_with_backoff_resubscribes_and_delivers_queued_in_order,
-    half_open_link_is_detected_within_interval_plus_timeout,
-    kicked_client_never_reconnects,
-    first_connect_refused_is_retried,
-    max_attempts_gives_up,
-    hostile_frames_are_errors_and_the_connection_survives,
-    close_ends_the_driver_and_nothing_reconnects,
-    dropping_the_last_handle_closes_the_client,
-    soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order,
-    unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects,
-    hung_websocket_handshake_times_out_and_is_retried,
-    reset_connection_is_reestablished,
-    round_trip_time_reflects_link_delay,
-    an_absent_reader_does_not_stall_the_link,
+    scenarios::connect_auth_and_message,
+    scenarios::server_close_reconnects_with_backoff_resubscribes_and_delivers_queued_in_order,
+    scenarios::half_open_link_is_detected_within_interval_plus_timeout,
+    scenarios::kicked_client_never_reconnects,
+    scenarios::first_connect_refused_is_retried,
+    scenarios::max_attempts_gives_up,
+    scenarios::hostile_frames_are_errors_and_the_connection_survives,
+    scenarios::close_ends_the_driver_and_nothing_reconnects,
+    scenarios::dropping_the_last_handle_closes_the_client,
+    scenarios::soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order,
+    scenarios::unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects,
+    scenarios::hung_websocket_handshake_times_out_and_is_retried,
+    scenarios::reset_connection_is_reestablished,
+    scenarios::round_trip_time_reflects_link_delay,
+    scenarios::an_absent_reader_does_not_stall_the_link,
+    seed_exact::seed_exact_ready_after_auth2_chats_at_most_once,
+    seed_exact::seed_exact_offline_queue_goes_out_once_in_order_after_reconnect,
+    seed_exact::seed_exact_half_open_link_is_detected_within_interval_plus_timeout,
+    seed_exact::seed_exact_silent_server_is_a_dead_link_and_the_client_reconnects,
+    seed_exact::seed_exact_kick_never_reconnects,
+    seed_exact::seed_exact_flapping_server_backs_off,
+    seed_exact::seed_exact_flapping_server_with_max_attempts_gives_up,
 );
