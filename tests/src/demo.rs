@@ -7,7 +7,8 @@ use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt};
 use im_driver::{Client, ClientBuilder, Runtime};
 use im_proto::{
-    Body, Cause, CloseReason, Error, Event, HeartbeatMode, LiveChat, ProtocolError, ReconnectPolicy,
+    Body, Cause, CloseReason, Error, Event, HeartbeatMode, LiveChat, Mqtt, Nats, ProtocolError,
+    ReconnectPolicy, SocketIo,
 };
 use serde_json::{json, Value};
 
@@ -16,6 +17,8 @@ use crate::LiveChatServer;
 /// The demo's flags. Without `--url` the demo runs its embedded scenario.
 #[derive(Clone, Debug)]
 pub struct Args {
+    /// `livechat` (the default), `socketio`, `mqtt` or `nats`.
+    pub vendor: String,
     pub url: Option<String>,
     pub room: u64,
     pub user: u64,
@@ -27,17 +30,34 @@ pub struct Args {
     pub reconnect_initial: Duration,
     pub reconnect_max: Duration,
     pub max_attempts: Option<u32>,
+    /// MQTT client id (default `im-chat-<user>`).
+    pub client_id: Option<String>,
+    /// NATS token.
+    pub token: Option<String>,
+    /// Socket.IO namespace-connect `auth` object, as JSON.
+    pub auth: Option<Value>,
 }
 
-pub const USAGE: &str = "usage: chat [--json]  (embedded server scenario)
-       chat --url ws://HOST:PORT/ws --room N --user N --key KEY [--channel NAME] [--json]
+pub const USAGE: &str = "\
+usage: chat [--json]  (embedded livechat server scenario)
+       chat [--vendor livechat|socketio|mqtt|nats] --url URL [--channel NAME] [--json]
+            [--room N --user N --key KEY]   (livechat credentials)
+            [--client-id ID]                (mqtt; default im-chat-<user>)
+            [--token TOKEN]                 (nats)
+            [--auth JSON]                   (socket.io namespace-connect auth)
             [--heartbeat-interval-ms N] [--heartbeat-timeout-ms N]
             [--reconnect-initial-ms N] [--reconnect-max-ms N] [--max-attempts N]
-With --url, every line read from stdin is sent as a chat message to the channel.";
+
+With --url, every line read from stdin is sent to the channel (livechat: {\"text\": LINE};
+other vendors: the line as text), every event is printed, and end of input waits for the
+fates of what was sent (Sent, Acked or Undelivered), then closes. URLs: livechat
+ws://HOST:PORT/ws; socketio http://HOST:PORT[/namespace] (or the Engine.IO ws:// URL); mqtt
+ws://HOST:PORT (subprotocol mqtt); nats ws://HOST:PORT. Default channel: lobby.";
 
 impl Default for Args {
     fn default() -> Self {
         Args {
+            vendor: "livechat".into(),
             url: None,
             room: 1,
             user: 1,
@@ -49,6 +69,9 @@ impl Default for Args {
             reconnect_initial: ReconnectPolicy::default().initial,
             reconnect_max: ReconnectPolicy::default().max_delay,
             max_attempts: None,
+            client_id: None,
+            token: None,
+            auth: None,
         }
     }
 }
@@ -69,6 +92,18 @@ impl Args {
         };
         while let Some(flag) = it.next() {
             match flag.as_str() {
+                "--vendor" => {
+                    a.vendor = it.next().ok_or("--vendor needs a value")?;
+                    if !["livechat", "socketio", "mqtt", "nats"].contains(&a.vendor.as_str()) {
+                        return Err(format!("unknown vendor {:?}\n{USAGE}", a.vendor));
+                    }
+                }
+                "--client-id" => a.client_id = Some(it.next().ok_or("--client-id needs a value")?),
+                "--token" => a.token = Some(it.next().ok_or("--token needs a value")?),
+                "--auth" => {
+                    let json = it.next().ok_or("--auth needs a JSON object")?;
+                    a.auth = Some(serde_json::from_str(&json).map_err(|e| format!("--auth: {e}"))?);
+                }
                 "--url" => a.url = Some(it.next().ok_or("--url needs a value")?),
                 "--room" => a.room = num(it.next(), "--room")?,
                 "--user" => a.user = num(it.next(), "--user")?,
@@ -82,9 +117,12 @@ impl Args {
                 "--max-attempts" => {
                     a.max_attempts = Some(num(it.next(), &flag)? as u32).filter(|n| *n > 0)
                 }
-                "-h" | "--help" => return Err(USAGE.into()),
+                "-h" | "--help" => return Err(HELP.into()),
                 other => return Err(format!("unknown flag {other}\n{USAGE}")),
             }
+        }
+        if a.url.is_none() && a.vendor != "livechat" {
+            return Err(format!("--vendor {} needs --url\n{USAGE}", a.vendor));
         }
         Ok(a)
     }
@@ -254,7 +292,7 @@ pub fn describe(event: &Event) -> Option<String> {
 }
 
 /// The `--json` object of an event, or `None` for events outside the demo's vocabulary
-/// (sent, acked, subscribed).
+/// (subscribed).
 pub fn event_json(event: &Event) -> Option<Value> {
     Some(match event {
         Event::Connected { endpoint } => {
@@ -279,6 +317,9 @@ pub fn event_json(event: &Event) -> Option<Value> {
             json!({"event": "disconnected", "cause": cause_text(cause)})
         }
         Event::Kicked { reason } => json!({"event": "kicked", "reason": reason}),
+        // A message's fate: written with no ack to come (at-most-once), or acknowledged.
+        Event::Sent { id } => json!({"event": "sent", "id": id.0}),
+        Event::Acked { id } => json!({"event": "acked", "id": id.0}),
         Event::GaveUp { attempts } => json!({"event": "gave_up", "attempts": attempts}),
         Event::Closed { reason } => json!({"event": "closed", "reason": close_text(reason)}),
         Event::Error(e) => {
@@ -353,11 +394,26 @@ async fn within<F: std::future::Future>(f: F) -> Option<F::Output> {
 }
 
 fn builder<R: Runtime>(args: &Args, url: &str, user: u64) -> ClientBuilder<R> {
-    Client::<R>::builder()
+    let builder = Client::<R>::builder()
         .endpoint(url)
-        .protocol(LiveChat::new(args.room, user, &args.key))
         .reconnect(args.policy())
-        .heartbeat(args.heartbeat())
+        .heartbeat(args.heartbeat());
+    match args.vendor.as_str() {
+        "socketio" => builder.protocol(match &args.auth {
+            Some(auth) => SocketIo::new().with_auth(auth.clone()),
+            None => SocketIo::new(),
+        }),
+        "mqtt" => builder.protocol(Mqtt::new(
+            args.client_id
+                .clone()
+                .unwrap_or_else(|| format!("im-chat-{user}")),
+        )),
+        "nats" => builder.protocol(match &args.token {
+            Some(token) => Nats::new(format!("im-chat-{user}")).with_token(token),
+            None => Nats::new(format!("im-chat-{user}")),
+        }),
+        _ => builder.protocol(LiveChat::new(args.room, user, &args.key)),
+    }
 }
 
 /// The embedded scenario: chat, restart, kick. Narrated; exits non-zero if a step fails.
@@ -477,7 +533,10 @@ pub async fn interactive<R: Runtime>(url: String, args: Args) -> std::io::Result
     R::spawn(async move {
         while let Some(event) = events.recv().await {
             narrator.event("", &event);
-            if matches!(event, Event::Acked { .. } | Event::Undelivered { .. }) {
+            if matches!(
+                event,
+                Event::Sent { .. } | Event::Acked { .. } | Event::Undelivered { .. }
+            ) {
                 let _ = fates.send(()).await;
             }
         }
@@ -494,7 +553,11 @@ pub async fn interactive<R: Runtime>(url: String, args: Args) -> std::io::Result
     });
     let mut sent = 0usize;
     while let Some(line) = lines.next().await {
-        match client.send_json(&args.channel, &json!({ "text": line })) {
+        let sent_now = match args.vendor.as_str() {
+            "livechat" => client.send_json(&args.channel, &json!({ "text": line })),
+            _ => client.send_text(&args.channel, line).map_err(Into::into),
+        };
+        match sent_now {
             Ok(_) => sent += 1,
             Err(e) => narrator.say(&format!("not sent: {e}")),
         }
@@ -521,10 +584,17 @@ pub async fn run<R: Runtime>(args: Args) -> std::io::Result<()> {
     }
 }
 
-/// Parse the process's flags, or print the usage and exit.
+/// `--help`'s answer: the usage, on stdout.
+const HELP: &str = "--help";
+
+/// Parse the process's flags, or print the usage and exit (`--help`: to stdout, status 0).
 pub fn args_or_exit() -> Args {
     match Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
+        Err(message) if message == HELP => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         Err(message) => {
             eprintln!("{message}");
             std::process::exit(2);
@@ -550,6 +620,22 @@ mod tests {
         assert_eq!(a.policy().max_attempts, Some(5));
         assert!(Args::parse(["--room".to_string(), "x".into()]).is_err());
         assert!(Args::parse(["--bogus".to_string()]).is_err());
+        let sio = Args::parse(
+            "--vendor socketio --url http://127.0.0.1:3000 --channel chat --auth {\"token\":\"t\"}"
+                .split(' ')
+                .map(String::from),
+        )
+        .unwrap();
+        assert_eq!(
+            (sio.vendor.as_str(), sio.channel.as_str()),
+            ("socketio", "chat")
+        );
+        assert_eq!(sio.auth, Some(json!({"token": "t"})));
+        assert!(Args::parse(["--vendor".to_string(), "xmpp".into()]).is_err());
+        assert!(
+            Args::parse(["--vendor".to_string(), "mqtt".into()]).is_err(),
+            "no embedded MQTT scenario: --url is needed"
+        );
     }
 
     #[test]
