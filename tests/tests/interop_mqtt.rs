@@ -1,6 +1,6 @@
-//! MQTT 3.1.1 over WebSocket against a real Mosquitto 2 broker, started by each test on a free
-//! loopback port (skipped loudly when mosquitto is missing on a developer machine; a failure
-//! under CI).
+//! MQTT 3.1.1 over WebSocket against a real, stock Mosquitto 2 broker (nothing but a WebSocket
+//! listener configured), started by each test on a free loopback port (built ignored when
+//! mosquitto is missing on a developer machine; a failure under CI).
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use im_tests::peers::Mosquitto;
 use im_tests::proxy::Mode;
 use im_tests::wait::{blackhole_until_dead_link, resubscribed_after_restart, until};
 use im_tests::FaultProxy;
-use im_tokio::{Client, Event, HeartbeatMode, Mqtt, ReconnectPolicy};
+use im_tokio::{Client, Delivery, Event, HeartbeatMode, Mqtt, OutgoingMessage, ReconnectPolicy};
 
 fn mqtt(url: &str, id: &str) -> im_tokio::ClientBuilder {
     Client::builder()
@@ -151,4 +151,53 @@ async fn half_open_link_is_detected_by_pingreq() {
     })
     .await;
     client.close().await;
+}
+
+/// QoS per message: 0 ends `Sent` (no PUBACK to wait for), 1 ends `Acked` by the broker's
+/// PUBACK; the retain flag makes the broker hand the message to a later subscriber.
+#[cfg_attr(im_missing_mosquitto, ignore = "needs mosquitto, not installed here")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos_0_is_sent_qos_1_is_acked_and_retained_reaches_a_later_subscriber() {
+    let broker = Mosquitto::start();
+    let (publ, mut p) = mqtt(&broker.url(), "im-qos-pub").connect().unwrap();
+    until(&mut p, "Connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    let qos0 = publ
+        .send(
+            OutgoingMessage::text("qos/zero", "fire and forget")
+                .with_delivery(Delivery::AtMostOnce),
+        )
+        .unwrap();
+    let qos1 = publ
+        .send(OutgoingMessage::text("qos/one", "acked"))
+        .unwrap();
+    let retained = publ
+        .send(OutgoingMessage::text("qos/retained", "for latecomers").retained())
+        .unwrap();
+    let seen = until(&mut p, "both acks", {
+        let mut acked = 0;
+        move |e| {
+            acked +=
+                usize::from(matches!(e, Event::Acked { id } if *id == qos1 || *id == retained));
+            acked == 2
+        }
+    })
+    .await;
+    assert!(
+        seen.contains(&Event::Sent { id: qos0 }),
+        "QoS 0 ends Sent: {seen:?}"
+    );
+    assert!(!seen.contains(&Event::Acked { id: qos0 }));
+    // Subscribed after the publish: only a retained message can reach it.
+    let (late, mut l) = mqtt(&broker.url(), "im-qos-late").connect().unwrap();
+    late.subscribe("qos/#").unwrap();
+    let got = until(&mut l, "the retained message", |e| text_of(e).is_some()).await;
+    assert_eq!(
+        text_of(got.last().unwrap()).as_deref(),
+        Some("for latecomers")
+    );
+    publ.close().await;
+    late.close().await;
 }
