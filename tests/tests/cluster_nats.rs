@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use im_tests::wait::until;
 use im_tests::NatsCluster;
-use im_tokio::{Client, Event, Nats, ReconnectPolicy};
+use im_tokio::{
+    Client, Delivery, EncodeError, Event, Nats, OutgoingMessage, ReconnectPolicy, SendError,
+};
 
 fn nats(url: &str, name: &str) -> im_tokio::ClientBuilder {
     Client::builder()
@@ -102,4 +104,37 @@ async fn client_learns_the_cluster_and_fails_over_when_its_node_dies() {
     assert!(received.windows(2).all(|w| w[0] < w[1]), "in order");
     sub.close().await;
     publ.close().await;
+}
+
+/// NATS core has no acks: a publish ends `Sent` once written, and asking for at-least-once is
+/// refused at `send` with a typed error instead of being silently weakened.
+#[cfg_attr(
+    im_missing_nats_server,
+    ignore = "needs nats-server, not installed here"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_end_sent_and_acks_are_refused_up_front() {
+    let cluster = NatsCluster::start(1);
+    let (client, mut events) = nats(&cluster.url(0), "im-sent").connect().unwrap();
+    client.subscribe("fates").unwrap();
+    until(&mut events, "Connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    let id = client.send_text("fates", "1").unwrap();
+    let seen = until(&mut events, "the message back", |e| number(e) == Some(1)).await;
+    assert!(seen.contains(&Event::Sent { id }), "{seen:?}");
+    let refused =
+        client.send(OutgoingMessage::text("fates", "2").with_delivery(Delivery::AtLeastOnce));
+    assert!(
+        matches!(
+            refused,
+            Err(SendError::Encode(EncodeError::Unsupported {
+                protocol: "nats",
+                ..
+            }))
+        ),
+        "{refused:?}"
+    );
+    client.close().await;
 }
