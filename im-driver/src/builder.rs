@@ -67,7 +67,8 @@ impl<R> Default for ClientBuilder<R> {
 }
 
 impl<R: Runtime> ClientBuilder<R> {
-    /// A server address (`ws://` or `wss://`). Call again to add failover endpoints.
+    /// A server address (`ws://` or `wss://`; Socket.IO also takes `http(s)://host[:port][/ns]`).
+    /// Call again to add failover endpoints.
     pub fn endpoint(mut self, url: impl Into<Endpoint>) -> Self {
         self.config = self.config.endpoint(url);
         self
