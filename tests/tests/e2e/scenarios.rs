@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 const KEY: &str = "e2e-key";
 const ROOM: u64 = 7;
 
-fn fast_policy() -> ReconnectPolicy {
+pub fn fast_policy() -> ReconnectPolicy {
     ReconnectPolicy {
         initial: Duration::from_millis(50),
         multiplier: 1.5,
@@ -40,7 +40,7 @@ fn client<R: Runtime>(url: &str, user: u64) -> ClientBuilder<R> {
         .handshake_timeout(Duration::from_secs(2))
 }
 
-async fn connected(events: &mut Events) {
+pub async fn connected(events: &mut Events) {
     until(events, "Connected", |e| {
         matches!(e, Event::Connected { .. })
     })

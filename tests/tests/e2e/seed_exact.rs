@@ -11,23 +11,14 @@ use im_proto::{Cause, CloseReason, Event, HeartbeatMode, LiveChat, ReconnectPoli
 use im_tests::proxy::Mode;
 use im_tests::wait::{blackhole_until_dead_link, eventually, until, within};
 use im_tests::{FaultProxy, LiveChatServer};
+
+use super::scenarios::{connected, fast_policy};
 use serde_json::json;
 
 const KEY: &str = "seed-key";
 const ROOM: u64 = 3;
 /// The home room every client of these scenarios is in (`auth2`'s `room_id`).
 const HOME: &str = "livechat_3";
-
-fn fast_policy() -> ReconnectPolicy {
-    ReconnectPolicy {
-        initial: Duration::from_millis(50),
-        multiplier: 1.5,
-        max_delay: Duration::from_millis(300),
-        jitter: 0.5,
-        stable_after: Duration::from_secs(1),
-        max_attempts: None,
-    }
-}
 
 fn client<R: Runtime>(url: &str, user: u64) -> ClientBuilder<R> {
     Client::<R>::builder()
@@ -36,13 +27,6 @@ fn client<R: Runtime>(url: &str, user: u64) -> ClientBuilder<R> {
         .reconnect(fast_policy())
         .connect_timeout(Duration::from_secs(2))
         .handshake_timeout(Duration::from_secs(2))
-}
-
-async fn connected(events: &mut Events) {
-    until(events, "Connected", |e| {
-        matches!(e, Event::Connected { .. })
-    })
-    .await;
 }
 
 /// Wait until every id in `ids` ended `Sent`; any other fate fails the test.
