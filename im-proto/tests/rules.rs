@@ -935,6 +935,9 @@ fn check_q2(run: &Run) {
                     })
                     .collect();
                 let end = run.op_end_after(i);
+                // First transmissions only: a retransmission after an ack timeout (Q3) within
+                // the same step is not a new message.
+                let mut first = BTreeSet::new();
                 let flushed: Vec<SendId> = run.h.journal[i..end]
                     .iter()
                     .take_while(|(_, r)| !matches!(r, Record::Input(..)))
@@ -943,6 +946,7 @@ fn check_q2(run: &Run) {
                         _ => None,
                     })
                     .map(|(id, _)| id)
+                    .filter(|id| first.insert(*id))
                     .collect();
                 assert_eq!(
                     flushed, held,
