@@ -163,7 +163,7 @@ fuzz_target!(|input: Input| {
         .expect("valid config");
     let now = Instant::now();
     let mut w = World {
-        client: Client::new(config, Box::new(LiveChat::new(1, 2, "key")), now),
+        client: Client::new(config, Box::new(LiveChat::new(1, 2, "key")), now).unwrap(),
         now,
         live: None,
         last_conn: None,

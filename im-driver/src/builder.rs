@@ -170,8 +170,9 @@ impl<R: Runtime> ClientBuilder<R> {
         }
         let mut config = self.config.build()?;
         let seed = self.seed.unwrap_or_else(random_seed);
-        // Each client has its own seed (R1); the settings it shares carry none.
-        config.seed = 0;
+        // Each client has its own seed (R1, and its idempotency keys); the settings it shares
+        // carry none.
+        config.seed = None;
         config.endpoints.shrink_to_fit();
         let config = shared_config(config);
         let dialer = Dialer {
@@ -180,7 +181,7 @@ impl<R: Runtime> ClientBuilder<R> {
             max_frame_bytes: self.max_frame_bytes,
         };
         let start = R::now();
-        let mut core = im_proto::Client::with_seed(config, seed, protocol, start);
+        let mut core = im_proto::Client::with_seed(config, seed, protocol, start)?;
         core.connect(start);
         let shared = driver::spawn::<R>(core, dialer, self.event_capacity, self.write_timeout);
         Ok((Client::new(shared.clone()), Events::new(shared)))

@@ -36,10 +36,10 @@ pub fn ceiling(policy: &ReconnectPolicy, n: u32) -> Duration {
     let factor = policy.multiplier.powi(n.min(1_000) as i32);
     let secs = policy.initial.as_secs_f64() * factor;
     if !secs.is_finite() || secs >= policy.max_delay.as_secs_f64() {
-        policy.max_delay
-    } else {
-        Duration::from_secs_f64(secs)
+        return policy.max_delay;
     }
+    // Below `max_delay` as an f64 yet maybe beyond `Duration` (the f64 rounds up): the cap.
+    Duration::try_from_secs_f64(secs).map_or(policy.max_delay, |d| d.min(policy.max_delay))
 }
 
 /// R1: the wait after the n-th consecutive failure (n from 0), in `[b_n·(1−j), b_n]`, never below
@@ -51,7 +51,9 @@ pub fn ceiling(policy: &ReconnectPolicy, n: u32) -> Duration {
 /// per-attempt draws add up to a bell curve and the fleet re-bunches (the herd test shows both).
 pub fn delay(policy: &ReconnectPolicy, n: u32, draw: f64) -> Duration {
     let b = ceiling(policy, n);
-    let shave = b.mul_f64(policy.jitter * draw);
+    // `mul_f64` panics where the product's f64 rounds past `Duration::MAX`.
+    let shave =
+        Duration::try_from_secs_f64(b.as_secs_f64() * policy.jitter * draw).map_or(b, |s| s.min(b));
     b.saturating_sub(shave).max(MIN_DELAY)
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backoff::{self, Rng};
-use crate::config::{Config, HeartbeatMode};
+use crate::config::{Config, ConfigError, HeartbeatMode};
 use crate::message::{Delivery, OutgoingMessage, SendId};
 use crate::outbox::{Entry, Outbox};
 use crate::output::{
@@ -41,8 +41,14 @@ pub struct Client {
     /// vendor switch); empty until then, so an idle client keeps one copy of its URLs.
     endpoints: Vec<Endpoint>,
     endpoint_idx: usize,
-    /// R8: the server asked us not to come back before this long.
+    /// R8: the server asked us not to come back before this long (capped by
+    /// `Config::max_server_delay`).
     server_hint: Option<Duration>,
+    /// R8: no connect before this instant, whatever hints the platform gives.
+    not_before: Option<Instant>,
+    /// H2: whether the driver reads the socket (`set_reading`); remembered across connections,
+    /// so a link that becomes `Ready` while the driver is not reading is not judged by silence.
+    reading: bool,
     outbox: Outbox,
     /// S1: the channels the user wants, whatever the connection is doing.
     desired: BTreeSet<String>,
@@ -69,31 +75,68 @@ enum Phase {
     Connecting {
         conn: ConnId,
         endpoint: Endpoint,
-        deadline: Instant,
+        /// `None`: a timeout too long to represent, never.
+        deadline: Option<Instant>,
     },
     Handshaking {
         conn: ConnId,
         endpoint: Endpoint,
-        deadline: Instant,
+        deadline: Option<Instant>,
         heartbeat: HeartbeatMode,
     },
     Ready {
         conn: ConnId,
         link: Link,
-        /// R2: when the failure counter resets; `None` once it did.
-        stable_at: Option<Instant>,
+        /// R2: when the failure counter resets.
+        stable: Stable,
     },
     Backoff {
-        until: Instant,
+        /// `None`: parked (a wait too long to represent) until `network_online`.
+        until: Option<Instant>,
     },
     Closed(CloseReason),
+}
+
+/// R2: where a `Ready` connection stands on its way to counting as healthy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stable {
+    /// The failure counter resets at this instant.
+    At(Instant),
+    /// It did.
+    Reached,
+    /// `stable_after` is too long to represent: never.
+    Never,
+}
+
+impl Stable {
+    fn due(self) -> Option<Instant> {
+        match self {
+            Stable::At(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Whether a loss at `now` comes before the connection proved stable.
+    fn unstable_at(self, now: Instant) -> bool {
+        match self {
+            Stable::At(t) => t > now,
+            Stable::Reached => false,
+            Stable::Never => true,
+        }
+    }
+}
+
+/// `now + d`, or `None` (never) when that instant cannot be represented: a huge duration means
+/// "never", not a panic.
+fn after(now: Instant, d: Duration) -> Option<Instant> {
+    now.checked_add(d)
 }
 
 /// Where to move once the old vendor has acked what it has.
 struct PendingSwitch {
     protocol: Box<dyn Protocol>,
     endpoints: Vec<Endpoint>,
-    deadline: Instant,
+    deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for PendingSwitch {
@@ -126,13 +169,13 @@ struct Link {
 const MAX_UNANSWERED: usize = 8;
 
 impl Link {
-    fn new(now: Instant, mode: HeartbeatMode) -> Self {
+    fn new(now: Instant, mode: HeartbeatMode, reading: bool) -> Self {
         Link {
             mode,
             last_inbound: now,
-            next_heartbeat: mode.send_every().map(|i| now + i),
+            next_heartbeat: mode.send_every().and_then(|i| after(now, i)),
             probe_deadline: None,
-            paused: false,
+            paused: !reading,
             unanswered: VecDeque::new(),
         }
     }
@@ -142,8 +185,11 @@ impl Link {
         if self.paused {
             return None;
         }
-        self.probe_deadline
-            .or_else(|| self.mode.dead_after().map(|w| self.last_inbound + w))
+        self.probe_deadline.or_else(|| {
+            self.mode
+                .dead_after()
+                .and_then(|w| after(self.last_inbound, w))
+        })
     }
 
     fn sent_heartbeat(&mut self, now: Instant) {
@@ -162,13 +208,19 @@ impl Link {
 
 impl Client {
     /// A client in `Idle`: call [`connect`](Self::connect) to start. Its jitter (R1) and its
-    /// idempotency keys come from `config.seed`.
+    /// idempotency keys come from `config.seed`, which must be set: the keys must not repeat
+    /// across processes, so give each process entropy (a driver draws it from the OS).
     ///
-    /// The configuration is only read, so clients made with the same settings can share one
-    /// (`Arc<Config>`; a `Config` converts): see [`with_seed`](Self::with_seed).
-    pub fn new(config: impl Into<Arc<Config>>, protocol: Box<dyn Protocol>, now: Instant) -> Self {
+    /// The configuration is checked again here (its fields are public): an invalid one, or one
+    /// without a seed, is an error. It is only read, so clients made with the same settings can
+    /// share one (`Arc<Config>`; a `Config` converts): see [`with_seed`](Self::with_seed).
+    pub fn new(
+        config: impl Into<Arc<Config>>,
+        protocol: Box<dyn Protocol>,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
         let config = config.into();
-        let seed = config.seed;
+        let seed = config.seed.ok_or(ConfigError::NoSeed)?;
         Self::with_seed(config, seed, protocol, now)
     }
 
@@ -180,11 +232,8 @@ impl Client {
         seed: u64,
         protocol: Box<dyn Protocol>,
         _now: Instant,
-    ) -> Self {
-        debug_assert!(
-            config.validate().is_ok(),
-            "Config must come from the builder"
-        );
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
         let mut rng = Rng::new(seed);
         let tag = rng.next_u64();
         if let Some(config) = Arc::get_mut(&mut config) {
@@ -192,7 +241,7 @@ impl Client {
             config.endpoints.shrink_to_fit();
         }
         let limits = &config.limits;
-        Client {
+        Ok(Client {
             outbox: Outbox::new(limits.outbox_messages, limits.outbox_bytes),
             endpoints: Vec::new(),
             config,
@@ -206,6 +255,8 @@ impl Client {
             failures: 0,
             endpoint_idx: 0,
             server_hint: None,
+            not_before: None,
+            reading: true,
             desired: BTreeSet::new(),
             switching: None,
             out: VecDeque::new(),
@@ -214,7 +265,7 @@ impl Client {
             drained: 0,
             last_round: 0,
             scratch: Vec::new(),
-        }
+        })
     }
 
     // ----- getters -----
@@ -332,21 +383,17 @@ impl Client {
         // A drain that outlived its deadline ends here (the arms below see the new connect).
         self.maybe_finish_switch(now);
         match &mut self.phase {
-            Phase::Connecting { deadline, .. } if *deadline <= now => {
+            Phase::Connecting { deadline, .. } if deadline.is_some_and(|d| d <= now) => {
                 self.lose_connection(now, Cause::ConnectTimeout, true);
             }
-            Phase::Handshaking { deadline, .. } if *deadline <= now => {
+            Phase::Handshaking { deadline, .. } if deadline.is_some_and(|d| d <= now) => {
                 self.lose_connection(now, Cause::HandshakeTimeout, true);
             }
-            Phase::Ready {
-                conn,
-                link,
-                stable_at,
-            } => {
+            Phase::Ready { conn, link, stable } => {
                 let conn = *conn;
-                if stable_at.is_some_and(|t| t <= now) {
+                if stable.due().is_some_and(|t| t <= now) {
                     // R2: healthy long enough; the next loss starts a fresh backoff.
-                    *stable_at = None;
+                    *stable = Stable::Reached;
                     self.failures = 0;
                 }
                 if link.dead_at().is_some_and(|t| t <= now) {
@@ -360,7 +407,7 @@ impl Client {
                 }
                 self.heartbeat_if_due(now, conn);
             }
-            Phase::Backoff { until } if *until <= now => self.start_connect(now),
+            Phase::Backoff { until } if until.is_some_and(|t| t <= now) => self.start_connect(now),
             _ => {}
         }
     }
@@ -415,8 +462,10 @@ impl Client {
             ack_deadline: None,
             ack_retries: 0,
         });
-        if let Phase::Ready { conn, .. } = self.phase {
-            self.flush_outbox(now, conn);
+        match self.phase {
+            Phase::Ready { conn, .. } => self.flush_outbox(now, conn),
+            // Q1: a TTL of zero (or one already over) ends now, not at an overdue deadline.
+            _ => self.expire_outbox(now),
         }
         Ok(id)
     }
@@ -480,6 +529,7 @@ impl Client {
     /// when the user reads events slowly. While not reading, silence proves nothing, so dead-link
     /// detection (H2) is suspended; on resume the link gets a fresh window.
     pub fn set_reading(&mut self, now: Instant, reading: bool) {
+        self.reading = reading;
         if let Phase::Ready { link, .. } = &mut self.phase {
             if link.paused && reading {
                 link.last_inbound = now;
@@ -497,9 +547,15 @@ impl Client {
 
     /// A hint from the platform that the network is back: skip the rest of a backoff wait, or
     /// probe a `Ready` link that may have died with the old network (H4).
+    ///
+    /// R8 holds: a server's "not before" is never cut short. H2 holds: a probe already out keeps
+    /// its deadline (a hint repeated every second cannot postpone a dead link forever).
     pub fn network_online(&mut self, now: Instant) {
         match self.phase {
-            Phase::Backoff { .. } => self.start_connect(now),
+            Phase::Backoff { .. } => match self.not_before {
+                Some(t) if t > now => self.phase = Phase::Backoff { until: Some(t) },
+                _ => self.start_connect(now),
+            },
             Phase::Ready { .. } => self.probe(now),
             _ => {}
         }
@@ -529,7 +585,7 @@ impl Client {
         let switch = PendingSwitch {
             protocol,
             endpoints,
-            deadline: now + self.config.handshake_timeout,
+            deadline: after(now, self.config.handshake_timeout),
         };
         match self.phase {
             // Let the old vendor ack what it has before leaving it, so nothing goes to both.
@@ -558,6 +614,7 @@ impl Client {
         self.endpoint_idx = 0;
         self.failures = 0;
         self.server_hint = None;
+        self.not_before = None;
         self.start_connect(now);
     }
 
@@ -571,7 +628,7 @@ impl Client {
             Phase::Ready { conn, .. } => !self.outbox.in_flight_on(conn),
             _ => true,
         };
-        if drained || deadline <= now {
+        if drained || deadline.is_some_and(|d| d <= now) {
             let switch = self.switching.take().expect("checked above");
             self.switch_now(now, *switch);
         }
@@ -655,22 +712,20 @@ impl Client {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let phase = match &self.phase {
             Phase::Idle | Phase::Closed(_) => return None,
-            Phase::Connecting { deadline, .. } | Phase::Handshaking { deadline, .. } => {
-                Some(*deadline)
+            Phase::Connecting { deadline, .. } | Phase::Handshaking { deadline, .. } => *deadline,
+            Phase::Ready { link, stable, .. } => {
+                [link.dead_at(), link.next_heartbeat, stable.due()]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
-            Phase::Ready {
-                link, stable_at, ..
-            } => [link.dead_at(), link.next_heartbeat, *stable_at]
-                .into_iter()
-                .flatten()
-                .min(),
-            Phase::Backoff { until } => Some(*until),
+            Phase::Backoff { until } => *until,
         };
         [
             phase,
             self.outbox.next_expiry(),
             self.outbox.next_ack_deadline(),
-            self.switching.as_ref().map(|s| s.deadline),
+            self.switching.as_ref().and_then(|s| s.deadline),
         ]
         .into_iter()
         .flatten()
@@ -691,10 +746,11 @@ impl Client {
             endpoint: wire.unwrap_or_else(|| endpoint.clone()),
             subprotocols: self.protocol.subprotocols(),
         });
+        self.not_before = None;
         self.phase = Phase::Connecting {
             conn,
             endpoint,
-            deadline: now + self.config.connect_timeout,
+            deadline: after(now, self.config.connect_timeout),
         };
     }
 
@@ -705,7 +761,7 @@ impl Client {
         self.phase = Phase::Handshaking {
             conn,
             endpoint: endpoint.clone(),
-            deadline: now + self.config.handshake_timeout,
+            deadline: after(now, self.config.handshake_timeout),
             heartbeat: self.config.heartbeat,
         };
         let mut events = std::mem::take(&mut self.scratch);
@@ -717,6 +773,10 @@ impl Client {
 
     fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
         let limit = self.config.limits.max_frame_bytes;
+        if let Phase::Ready { link, .. } = &mut self.phase {
+            // H3: any inbound frame proves liveness, one too large to use included.
+            link.saw_inbound(now);
+        }
         if frame.len() > limit {
             self.emit(Event::Error(Error::Protocol(
                 crate::ProtocolError::TooLarge {
@@ -776,7 +836,7 @@ impl Client {
                 }
                 ProtocolEvent::Heartbeat(mode) if live => match &mut self.phase {
                     Phase::Handshaking { heartbeat, .. } => *heartbeat = mode,
-                    Phase::Ready { link, .. } => *link = Link::new(now, mode),
+                    Phase::Ready { link, .. } => *link = Link::new(now, mode, self.reading),
                     _ => {}
                 },
                 ProtocolEvent::Pong => self.on_pong(now),
@@ -799,7 +859,14 @@ impl Client {
                     self.finish(CloseReason::Kicked { reason });
                 }
                 ProtocolEvent::Reconnect { reason, after } if live => {
-                    self.server_hint = after;
+                    let cap = self.config.max_server_delay;
+                    if let Some(asked) = after.filter(|a| *a > cap) {
+                        self.emit(Event::Error(Error::ServerHintCapped {
+                            asked,
+                            applied: cap,
+                        }));
+                    }
+                    self.server_hint = after.map(|a| a.min(cap));
                     self.lose_connection(now, Cause::ServerRequested(reason), true);
                 }
                 ProtocolEvent::Endpoints(found) => {
@@ -842,8 +909,11 @@ impl Client {
         self.expire_outbox(now);
         self.phase = Phase::Ready {
             conn,
-            link: Link::new(now, heartbeat),
-            stable_at: Some(now + self.config.reconnect.stable_after),
+            link: Link::new(now, heartbeat, self.reading),
+            stable: match after(now, self.config.reconnect.stable_after) {
+                Some(t) => Stable::At(t),
+                None => Stable::Never,
+            },
         };
         self.emit(Event::Connected { endpoint });
         // S1: every Ready re-establishes the whole desired set.
@@ -962,7 +1032,7 @@ impl Client {
             return;
         }
         // H1: at least one heartbeat every interval, answered or not.
-        link.next_heartbeat = link.mode.send_every().map(|i| now + i);
+        link.next_heartbeat = link.mode.send_every().and_then(|i| after(now, i));
         link.sent_heartbeat(now);
         let frame = match link.mode {
             HeartbeatMode::WebSocketPing { .. } => Frame::Ping(Vec::new()),
@@ -977,18 +1047,22 @@ impl Client {
             return;
         };
         let conn = *conn;
+        if link.probe_deadline.is_some() {
+            // H2: a probe is out; another would only move its deadline.
+            return;
+        }
         let frame = match link.mode {
             HeartbeatMode::ClientDriven { timeout, .. } => {
-                link.probe_deadline = Some(now + timeout);
+                link.probe_deadline = after(now, timeout);
                 Some(self.protocol.heartbeat(now))
             }
             HeartbeatMode::WebSocketPing { timeout, .. } => {
-                link.probe_deadline = Some(now + timeout);
+                link.probe_deadline = after(now, timeout);
                 Some(Frame::Ping(Vec::new()))
             }
             // We cannot ask: give the server one fresh window to ping us.
             HeartbeatMode::ServerDriven { interval, timeout } => {
-                link.probe_deadline = Some(now + interval + timeout);
+                link.probe_deadline = after(now, interval.saturating_add(timeout));
                 None
             }
             HeartbeatMode::Off => None,
@@ -1032,10 +1106,10 @@ impl Client {
         }
         let failed = match &self.phase {
             // R2: a connection that dropped before it proved stable counts as a failed attempt.
-            Phase::Ready { stable_at, .. } => {
+            Phase::Ready { stable, .. } => {
                 // The stability timer may not have fired yet when the loss is reported at or
                 // after its deadline: the deadline, not the timer, decides.
-                let unstable = stable_at.is_some_and(|t| t > now);
+                let unstable = stable.unstable_at(now);
                 if !unstable {
                     self.failures = 0;
                 }
@@ -1073,10 +1147,13 @@ impl Client {
         }
         let mut delay = backoff::delay(&self.config.reconnect, n, self.jitter_draw);
         if let Some(hint) = self.server_hint.take() {
-            // R8: never sooner than the server asked.
+            // R8: never sooner than the server asked; `network_online` keeps to it too.
             delay = delay.max(hint);
+            self.not_before = after(now, hint);
         }
-        self.phase = Phase::Backoff { until: now + delay };
+        self.phase = Phase::Backoff {
+            until: after(now, delay),
+        };
         self.emit(Event::Reconnecting {
             attempt: self.failures + 1,
             delay,

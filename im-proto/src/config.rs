@@ -74,7 +74,9 @@ impl HeartbeatMode {
         match *self {
             HeartbeatMode::ClientDriven { interval, timeout }
             | HeartbeatMode::ServerDriven { interval, timeout }
-            | HeartbeatMode::WebSocketPing { interval, timeout } => Some(interval + timeout),
+            | HeartbeatMode::WebSocketPing { interval, timeout } => {
+                Some(interval.saturating_add(timeout))
+            }
             HeartbeatMode::Off => None,
         }
     }
@@ -185,9 +187,16 @@ pub struct Config {
     /// idempotency key. 2, so a silent server releases a message after 30 s by default
     /// (socket.io-client's `retries`; retransmissions after a reconnect do not count).
     pub ack_retries: u32,
+    /// R8: the longest "reconnect not before" a server may impose; a longer hint is applied at
+    /// this and reported (`Error::ServerHintCapped`). 5 minutes: a deploy's worth, while a
+    /// hostile or buggy number cannot park a client for years.
+    pub max_server_delay: Duration,
     pub limits: Limits,
-    /// Seed of the jitter generator: same seed, same delays. Drivers pass a random one.
-    pub seed: u64,
+    /// Seed of the jitter generator and of the idempotency keys' prefix: same seed, same delays
+    /// and keys. [`Client::new`](crate::Client::new) refuses a config without one: keys must
+    /// not repeat across processes, so give each process entropy (the drivers draw it from the
+    /// OS); a fixed seed belongs in tests.
+    pub seed: Option<u64>,
 }
 
 impl Config {
@@ -203,8 +212,9 @@ impl Config {
                 outbox_ttl: None,
                 ack_timeout: Duration::from_secs(10),
                 ack_retries: 2,
+                max_server_delay: Duration::from_secs(300),
                 limits: Limits::default(),
-                seed: 0,
+                seed: None,
             },
         }
     }
@@ -240,6 +250,7 @@ impl Config {
             nonzero("outbox ttl", ttl)?;
         }
         nonzero("ack timeout", self.ack_timeout)?;
+        nonzero("max server delay", self.max_server_delay)?;
         let l = &self.limits;
         for (name, v) in [
             ("max_frame_bytes", l.max_frame_bytes),
@@ -295,6 +306,10 @@ pub enum ConfigError {
     ZeroLimit(&'static str),
     #[error("{given} endpoints configured, the limit is {max}")]
     TooManyEndpoints { given: usize, max: usize },
+    #[error(
+        "no seed: give each process entropy (idempotency keys must not repeat across processes)"
+    )]
+    NoSeed,
 }
 
 /// Builds a [`Config`]; [`build`](ConfigBuilder::build) validates.
@@ -356,8 +371,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// The seed of the jitter and of the idempotency keys (see [`Config::seed`]).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.config.seed = seed;
+        self.config.seed = Some(seed);
+        self
+    }
+
+    /// R8: the ceiling on a server's "reconnect not before" (see [`Config::max_server_delay`]).
+    pub fn max_server_delay(mut self, d: Duration) -> Self {
+        self.config.max_server_delay = d;
         self
     }
 

@@ -162,6 +162,10 @@ pub enum Error {
     Protocol(#[from] ProtocolError),
     #[error("cannot encode subscription to {channel:?}: {error}")]
     Subscribe { channel: String, error: EncodeError },
+    /// R8: the server asked not to be contacted for `asked`; the client waits `applied`
+    /// (`Config::max_server_delay`).
+    #[error("the server asked for a reconnect after {asked:?}; capped at {applied:?}")]
+    ServerHintCapped { asked: Duration, applied: Duration },
 }
 
 /// `send` refused the message; nothing was queued.

@@ -256,6 +256,13 @@ pub enum EncodeError {
         protocol: &'static str,
         what: &'static str,
     },
+    /// An id space ran out (every MQTT packet id is awaiting its ack): the message or
+    /// subscription is refused rather than searched for without end.
+    #[error("{protocol} has run out of {what}")]
+    Exhausted {
+        protocol: &'static str,
+        what: &'static str,
+    },
     #[error("invalid channel name {0:?}")]
     InvalidChannel(String),
     #[error("encoding failed: {0}")]

@@ -7,14 +7,17 @@
 //! use im_proto::sim::{Harness, Reply, ScriptedPeer};
 //! use im_proto::{Config, Event, Frame, LiveChat};
 //!
-//! let config = Config::builder().endpoint("ws://sim/ws").build().unwrap();
+//! // A fixed seed makes the run reproducible; a real client gives each process entropy.
+//! let config = Config::builder().endpoint("ws://sim/ws").seed(1).build().unwrap();
+//! // A server of exactly the seed's livechat: the client is ready once it answered auth1.
 //! let peer = ScriptedPeer::new()
 //!     .greeting(|_| vec![Frame::Text(r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s"}}"#.into())])
 //!     .respond(|_, frame| match frame {
-//!         Frame::Text(t) if t.contains("auth2") => vec![Reply::text(r#"{"cmd":"auth_ok"}"#)],
+//!         Frame::Text(t) if t.contains("wd_heartbeat") => vec![Reply::text(t.as_str())],
 //!         _ => vec![],
 //!     });
-//! let mut sim = Harness::new(config, Box::new(LiveChat::new(1, 2, "key")), peer, Instant::now());
+//! let protocol = Box::new(LiveChat::new(1, 2, "key"));
+//! let mut sim = Harness::new(config, protocol, peer, Instant::now()).unwrap();
 //! sim.client.connect(sim.clock.now());
 //! sim.run_for(Duration::from_secs(1));
 //! assert!(sim.events().any(|e| matches!(e, Event::Connected { .. })));
@@ -174,13 +177,18 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// A client made with `config` (which must carry a seed) around `peer`.
     pub fn new(
         config: Config,
         protocol: Box<dyn Protocol>,
         peer: ScriptedPeer,
         start: Instant,
-    ) -> Self {
-        Self::with_client(Client::new(config, protocol, start), peer, start)
+    ) -> Result<Self, crate::ConfigError> {
+        Ok(Self::with_client(
+            Client::new(config, protocol, start)?,
+            peer,
+            start,
+        ))
     }
 
     /// Around a client made by the caller (one sharing its configuration, say).

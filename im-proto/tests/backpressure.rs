@@ -14,12 +14,13 @@ use support::toy::Toy;
 fn h2_is_suspended_while_the_driver_is_not_reading() {
     let (interval, timeout) = (Duration::from_secs(2), Duration::from_secs(1));
     let config = Config::builder()
+        .seed(1)
         .endpoint("ws://x/ws")
         .heartbeat(HeartbeatMode::ClientDriven { interval, timeout })
         .build()
         .unwrap();
     let peer = ScriptedPeer::new().greeting(|_| vec![Frame::Text("WELCOME".into())]);
-    let mut sim = Harness::new(config, Box::new(Toy::new(false)), peer, Instant::now());
+    let mut sim = Harness::new(config, Box::new(Toy::new(false)), peer, Instant::now()).unwrap();
     sim.client.connect(sim.clock.now());
     sim.settle();
     assert_eq!(sim.client.state(), State::Ready);

@@ -14,12 +14,13 @@ use im_proto::{
 fn script(mut drain: impl FnMut(&mut Client) -> Vec<Output>) -> Vec<Vec<Output>> {
     let now = Instant::now();
     let config = Config::builder()
+        .seed(1)
         .endpoint("ws://a/ws")
         .heartbeat(HeartbeatMode::Off)
         .seed(7)
         .build()
         .unwrap();
-    let mut core = Client::new(config, Box::new(LiveChat::new(1, 1, "k")), now);
+    let mut core = Client::new(config, Box::new(LiveChat::new(1, 1, "k")), now).unwrap();
     let conn = ConnId(0);
     let frame = |text: &str| TransportEvent::Frame(Frame::Text(Text::from(text)));
     let mut rounds = Vec::new();
@@ -148,11 +149,12 @@ fn short(output: &Output) -> String {
 fn a_message_first_in_its_input_keeps_its_place() {
     let now = Instant::now();
     let config = Config::builder()
+        .seed(1)
         .endpoint("ws://a/ws")
         .heartbeat(HeartbeatMode::Off)
         .build()
         .unwrap();
-    let mut core = Client::new(config, Box::new(Scripted), now);
+    let mut core = Client::new(config, Box::new(Scripted), now).unwrap();
     let conn = ConnId(0);
     core.connect(now);
     core.handle_transport(now, conn, TransportEvent::Opened);

@@ -43,7 +43,8 @@ fn simulate(policy: &ReconnectPolicy, fleet: u64) -> Vec<Duration> {
                 _ => vec![],
             });
         let seed = fleet * CLIENTS as u64 + i as u64;
-        let client = Client::with_seed(config.clone(), seed, Box::new(Toy::new(false)), start);
+        let client =
+            Client::with_seed(config.clone(), seed, Box::new(Toy::new(false)), start).unwrap();
         let mut sim = Harness::with_client(client, peer, start);
         sim.client.connect(start);
         sim.run_until(down_at);

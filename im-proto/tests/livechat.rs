@@ -46,6 +46,7 @@ fn server(logins: Rc<RefCell<Vec<Value>>>) -> ScriptedPeer {
 
 fn harness(key: &str, logins: Rc<RefCell<Vec<Value>>>) -> Harness {
     let config = Config::builder()
+        .seed(1)
         .endpoint("ws://livechat/ws")
         .build()
         .unwrap();
@@ -54,7 +55,8 @@ fn harness(key: &str, logins: Rc<RefCell<Vec<Value>>>) -> Harness {
         Box::new(LiveChat::new(1, 9527, key)),
         server(logins),
         Instant::now(),
-    );
+    )
+    .unwrap();
     sim.client.connect(sim.clock.now());
     sim.settle();
     sim
@@ -182,6 +184,7 @@ fn a_seed_exact_server_gets_ready_heartbeats_at_most_once_sends_and_dead_link_de
     let answer = Rc::new(RefCell::new(true));
     let (interval, timeout) = (Duration::from_secs(25), Duration::from_secs(10));
     let config = Config::builder()
+        .seed(1)
         .endpoint("ws://livechat/ws")
         .build()
         .unwrap();
@@ -190,7 +193,8 @@ fn a_seed_exact_server_gets_ready_heartbeats_at_most_once_sends_and_dead_link_de
         Box::new(LiveChat::new(1, 9527, KEY)),
         seed_server(chats.clone(), answer.clone()),
         Instant::now(),
-    );
+    )
+    .unwrap();
     // Queued before the first connect: goes out once, in order, after auth2.
     let first = sim
         .client

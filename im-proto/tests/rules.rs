@@ -308,7 +308,7 @@ impl Run {
         peer.latency = setup.latency;
         peer.accept = setup.first_accept.clone();
         let start = Instant::now();
-        let h = Harness::new(setup.config(), Box::new(Toy::new(setup.acks)), peer, start);
+        let h = Harness::new(setup.config(), Box::new(Toy::new(setup.acks)), peer, start).unwrap();
         let mut run = Run {
             h,
             setup,

@@ -38,13 +38,18 @@ struct OldVendor {
 fn on_old_vendor() -> OldVendor {
     let held = Rc::new(RefCell::new(Vec::new()));
     let holding = Rc::new(RefCell::new(true));
-    let config = Config::builder().endpoint("ws://old/ws").build().unwrap();
+    let config = Config::builder()
+        .seed(1)
+        .endpoint("ws://old/ws")
+        .build()
+        .unwrap();
     let mut sim = Harness::new(
         config,
         Box::new(Toy::new(true)),
         peer(held.clone(), holding.clone()),
         Instant::now(),
-    );
+    )
+    .unwrap();
     sim.client.connect(sim.clock.now());
     OldVendor { sim, held, holding }
 }

@@ -13,13 +13,17 @@ use support::pinger::Pinger;
 
 #[test]
 fn server_driven_ping_protocol_takes_its_heartbeat_from_the_server() {
-    let config = Config::builder().endpoint("ws://eio/ws").build().unwrap();
+    let config = Config::builder()
+        .seed(1)
+        .endpoint("ws://eio/ws")
+        .build()
+        .unwrap();
     let peer = ScriptedPeer::new().greeting(|_| {
         vec![Frame::Text(
             r#"0{"pingInterval":2000,"pingTimeout":1000}"#.into(),
         )]
     });
-    let mut sim = Harness::new(config, Box::new(Pinger), peer, Instant::now());
+    let mut sim = Harness::new(config, Box::new(Pinger), peer, Instant::now()).unwrap();
     sim.client.connect(sim.clock.now());
     sim.settle();
     assert_eq!(sim.client.state(), State::Ready);
@@ -73,11 +77,15 @@ fn server_driven_ping_protocol_takes_its_heartbeat_from_the_server() {
 #[test]
 fn binary_protocol_with_packet_id_acks_redelivers_after_reconnect() {
     let config = Config::builder()
+        .seed(1)
         .endpoint("ws://mqtt/ws")
         .heartbeat(HeartbeatMode::ClientDriven {
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
         })
+        // The unacked message must still be held when the link drops at 30 s (Q3's ack timeout
+        // would otherwise retry it and hand it back first).
+        .ack_timeout(Duration::from_secs(3_600))
         .build()
         .unwrap();
     let peer = ScriptedPeer::new().respond(|_, f| match packets::split(f) {
@@ -89,7 +97,7 @@ fn binary_protocol_with_packet_id_acks_redelivers_after_reconnect() {
         }
         _ => vec![],
     });
-    let mut sim = Harness::new(config, Box::new(Packets::default()), peer, Instant::now());
+    let mut sim = Harness::new(config, Box::new(Packets::default()), peer, Instant::now()).unwrap();
     sim.client.connect(sim.clock.now());
     sim.client.subscribe(sim.clock.now(), "sensors").unwrap();
     sim.settle();

@@ -78,7 +78,8 @@ impl Nats {
         self
     }
 
-    /// Discovered endpoints use `wss://` (default `ws://`).
+    /// Discovered endpoints use `wss://` (default `ws://`; any `wss://` endpoint the client
+    /// connects to turns this on for good, so discovery never downgrades to plain text).
     pub fn secure(mut self, secure: bool) -> Self {
         self.secure = secure;
         self
@@ -112,15 +113,16 @@ impl Nats {
             return Ok(None);
         };
         let line = std::str::from_utf8(&buf[..eol]).map_err(|_| ProtocolError::InvalidUtf8)?;
+        // Fields are separated by spaces or tabs (the NATS protocol allows both).
         let head = line
-            .split(' ')
+            .split_ascii_whitespace()
             .next()
             .unwrap_or_default()
             .to_ascii_uppercase();
         let total = match head.as_str() {
             "MSG" | "HMSG" => line
-                .rsplit(' ')
-                .next()
+                .split_ascii_whitespace()
+                .next_back()
                 .and_then(|n| n.parse::<usize>().ok())
                 .ok_or_else(|| ProtocolError::Malformed("NATS: MSG without a size".into()))?,
             _ => return Ok(Some((line.to_owned(), None, eol + 2))),
@@ -155,7 +157,7 @@ impl Nats {
         let head = words.next().unwrap_or_default().to_ascii_uppercase();
         match head.as_str() {
             "INFO" => {
-                let json = line[4..].trim();
+                let json = line.get(4..).unwrap_or_default().trim();
                 let info: Info = serde_json::from_str(json)
                     .map_err(|e| ProtocolError::Malformed(format!("NATS INFO: {e}")))?;
                 let scheme = if self.secure { "wss" } else { "ws" };
@@ -164,11 +166,10 @@ impl Nats {
                     .iter()
                     .chain(&info.connect_urls)
                     .map(|u| {
-                        if u.contains("://") {
-                            Endpoint::new(u.clone())
-                        } else {
-                            Endpoint::new(format!("{scheme}://{u}"))
-                        }
+                        let host = u.split_once("://").map_or(u.as_str(), |(_, h)| h);
+                        // Never a downgrade: a cluster reached over TLS is rejoined over TLS,
+                        // where the credentials in CONNECT cannot be read off the wire.
+                        Endpoint::new(format!("{scheme}://{host}"))
                     })
                     .collect();
                 if !found.is_empty() {
@@ -194,7 +195,12 @@ impl Nats {
             }
             "+OK" => {}
             "-ERR" => {
-                let why = line[4..].trim().trim_matches('\'').to_owned();
+                let why = line
+                    .get(4..)
+                    .unwrap_or_default()
+                    .trim()
+                    .trim_matches('\'')
+                    .to_owned();
                 let lower = why.to_ascii_lowercase();
                 if lower.contains("authorization") || lower.contains("authentication") {
                     cx.emit(ProtocolEvent::Fatal(ProtocolError::AuthFailed(why)));
@@ -261,6 +267,14 @@ fn check_subject(subject: &str, wildcards: bool) -> Result<(), EncodeError> {
 impl Protocol for Nats {
     fn name(&self) -> &'static str {
         "nats"
+    }
+
+    fn resolve_endpoint(&mut self, endpoint: &Endpoint) -> Option<Endpoint> {
+        // The scheme of the endpoint in use decides the discovered ones' (see `secure`).
+        if endpoint.url().starts_with("wss://") {
+            self.secure = true;
+        }
+        None
     }
 
     fn on_open(&mut self, _cx: &mut Context<'_>) {

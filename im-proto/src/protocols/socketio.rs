@@ -125,9 +125,21 @@ impl SocketIo {
         self
     }
 
-    fn ack_id(&mut self) -> u64 {
-        self.next_ack = self.next_ack.wrapping_add(1);
-        self.next_ack
+    /// A free ack id: the next one not awaiting an ack. The maps hold at most the outbox and
+    /// the subscriptions, so a free id is near; the bound turns a broken invariant into an
+    /// error instead of a search without end.
+    fn ack_id(&mut self) -> Result<u64, EncodeError> {
+        for _ in 0..=self.inflight.len() + self.subscribing.len() {
+            self.next_ack = self.next_ack.wrapping_add(1);
+            let id = self.next_ack;
+            if !self.inflight.contains_key(&id) && !self.subscribing.contains_key(&id) {
+                return Ok(id);
+            }
+        }
+        Err(EncodeError::Exhausted {
+            protocol: "socket.io",
+            what: "ack ids",
+        })
     }
 
     /// The namespace of this connection.
@@ -327,7 +339,7 @@ impl Protocol for SocketIo {
         if !acked {
             return Ok(Encoded::at_most_once(self.emit(None, &msg.channel, &arg)));
         }
-        let ack = self.ack_id();
+        let ack = self.ack_id()?;
         self.inflight.insert(ack, send.id);
         Ok(Encoded::at_least_once(self.emit(
             Some(ack),
@@ -342,8 +354,8 @@ impl Protocol for SocketIo {
             return Ok(None);
         };
         let join = join.clone();
-        let ack = self.ack_id();
         self.subscribing.retain(|_, room| room != channel);
+        let ack = self.ack_id()?;
         self.subscribing.insert(ack, channel.to_owned());
         let room = Value::String(channel.to_owned()).to_string();
         Ok(Some(self.emit(Some(ack), &join, &room)))

@@ -490,9 +490,10 @@ fn core_ns_per_message(n: usize) -> f64 {
     let config = Config::builder()
         .endpoint("ws://bench/ws")
         .heartbeat(HeartbeatMode::Off)
+        .seed(1)
         .build()
         .unwrap();
-    let mut core = Core::new(config, Box::new(LiveChat::new(1, 1, KEY)), now);
+    let mut core = Core::new(config, Box::new(LiveChat::new(1, 1, KEY)), now).unwrap();
     core.connect(now);
     let conn = ConnId(0);
     let drain = |core: &mut Core| {

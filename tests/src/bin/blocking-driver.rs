@@ -75,10 +75,18 @@ fn main() {
             max_delay: Duration::from_millis(500),
             ..ReconnectPolicy::default()
         })
-        .seed(std::process::id().into())
+        // Entropy per process: the jitter, and idempotency keys that never repeat across runs
+        // (std's hasher keys are drawn from the OS).
+        .seed({
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        })
         .build()
         .expect("valid config");
-    let mut client = Client::new(config, Box::new(LiveChat::new(1, 42, key)), Instant::now());
+    let mut client = Client::new(config, Box::new(LiveChat::new(1, 42, key)), Instant::now())
+        .expect("a config with a seed");
     client.connect(Instant::now());
 
     let mut socket: Option<Socket> = None;

@@ -13,7 +13,7 @@ mod inbound;
 mod scan;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -50,10 +50,12 @@ pub struct LiveChat {
     key: String,
     /// What this connection's server speaks, from its `auth1`; `None` before it.
     dialect: Option<Dialect>,
-    /// Idempotency key → send id of messages awaiting `ack` on this connection. Bounded by the
-    /// outbox (one entry per held message) and cleared on every new connection. Ordered, not
-    /// hashed: a handful of entries, looked up once per ack, cost less than SipHash does.
-    awaiting_ack: BTreeMap<String, SendId>,
+    /// Idempotency key → send ids of the transmissions awaiting `ack` on this connection, oldest
+    /// first: the server acks a key once per receipt, so two sends under one key (the user's
+    /// own) get two acks, in order. Bounded by the outbox times its retries, cleared on every new
+    /// connection. Ordered, not hashed: a handful of entries, looked up once per ack, cost less
+    /// than SipHash does.
+    awaiting_ack: BTreeMap<String, VecDeque<SendId>>,
 }
 
 impl LiveChat {
@@ -179,8 +181,13 @@ impl Protocol for LiveChat {
                     .map(id_text)
                     .ok_or_else(|| ProtocolError::Malformed("ack without msg_id".into()))?;
                 // An ack for a key we no longer wait for is a duplicate: harmless.
-                if let Some(id) = self.awaiting_ack.remove(&key) {
-                    cx.emit(ProtocolEvent::Acked(id));
+                if let Some(ids) = self.awaiting_ack.get_mut(&key) {
+                    if let Some(id) = ids.pop_front() {
+                        cx.emit(ProtocolEvent::Acked(id));
+                    }
+                    if ids.is_empty() {
+                        self.awaiting_ack.remove(&key);
+                    }
                 }
             }
             Some("joined") => {
@@ -288,7 +295,10 @@ impl Protocol for LiveChat {
         if !acked {
             return Ok(Encoded::at_most_once(frame));
         }
-        self.awaiting_ack.insert(send.key.to_owned(), send.id);
+        self.awaiting_ack
+            .entry(send.key.to_owned())
+            .or_default()
+            .push_back(send.id);
         Ok(Encoded::at_least_once(frame))
     }
 

@@ -76,15 +76,25 @@ impl Mqtt {
         self
     }
 
-    fn packet_id(&mut self) -> u16 {
-        // 1..=65535, skipping ids still in use.
-        loop {
+    /// A free packet id, 1..=65535, skipping ids still in use; a typed error once all 65,535
+    /// are held (a slow broker and a large outbox), never a search without end.
+    fn packet_id(&mut self) -> Result<u16, EncodeError> {
+        const EXHAUSTED: EncodeError = EncodeError::Exhausted {
+            protocol: "mqtt",
+            what: "packet ids (65,535 awaiting PUBACK or SUBACK)",
+        };
+        // Every id held: refuse at once rather than visit all 65,535 to find none.
+        if self.inflight.len() + self.subscribing.len() >= usize::from(u16::MAX) {
+            return Err(EXHAUSTED);
+        }
+        for _ in 0..u16::MAX {
             self.next_packet_id = self.next_packet_id.wrapping_add(1).max(1);
             let id = self.next_packet_id;
             if !self.inflight.contains_key(&id) && !self.subscribing.contains_key(&id) {
-                return id;
+                return Ok(id);
             }
         }
+        Err(EXHAUSTED)
     }
 
     fn frame(packet: &Packet) -> Frame {
@@ -261,7 +271,7 @@ impl Protocol for Mqtt {
             Some(_) => 0,
             None => self.qos,
         };
-        let packet_id = (qos == 1).then(|| self.packet_id());
+        let packet_id = (qos == 1).then(|| self.packet_id()).transpose()?;
         if let Some(packet_id) = packet_id {
             self.inflight.insert(packet_id, send.id);
         }
@@ -281,7 +291,9 @@ impl Protocol for Mqtt {
 
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         check_topic(channel, true)?;
-        let packet_id = self.packet_id();
+        // One pending SUBACK per topic: a resubscribe replaces the older one.
+        self.subscribing.retain(|_, topic| topic != channel);
+        let packet_id = self.packet_id()?;
         self.subscribing.insert(packet_id, channel.to_owned());
         Ok(Some(Self::frame(&Packet::Subscribe {
             packet_id,
@@ -291,7 +303,9 @@ impl Protocol for Mqtt {
 
     fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         check_topic(channel, true)?;
-        let packet_id = self.packet_id();
+        // No `Subscribed` later for a topic no longer wanted.
+        self.subscribing.retain(|_, topic| topic != channel);
+        let packet_id = self.packet_id()?;
         Ok(Some(Self::frame(&Packet::Unsubscribe {
             packet_id,
             topics: vec![channel.to_owned()],
