@@ -111,6 +111,13 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// HTTP 401/403 to the upgrade: retry (the default; the `headers` closure may bring fresh
+    /// credentials) or close (see [`OnAuthRefusal`](im_proto::OnAuthRefusal)).
+    pub fn on_auth_refusal(mut self, policy: im_proto::OnAuthRefusal) -> Self {
+        self.config = self.config.on_auth_refusal(policy);
+        self
+    }
+
     /// Q3: how long a message sent for an ack waits for it before a retry (see
     /// [`Config::ack_timeout`](im_proto::Config::ack_timeout)).
     pub fn ack_timeout(mut self, d: Duration) -> Self {

@@ -22,7 +22,8 @@ use crate::runtime::Runtime;
 use crate::transport::{self, Dialer};
 use crate::wake::Wakers;
 
-type Connecting<W> = Pin<Box<dyn Future<Output = Result<W, String>> + Send>>;
+/// Opening a socket: the socket, or what to tell the core instead (a failure, a refusal).
+type Connecting<W> = Pin<Box<dyn Future<Output = Result<W, TransportEvent>> + Send>>;
 
 /// A runtime's sleep, boxed: `Conn` is not generic over its type.
 pub(crate) type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -210,11 +211,10 @@ impl<R: Runtime> Conn<R> {
                 self.core
                     .handle_transport(now, conn, TransportEvent::Opened);
             }
-            Poll::Ready(Err(error)) => {
-                debug!(protocol = self.core.protocol_name(), %conn, %error, "connect failed");
+            Poll::Ready(Err(event)) => {
+                debug!(protocol = self.core.protocol_name(), %conn, ?event, "connect failed");
                 self.link = Link::None;
-                self.core
-                    .handle_transport(now, conn, TransportEvent::Failed(error));
+                self.core.handle_transport(now, conn, event);
             }
         }
     }

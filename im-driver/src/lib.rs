@@ -31,7 +31,7 @@ pub mod api {
     pub use crate::{default_tls, BuildError, Events, HeaderFn, Recv, SendJsonError};
     pub use im_proto::{
         Body, Cause, CloseReason, Delivery, EncodeError, Endpoint, Error, Event, HeartbeatMode,
-        Limits, Message, OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, SendError,
-        SendId, State, SubscribeError, SwitchError, Undelivered,
+        Limits, Message, OnAuthRefusal, OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy,
+        SendError, SendId, State, SubscribeError, SwitchError, Undelivered,
     };
 }

@@ -78,11 +78,19 @@ impl Dialer {
         &self,
         endpoint: &Endpoint,
         subprotocols: &[&str],
-    ) -> Result<R::Ws, String> {
-        let request = self.request(endpoint, subprotocols)?;
+    ) -> Result<R::Ws, TransportEvent> {
+        let request = self
+            .request(endpoint, subprotocols)
+            .map_err(TransportEvent::Failed)?;
         R::connect(request, self.tls.clone(), ws_config(self.max_frame_bytes))
             .await
-            .map_err(|e| describe(&e))
+            .map_err(|e| match &e {
+                // An answer, not a failure: the core decides what a refusal means.
+                tungstenite::Error::Http(response) => TransportEvent::Refused {
+                    status: response.status().as_u16(),
+                },
+                _ => TransportEvent::Failed(describe(&e)),
+            })
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backoff::{self, Rng};
-use crate::config::{Config, ConfigError, HeartbeatMode};
+use crate::config::{Config, ConfigError, HeartbeatMode, OnAuthRefusal};
 use crate::message::{Delivery, OutgoingMessage, SendId};
 use crate::outbox::{Entry, Outbox};
 use crate::output::{
@@ -358,6 +358,16 @@ impl Client {
             }
             TransportEvent::Failed(error) => {
                 self.lose_connection(now, Cause::Transport(error), false);
+            }
+            TransportEvent::Refused { status } => {
+                let auth = matches!(status, 401 | 403);
+                if auth && self.config.on_auth_refusal == OnAuthRefusal::Close {
+                    // The attempt is over; there is no socket to close.
+                    self.phase = Phase::Idle;
+                    self.finish(CloseReason::Refused { status });
+                } else {
+                    self.lose_connection(now, Cause::Refused { status }, false);
+                }
             }
             TransportEvent::Rejected(error) => {
                 if let Phase::Ready { link, .. } = &mut self.phase {

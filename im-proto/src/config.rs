@@ -125,6 +125,20 @@ impl Default for HeartbeatMode {
     }
 }
 
+/// What to do when the server refuses the credentials: HTTP 401 or 403 to the WebSocket upgrade.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnAuthRefusal {
+    /// Back off and try again, like any failed attempt (R1, R3), reported as
+    /// `Cause::Refused { status }`: right when the credentials come from a closure that can
+    /// refresh them (the drivers' `headers`), or when the refusal may pass.
+    #[default]
+    Retry,
+    /// Close for good: `Closed { reason: Refused { status } }`. Nothing is retried with
+    /// credentials the server has refused.
+    Close,
+}
+
 /// Bounds on everything a peer or the user can make the client hold. Build it as
 /// `Limits { outbox_messages: 10, ..Limits::default() }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,6 +205,8 @@ pub struct Config {
     /// this and reported (`Error::ServerHintCapped`). 5 minutes: a deploy's worth, while a
     /// hostile or buggy number cannot park a client for years.
     pub max_server_delay: Duration,
+    /// HTTP 401/403 to the upgrade: retry (the default) or close (see [`OnAuthRefusal`]).
+    pub on_auth_refusal: OnAuthRefusal,
     pub limits: Limits,
     /// Seed of the jitter generator and of the idempotency keys' prefix: same seed, same delays
     /// and keys. [`Client::new`](crate::Client::new) refuses a config without one: keys must
@@ -213,6 +229,7 @@ impl Config {
                 ack_timeout: Duration::from_secs(10),
                 ack_retries: 2,
                 max_server_delay: Duration::from_secs(300),
+                on_auth_refusal: OnAuthRefusal::Retry,
                 limits: Limits::default(),
                 seed: None,
             },
@@ -374,6 +391,12 @@ impl ConfigBuilder {
     /// The seed of the jitter and of the idempotency keys (see [`Config::seed`]).
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = Some(seed);
+        self
+    }
+
+    /// HTTP 401/403 to the upgrade: retry or close (see [`OnAuthRefusal`]).
+    pub fn on_auth_refusal(mut self, policy: OnAuthRefusal) -> Self {
+        self.config.on_auth_refusal = policy;
         self
     }
 

@@ -93,7 +93,9 @@ mod transport;
 
 pub use backoff::{ceiling as backoff_ceiling, MIN_DELAY};
 pub use client::{Client, SwitchError, CLOSE_NORMAL};
-pub use config::{Config, ConfigBuilder, ConfigError, HeartbeatMode, Limits, ReconnectPolicy};
+pub use config::{
+    Config, ConfigBuilder, ConfigError, HeartbeatMode, Limits, OnAuthRefusal, ReconnectPolicy,
+};
 pub use message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
 pub use output::{
     Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,

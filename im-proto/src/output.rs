@@ -109,6 +109,11 @@ pub enum Cause {
     },
     /// The transport failed.
     Transport(String),
+    /// The server refused the WebSocket upgrade with this HTTP status (401/403: credentials;
+    /// see `Config::on_auth_refusal`).
+    Refused {
+        status: u16,
+    },
     /// H2: no inbound traffic within the heartbeat deadline.
     DeadLink,
     ConnectTimeout,
@@ -132,6 +137,11 @@ pub enum CloseReason {
         attempts: u32,
     },
     Fatal(ProtocolError),
+    /// The server refused the credentials (HTTP 401/403 to the upgrade) and the configuration
+    /// says not to retry (`OnAuthRefusal::Close`).
+    Refused {
+        status: u16,
+    },
     /// The application stopped reading events while they kept coming (the driver's bound was
     /// reached).
     EventsOverflow {

@@ -70,6 +70,9 @@ pub enum TransportEvent {
     Closed { code: Option<u16>, reason: String },
     /// The connection could not be opened, or broke.
     Failed(String),
+    /// The server answered the WebSocket upgrade with this HTTP status instead of switching
+    /// protocols (401/403: the credentials were refused; 503: overloaded).
+    Refused { status: u16 },
     /// A message arrived that the transport could not turn into a [`Frame`] (a text frame with
     /// invalid UTF-8). Reported to the user; the connection carries on, and it counts as
     /// inbound traffic (H3).

@@ -209,6 +209,7 @@ fn cause_text(cause: &Cause) -> String {
             )
         }
         Cause::Transport(e) => format!("transport error: {e}"),
+        Cause::Refused { status } => format!("the server refused the upgrade: HTTP {status}"),
         Cause::DeadLink => "no heartbeat answer: dead link".into(),
         Cause::ConnectTimeout => "connect timeout".into(),
         Cause::HandshakeTimeout => "handshake timeout".into(),
@@ -224,6 +225,7 @@ fn close_text(reason: &CloseReason) -> String {
         CloseReason::Kicked { reason } => format!("kicked: {reason}"),
         CloseReason::GaveUp { attempts } => format!("gave up after {attempts} attempts"),
         CloseReason::Fatal(e) => format!("fatal: {e}"),
+        CloseReason::Refused { status } => format!("credentials refused: HTTP {status}"),
         CloseReason::EventsOverflow { pending } => {
             format!("closed: the application stopped reading events ({pending} pending)")
         }

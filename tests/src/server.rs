@@ -70,6 +70,8 @@ struct Inner {
     hang_handshake: AtomicBool,
     /// Close every session right after its login (a flapping server).
     close_after_login: AtomicBool,
+    /// Answer every WebSocket upgrade with this HTTP status instead (0 = accept).
+    refuse_upgrade: std::sync::atomic::AtomicU16,
     /// Play the hostile script to every login.
     hostile: AtomicBool,
     /// TCP connections accepted.
@@ -153,6 +155,7 @@ impl LiveChatServer {
             answer_heartbeats: AtomicBool::new(true),
             hang_handshake: AtomicBool::new(false),
             close_after_login: AtomicBool::new(false),
+            refuse_upgrade: std::sync::atomic::AtomicU16::new(0),
             hostile: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
             accept_times: Mutex::new(Vec::new()),
@@ -240,6 +243,14 @@ impl LiveChatServer {
     /// Fault: accept TCP connections but never complete the WebSocket handshake.
     pub fn set_hang_handshake(&self, on: bool) {
         self.inner.hang_handshake.store(on, Ordering::SeqCst);
+    }
+
+    /// Fault: answer every WebSocket upgrade with HTTP `status` (401: bad credentials), or
+    /// accept again with `None`.
+    pub fn set_refuse_upgrade(&self, status: Option<u16>) {
+        self.inner
+            .refuse_upgrade
+            .store(status.unwrap_or(0), Ordering::SeqCst);
     }
 
     /// Fault: accept and log in every session, then close it at once (a server that flaps).
@@ -387,7 +398,17 @@ where
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(auth);
-        Ok(response)
+        match inner.refuse_upgrade.load(Ordering::SeqCst) {
+            0 => Ok(response),
+            status => {
+                let mut refusal =
+                    tokio_tungstenite::tungstenite::handshake::server::ErrorResponse::new(None);
+                *refusal.status_mut() =
+                    tokio_tungstenite::tungstenite::http::StatusCode::from_u16(status)
+                        .unwrap_or(tokio_tungstenite::tungstenite::http::StatusCode::UNAUTHORIZED);
+                Err(refusal)
+            }
+        }
     };
     // A small read buffer: tungstenite zero-fills the free part of it before every read, and
     // at the default 128 KiB that was most of a round trip's cost (for raw and im alike).

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use im_tests::wait::until;
 use im_tests::LiveChatServer;
-use im_tokio::{Cause, Client, Event, LiveChat, ReconnectPolicy};
+use im_tokio::{Cause, Client, CloseReason, Event, LiveChat, OnAuthRefusal, ReconnectPolicy};
 
 fn fast() -> ReconnectPolicy {
     ReconnectPolicy {
@@ -189,4 +189,54 @@ async fn credentials_never_appear_in_debug_or_logs_and_are_renewed_per_connect()
         }
     }
     println!("{} bytes of TRACE log, no secret in it", log.len());
+}
+
+/// HTTP 401 to the upgrade reaches the application as a refusal it can act on, by the policy
+/// it chose: retried (the default, reported as `Cause::Refused`) or the end of the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upgrade_is_reported_and_closes_when_asked() {
+    let server = LiveChatServer::start("k").unwrap();
+    server.set_refuse_upgrade(Some(401));
+    let (retrying, mut events) = Client::builder()
+        .endpoint(server.url())
+        .protocol(LiveChat::new(1, 1, "k"))
+        .reconnect(fast())
+        .connect()
+        .unwrap();
+    let seen = until(&mut events, "two refused attempts", {
+        let mut n = 0;
+        move |e| {
+            n += usize::from(matches!(
+                e,
+                Event::Reconnecting {
+                    cause: Cause::Refused { status: 401 },
+                    ..
+                }
+            ));
+            n == 2
+        }
+    })
+    .await;
+    assert!(!seen.iter().any(|e| matches!(e, Event::Closed { .. })));
+    retrying.close().await;
+
+    let (closing, mut events) = Client::builder()
+        .endpoint(server.url())
+        .protocol(LiveChat::new(1, 2, "k"))
+        .reconnect(fast())
+        .on_auth_refusal(OnAuthRefusal::Close)
+        .connect()
+        .unwrap();
+    let seen = until(&mut events, "Closed", |e| matches!(e, Event::Closed { .. })).await;
+    assert_eq!(
+        seen.last(),
+        Some(&Event::Closed {
+            reason: CloseReason::Refused { status: 401 }
+        })
+    );
+    // The driver task is gone: nothing is left that could retry.
+    tokio::time::timeout(im_tests::wait::SOON, closing.close())
+        .await
+        .expect("driver ended");
+    assert!(closing.is_finished());
 }
