@@ -42,19 +42,58 @@ pub fn ceiling(policy: &ReconnectPolicy, n: u32) -> Duration {
     Duration::try_from_secs_f64(secs).map_or(policy.max_delay, |d| d.min(policy.max_delay))
 }
 
-/// R1: the wait after the n-th consecutive failure (n from 0), in `[b_n·(1−j), b_n]`, never below
-/// [`MIN_DELAY`].
+/// R1: the `k`-th wait of an outage (from 0), after the n-th consecutive failure (n from 0), in
+/// `[b_n·(1−j), b_n]`, never below [`MIN_DELAY`].
 ///
-/// `draw` ∈ [0, 1) places the wait in its band. The client draws it once per outage, not once
-/// per attempt: every client then follows a scaled copy of one schedule, so a fleet that lost a
-/// server at the same instant stays spread evenly across the band at every attempt. Independent
-/// per-attempt draws add up to a bell curve and the fleet re-bunches (the herd test shows both).
-pub fn delay(policy: &ReconnectPolicy, n: u32, draw: f64) -> Duration {
+/// `draw` ∈ [0, 1) is the client's phase, drawn once per outage. The attempts of a client fall
+/// at `G(k + draw)` on one schedule `G` shared by the fleet, linear between whole indices:
+/// `G(0) = b_0·(1−j)`, then steps of `j·b_0`, `b_0`, `b_1`, `b_2`, … (an outage that begins
+/// with a healthy link lost waits in the bands of `b_0`, `b_0`, `b_1`, …). With the phases
+/// uniform, a client's first attempt after the server returns at any instant `T` is `G(m)` with
+/// `m` uniform on one step past `G⁻¹(T)`: the arrivals' density varies only as the slope of `G`
+/// does across one step — by at most the multiplier, not at all once the waits reach
+/// `max_delay` — so a fleet arrives spread whenever its outage ends (the herd test sweeps
+/// outages from 0 to 30 s). Each wait lies between the steps on either side of it; where R1's
+/// band is narrower (`j` below ½, or below `1 − 1/multiplier`), the band wins.
+/// (Scaling one schedule per client, `b_n·(1−j·draw)`, as before, let consecutive waves of the
+/// fleet overlap after short outages: twice the even rate after 1–5 s.)
+pub fn delay(policy: &ReconnectPolicy, n: u32, k: u32, draw: f64) -> Duration {
     let b = ceiling(policy, n);
-    // `mul_f64` panics where the product's f64 rounds past `Duration::MAX`.
-    let shave =
-        Duration::try_from_secs_f64(b.as_secs_f64() * policy.jitter * draw).map_or(b, |s| s.min(b));
-    b.saturating_sub(shave).max(MIN_DELAY)
+    let (b0, j) = (policy.initial.as_secs_f64(), policy.jitter);
+    // The step of G after index i, in seconds.
+    let step = |i: u32| match i {
+        0 => b0 * j,
+        i => ceiling(policy, i - 1).as_secs_f64(),
+    };
+    // Within step i, G rises as `step(i)·h(ρ_i, f)`, `ρ_i = step(i+1)/step(i)`: geometric where
+    // the steps grow, so G's slope is continuous and the arrivals' density varies by at most
+    // `(m−1)/ln m` (1.23 for m = 1.5) instead of jumping by `m` at every whole index.
+    let ratio = |i: u32| {
+        let (here, next) = (step(i), step(i + 1));
+        if here > 0.0 {
+            next / here
+        } else {
+            1.0
+        }
+    };
+    let rise = |i: u32, f: f64| step(i) * h(ratio(i), f);
+    let wait = match k {
+        0 => b0 * (1.0 - j) + rise(0, draw),
+        k => step(k - 1) + rise(k, draw) - rise(k - 1, draw),
+    };
+    let wait = Duration::try_from_secs_f64(wait).unwrap_or(b);
+    // `b·j`, without `mul_f64`, which panics where the product's f64 rounds past `MAX`.
+    let shave = Duration::try_from_secs_f64(b.as_secs_f64() * j).map_or(b, |s| s.min(b));
+    wait.clamp(b.saturating_sub(shave), b).max(MIN_DELAY)
+}
+
+/// `(ρ^f − 1)/(ρ − 1)`: 0 at `f = 0`, 1 at `f = 1`, geometric in between; `f` itself for
+/// `ρ` near 1 (and for a `ρ` that is not a finite number above 0).
+fn h(rho: f64, f: f64) -> f64 {
+    if !(rho.is_finite() && rho > 0.0) || (rho - 1.0).abs() < 1e-9 {
+        return f;
+    }
+    (rho.powf(f) - 1.0) / (rho - 1.0)
 }
 
 #[cfg(test)]
@@ -92,8 +131,8 @@ mod tests {
         };
         let mut rng = Rng::new(1);
         for n in 0..10_000 {
-            assert!(delay(&p, n % 8, rng.unit()) >= MIN_DELAY);
+            assert!(delay(&p, n % 8, n % 9, rng.unit()) >= MIN_DELAY);
         }
-        assert_eq!(delay(&p, 0, 1.0), MIN_DELAY);
+        assert_eq!(delay(&p, 0, 0, 0.0), MIN_DELAY);
     }
 }

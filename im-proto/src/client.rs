@@ -28,8 +28,12 @@ pub struct Client {
     protocol: Box<dyn Protocol>,
     phase: Phase,
     rng: Rng,
-    /// R1: where in the jitter band this outage's waits fall (see [`backoff::delay`]).
+    /// R1: this client's phase on the fleet's schedule for the current outage (see
+    /// [`backoff::delay`]), drawn once when the outage begins.
     jitter_draw: f64,
+    /// R1: waits scheduled in the current outage; `None` outside one. An outage begins when a
+    /// healthy link is lost or a first attempt fails, and ends when a link proves stable (R2).
+    outage_waits: Option<u32>,
     /// Prefix of generated idempotency keys; from the seed, so distinct per client instance.
     /// (A number, formatted when a key is made: an idle client keeps no string for it.)
     tag: u64,
@@ -249,6 +253,7 @@ impl Client {
             phase: Phase::Idle,
             rng,
             jitter_draw: 0.0,
+            outage_waits: None,
             tag,
             next_conn: 0,
             next_send: 0,
@@ -405,6 +410,7 @@ impl Client {
                     // R2: healthy long enough; the next loss starts a fresh backoff.
                     *stable = Stable::Reached;
                     self.failures = 0;
+                    self.outage_waits = None;
                 }
                 if link.dead_at().is_some_and(|t| t <= now) {
                     if jumped && link.probe_deadline.is_none() {
@@ -623,6 +629,7 @@ impl Client {
         self.endpoints = switch.endpoints;
         self.endpoint_idx = 0;
         self.failures = 0;
+        self.outage_waits = None;
         self.server_hint = None;
         self.not_before = None;
         self.start_connect(now);
@@ -1151,11 +1158,20 @@ impl Client {
         self.endpoint_idx = (self.endpoint_idx + 1) % self.endpoints().len();
         // R1: after the n-th consecutive failure wait b_(n-1); after a healthy link, b_0.
         let n = self.failures.saturating_sub(1);
-        if n == 0 {
-            // A new outage: one draw places this client in the band for all of it.
-            self.jitter_draw = self.rng.unit();
+        if !failed {
+            // A healthy link was lost: a new outage.
+            self.outage_waits = None;
         }
-        let mut delay = backoff::delay(&self.config.reconnect, n, self.jitter_draw);
+        let k = match self.outage_waits {
+            Some(k) => k.saturating_add(1),
+            None => {
+                // A new outage: one draw places this client on the fleet's schedule for all of it.
+                self.jitter_draw = self.rng.unit();
+                0
+            }
+        };
+        self.outage_waits = Some(k);
+        let mut delay = backoff::delay(&self.config.reconnect, n, k, self.jitter_draw);
         if let Some(hint) = self.server_hint.take() {
             // R8: never sooner than the server asked; `network_online` keeps to it too.
             delay = delay.max(hint);

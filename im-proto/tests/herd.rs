@@ -1,5 +1,6 @@
-//! Herd simulation (R1 in a fleet): 2,000 clients lose the server at t=0, it returns at t=10 s.
-//! Arrivals at the returned server must be spread, not stampede; with jitter 0 they do stampede.
+//! Herd simulation (R1 in a fleet): 2,000 clients lose the server at t=0, it returns at t=10 s
+//! (and, in the sweep, after outages from 0 to 30 s). Arrivals at the returned server must be
+//! spread, not stampede; with jitter 0 they do stampede.
 //!
 //! Deterministic: virtual time, seeded jitter. The fleet shares one configuration and each
 //! client has its own seed (`Client::with_seed`), as the drivers build clients opened alike.
@@ -20,10 +21,15 @@ const WINDOW: Duration = Duration::from_millis(100);
 
 /// Arrival times (since the server went down) of each client's first connect after it returned.
 fn simulate(policy: &ReconnectPolicy, fleet: u64) -> Vec<Duration> {
+    simulate_outage(policy, fleet, OUTAGE)
+}
+
+/// [`simulate`] with the server down for `outage`.
+fn simulate_outage(policy: &ReconnectPolicy, fleet: u64, outage: Duration) -> Vec<Duration> {
     let start = Instant::now();
     let up_for = Duration::from_secs(60); // longer than stable_after: every link is healthy
     let down_at = start + up_for;
-    let back_at = down_at + OUTAGE;
+    let back_at = down_at + outage;
     let mut arrivals = Vec::with_capacity(CLIENTS);
     // One configuration for the fleet, as a driver shares it between clients opened alike; the
     // seed is each client's own.
@@ -162,4 +168,32 @@ fn herd_reconnects_are_spread_and_jitter_zero_spikes() {
     );
     assert_eq!(peak(&stampede), CLIENTS, "jitter 0 must stampede");
     assert!(peak(&stampede) >= 5 * peak(&fleet));
+}
+
+/// The expected peak ratio (16 fleets pooled) after an outage of each length.
+fn ratio_after(policy: &ReconnectPolicy, outage: Duration) -> f64 {
+    const FLEETS: u64 = 16;
+    let mut pooled: Vec<Duration> = (0..FLEETS)
+        .flat_map(|f| simulate_outage(policy, f, outage))
+        .collect();
+    pooled.sort();
+    peak(&pooled) as f64 / FLEETS as f64 / uniform(&pooled, CLIENTS)
+}
+
+#[test]
+fn herd_is_spread_after_outages_of_every_length() {
+    let policy = ReconnectPolicy::default();
+    let mut worst = 0.0f64;
+    for secs in [0u64, 1, 2, 3, 4, 5, 7, 10, 15, 20, 30] {
+        let outage = Duration::from_secs(secs);
+        let ratio = ratio_after(&policy, outage);
+        let one = simulate_outage(&policy, 0, outage);
+        let one_ratio = peak(&one) as f64 / uniform(&one, CLIENTS);
+        println!(
+            "herd after a {secs:>2} s outage: busiest {WINDOW:?} is {ratio:.2}x the uniform rate \
+             (expected profile), {one_ratio:.2}x in one fleet of {CLIENTS}"
+        );
+        worst = worst.max(ratio);
+    }
+    assert!(worst <= 1.5, "a peak of {worst:.2}x the uniform rate");
 }

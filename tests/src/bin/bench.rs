@@ -342,8 +342,9 @@ fn run_idle_child(kind: &str, url: &str, n: usize) -> (f64, f64, f64) {
 
 const WINDOW: Duration = Duration::from_millis(100);
 
-/// Arrival offsets (since the restart) of each client's reconnect.
-async fn herd(clients: usize, jitter: f64) -> Vec<Duration> {
+/// Arrival offsets (since the restart) of each client's reconnect, the server down for
+/// `outage` in between.
+async fn herd(clients: usize, jitter: f64, outage: Duration) -> Vec<Duration> {
     let mut server = LiveChatServer::start(KEY).unwrap();
     let policy = ReconnectPolicy {
         jitter,
@@ -364,9 +365,12 @@ async fn herd(clients: usize, jitter: f64) -> Vec<Duration> {
     }
     // Every client healthy (R2), then the restart.
     tokio::time::sleep(policy.stable_after).await;
+    server.stop();
+    // The outage the fleet rides out: connects are refused meanwhile.
+    tokio::time::sleep(outage).await;
     let accepted_before = server.accepted();
     let restart = Instant::now();
-    server.restart().unwrap();
+    server.resume().unwrap();
     let deadline = restart + Duration::from_secs(60);
     while server.logins() < 2 * clients && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -546,13 +550,36 @@ fn spawned<T: Send + 'static>(
 
 const USAGE: &str = "usage: bench [--quick] [--json]
        bench --only throughput|throughput-async-std|rtt im|raw N
-       bench --core-only";
+       bench --core-only
+       bench --herd-outages [CLIENTS]   (2,000 real clients; outages of 0 to 30 s, ~3 minutes)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--core-only") {
         // For instruction-level profiling (`valgrind --tool=callgrind`): the core loop alone.
         println!("core: {:.0} ns per message", core_ns_per_message(200_000));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--herd-outages") {
+        // The herd after outages of every length: 2,000 real clients on the reference server,
+        // down for the outage, then back; the busiest 100 ms over the even rate across the
+        // arrivals' own spread (as the simulation in im-proto/tests/herd.rs measures it).
+        let clients = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(2_000);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let jitter = ReconnectPolicy::default().jitter;
+        for secs in [0u64, 1, 2, 3, 5, 7, 10, 20, 30] {
+            let arrivals = rt.block_on(herd(clients, jitter, Duration::from_secs(secs)));
+            let ratio = peak_ratio(&arrivals, spread(&arrivals));
+            println!(
+                "herd after a {secs:>2} s outage ({clients} clients, real sockets): busiest 100 ms is {ratio:.2}x the even rate over {:.2?} (peak {})",
+                spread(&arrivals),
+                peak(&arrivals)
+            );
+        }
         return;
     }
     if args.first().map(String::as_str) == Some("--only") {
@@ -767,8 +794,12 @@ fn main() {
     ));
 
     // 4. herd.
-    let jittered = rt.block_on(herd(herd_clients, ReconnectPolicy::default().jitter));
-    let rigid = rt.block_on(herd(herd_clients, 0.0));
+    let jittered = rt.block_on(herd(
+        herd_clients,
+        ReconnectPolicy::default().jitter,
+        Duration::ZERO,
+    ));
+    let rigid = rt.block_on(herd(herd_clients, 0.0, Duration::ZERO));
     let reference = spread(&jittered);
     let (herd_ratio, herd_rigid) = (
         peak_ratio(&jittered, reference),
