@@ -46,24 +46,28 @@ pub fn ceiling(policy: &ReconnectPolicy, n: u32) -> Duration {
 /// `[b_n·(1−j), b_n]`, never below [`MIN_DELAY`].
 ///
 /// `draw` ∈ [0, 1) is the client's phase, drawn once per outage. The attempts of a client fall
-/// at `G(k + draw)` on one schedule `G` shared by the fleet, linear between whole indices:
-/// `G(0) = b_0·(1−j)`, then steps of `j·b_0`, `b_0`, `b_1`, `b_2`, … (an outage that begins
-/// with a healthy link lost waits in the bands of `b_0`, `b_0`, `b_1`, …). With the phases
-/// uniform, a client's first attempt after the server returns at any instant `T` is `G(m)` with
-/// `m` uniform on one step past `G⁻¹(T)`: the arrivals' density varies only as the slope of `G`
-/// does across one step — by at most the multiplier, not at all once the waits reach
-/// `max_delay` — so a fleet arrives spread whenever its outage ends (the herd test sweeps
-/// outages from 0 to 30 s). Each wait lies between the steps on either side of it; where R1's
-/// band is narrower (`j` below ½, or below `1 − 1/multiplier`), the band wins.
-/// (Scaling one schedule per client, `b_n·(1−j·draw)`, as before, let consecutive waves of the
-/// fleet overlap after short outages: twice the even rate after 1–5 s.)
+/// at `G(k + draw)` on one schedule `G` shared by the fleet: `G(0) = b_0·(1−j)`, then steps of
+/// `j·b_0·m^i` (at most `max_delay`), geometric within each step so that G's slope is
+/// continuous. With the phases uniform, a client's first attempt after the server returns at any
+/// instant `T` is `G(x)` with `x` uniform on the one step past `G⁻¹(T)`: the arrivals' density
+/// varies only as G's slope does across one step, by at most `(m−1)/ln m` (1.23 for m = 1.5) and
+/// not at all once the waits reach `max_delay`, so a fleet arrives spread whenever its outage
+/// ends (the herd test sweeps outages from 0 to 30 s). Each wait lies between the steps on
+/// either side of it, inside R1's band for `½ ≤ j ≤ 1/m` (the default 0.5 with m = 1.5); outside
+/// that, R1's band wins. (Scaling one schedule per client, `b_n·(1−j·draw)`, as before, let
+/// consecutive waves of the fleet overlap after short outages: twice the even rate after 1–5 s.)
 pub fn delay(policy: &ReconnectPolicy, n: u32, k: u32, draw: f64) -> Duration {
     let b = ceiling(policy, n);
     let (b0, j) = (policy.initial.as_secs_f64(), policy.jitter);
-    // The step of G after index i, in seconds.
-    let step = |i: u32| match i {
-        0 => b0 * j,
-        i => ceiling(policy, i - 1).as_secs_f64(),
+    // The step of G after index i, in seconds: `j·b_0·m^i`, at most `max_delay`.
+    let max = policy.max_delay.as_secs_f64();
+    let step = |i: u32| {
+        let s = b0 * j * policy.multiplier.powi(i.min(1_000) as i32);
+        if s.is_finite() {
+            s.min(max)
+        } else {
+            max
+        }
     };
     // Within step i, G rises as `step(i)·h(ρ_i, f)`, `ρ_i = step(i+1)/step(i)`: geometric where
     // the steps grow, so G's slope is continuous and the arrivals' density varies by at most
