@@ -38,6 +38,8 @@ struct Setup {
     /// Q3: the ack timeout and the retries after it.
     ack_timeout: Duration,
     ack_retries: u32,
+    /// Connect and handshake timeouts (3 s, or an edge).
+    connect_timeout: Duration,
     first_accept: Accept,
     seed: u64,
 }
@@ -50,8 +52,8 @@ impl Setup {
             .outbox_ttl(self.ttl)
             .ack_timeout(self.ack_timeout)
             .ack_retries(self.ack_retries)
-            .connect_timeout(Duration::from_secs(3))
-            .handshake_timeout(Duration::from_secs(3))
+            .connect_timeout(self.connect_timeout)
+            .handshake_timeout(self.connect_timeout)
             .limits(Limits {
                 outbox_messages: self.outbox_messages,
                 outbox_bytes: self.outbox_bytes,
@@ -145,9 +147,91 @@ fn setup_strategy() -> impl Strategy<Value = Setup> {
                     ttl,
                     ack_timeout,
                     ack_retries,
+                    connect_timeout: Duration::from_secs(3),
                     first_accept: Accept::Yes,
                     seed,
                 }
+            },
+        )
+}
+
+/// A duration at an edge: 1 ms, an ordinary one, enormous, or `Duration::MAX` ("never").
+fn edge_duration(ordinary: std::ops::RangeInclusive<u64>) -> BoxedStrategy<Duration> {
+    prop_oneof![
+        1 => Just(Duration::from_millis(1)),
+        4 => ms(ordinary),
+        1 => Just(Duration::from_secs(u64::MAX / 4)),
+        1 => Just(Duration::MAX),
+    ]
+    .boxed()
+}
+
+/// Configurations at their extremes: every duration from 1 ms to `Duration::MAX`, multipliers
+/// from 1 to 1e300, full and no jitter, an outbox of one message or of 100,000.
+fn edge_setup_strategy() -> impl Strategy<Value = Setup> {
+    // Intervals from 50 ms: a 1 ms heartbeat is a valid edge too, but a minute of it is 60,000
+    // steps per case (the fuzz target takes that edge).
+    let interval =
+        prop_oneof![1 => Just(Duration::from_millis(50)), 6 => edge_duration(300..=5_000)];
+    let mode =
+        (interval, edge_duration(100..=3_000), 0..4u8).prop_map(|(interval, timeout, k)| match k {
+            0 => HeartbeatMode::ClientDriven { interval, timeout },
+            1 => HeartbeatMode::WebSocketPing { interval, timeout },
+            2 => HeartbeatMode::ServerDriven { interval, timeout },
+            _ => HeartbeatMode::Off,
+        });
+    let policy = (
+        edge_duration(1..=2_000),
+        prop_oneof![Just(1.0), 1.0f64..3.0, Just(1e300)],
+        prop_oneof![Just(0.0), 0.0f64..=1.0, Just(1.0)],
+        edge_duration(200..=8_000),
+        edge_duration(1..=10_000),
+        prop::option::weighted(0.3, 1u32..6),
+    )
+        .prop_map(
+            |(initial, multiplier, jitter, stable_after, extra, max_attempts)| ReconnectPolicy {
+                initial,
+                multiplier,
+                max_delay: initial.saturating_add(extra),
+                jitter,
+                stable_after,
+                max_attempts,
+            },
+        );
+    (
+        (mode, policy, 1usize..4),
+        prop_oneof![Just(1usize), 1usize..12, Just(100_000)],
+        ms(0..=200),
+        any::<bool>(),
+        prop::option::weighted(0.3, edge_duration(100..=20_000)),
+        (edge_duration(1..=30_000), 0u32..=3),
+        edge_duration(500..=5_000),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(
+                (mode, policy, endpoints),
+                outbox_messages,
+                latency,
+                acks,
+                ttl,
+                (ack_timeout, ack_retries),
+                connect_timeout,
+                seed,
+            )| Setup {
+                mode,
+                policy,
+                endpoints,
+                outbox_messages,
+                outbox_bytes: 1 << 20,
+                latency,
+                acks,
+                ttl,
+                ack_timeout,
+                ack_retries,
+                connect_timeout,
+                first_accept: Accept::Yes,
+                seed,
             },
         )
 }
@@ -173,6 +257,25 @@ enum Op {
     Unsubscribe(u8),
     NetworkOnline,
     Close,
+    // Every other public input (`Allow::every`):
+    /// Inputs at the same instant again.
+    Still,
+    /// Inputs at an earlier instant: a clock that is not monotonic.
+    Back(Duration),
+    SetReading(bool),
+    CloseWith,
+    TakeEvents,
+    /// A send under a key another send has too.
+    SendDupKey,
+    /// The server refuses the credentials (fatal).
+    Denied,
+    /// A frame larger than the frame limit.
+    Oversized,
+    /// An ack for a packet the client never sent, or a second one for one it did.
+    OddAck(u8),
+    /// A frame on the connection being opened, before `Opened`.
+    EarlyFrame,
+    Switch,
 }
 
 /// Which disturbing operations a property allows (the rest are always allowed).
@@ -184,6 +287,8 @@ struct Allow {
     close: bool,
     kick: bool,
     mute: bool,
+    /// Every other public input and time standing still or going back (see `Op`).
+    every: bool,
 }
 
 impl Allow {
@@ -194,6 +299,11 @@ impl Allow {
         close: true,
         kick: true,
         mute: true,
+        every: false,
+    };
+    const EVERY: Allow = Allow {
+        every: true,
+        ..Allow::ALL
     };
 }
 
@@ -241,6 +351,21 @@ fn op_strategy(allow: Allow) -> BoxedStrategy<Op> {
     if allow.close {
         arms.push((1, Just(Op::Close).boxed()));
     }
+    if allow.every {
+        arms.extend([
+            (2, Just(Op::Still).boxed()),
+            (2, ms(1..=60_000).prop_map(Op::Back).boxed()),
+            (2, any::<bool>().prop_map(Op::SetReading).boxed()),
+            (1, Just(Op::CloseWith).boxed()),
+            (2, Just(Op::TakeEvents).boxed()),
+            (2, Just(Op::SendDupKey).boxed()),
+            (1, Just(Op::Denied).boxed()),
+            (1, Just(Op::Oversized).boxed()),
+            (2, any::<u8>().prop_map(Op::OddAck).boxed()),
+            (1, Just(Op::EarlyFrame).boxed()),
+            (1, Just(Op::Switch).boxed()),
+        ]);
+    }
     prop::strategy::Union::new_weighted(arms).boxed()
 }
 
@@ -279,6 +404,11 @@ struct Run {
     onlines: Vec<Instant>,
     /// Journal index at which each op started, with the desired subscription set then.
     op_marks: Vec<(usize, BTreeSet<String>)>,
+    /// The instant the client was last told, when it is behind the harness clock (`Op::Back`):
+    /// its deadlines are due relative to that.
+    told: Option<Instant>,
+    /// Vendor switches by the user: a new vendor's servers owe nothing to the old one's hints.
+    switches: Vec<Instant>,
 }
 
 fn channel(i: u8) -> String {
@@ -317,6 +447,8 @@ impl Run {
             jumps: Vec::new(),
             onlines: Vec::new(),
             op_marks: Vec::new(),
+            told: None,
+            switches: Vec::new(),
         };
         run.h.client.connect(start);
         run.h.settle();
@@ -332,6 +464,7 @@ impl Run {
         let desired: BTreeSet<String> = self.h.client.subscriptions().map(String::from).collect();
         self.op_marks.push((self.h.journal.len(), desired));
         let now = self.now();
+        self.told = None;
         match *op {
             Op::Advance(d) => self.h.run_for(d),
             Op::Jump(d) => {
@@ -432,6 +565,82 @@ impl Run {
                 self.h.client.close(now);
                 self.h.settle();
             }
+            Op::Still => {
+                self.h.client.handle_timeout(now);
+                self.h.settle();
+            }
+            Op::Back(d) => {
+                // The harness clock stands; the client is told of an earlier instant.
+                let earlier = now.checked_sub(d).unwrap_or(now);
+                self.told = Some(earlier);
+                self.h.client.handle_timeout(earlier);
+                self.h.client.network_online(earlier);
+                self.h.settle();
+                self.check_step();
+                // And back to the present: what fell due in between runs now.
+                self.told = None;
+                self.h.client.handle_timeout(now);
+                self.h.settle();
+            }
+            Op::SetReading(on) => {
+                self.h.client.set_reading(now, on);
+                self.h.settle();
+            }
+            Op::CloseWith => {
+                let reason = im_proto::CloseReason::EventsOverflow { pending: 1 };
+                self.h.client.close_with(now, reason);
+                self.h.settle();
+            }
+            Op::TakeEvents => {
+                // Events taken in bulk go to the journal as the harness would have put them.
+                let mut taken = std::collections::VecDeque::new();
+                self.h.client.take_events(&mut taken);
+                for e in taken {
+                    self.h.journal.push((now, Record::Output(Output::Event(e))));
+                }
+                self.h.settle();
+            }
+            Op::SendDupKey => {
+                let msg = OutgoingMessage::text(channel(0), "dup").with_key("shared-key");
+                let size = msg.size();
+                let result = self.h.client.send(now, msg);
+                self.sends.push(SendRecord {
+                    at: now,
+                    journal_len: self.h.journal.len(),
+                    size,
+                    ttl: self.setup.ttl,
+                    result,
+                });
+                self.h.settle();
+            }
+            Op::Denied => {
+                self.h.server_send(Frame::Text("DENIED".into()));
+            }
+            Op::Oversized => {
+                let big = "x".repeat(Limits::default().max_frame_bytes + 1);
+                self.h
+                    .server_send(Frame::Text(format!("IN ch0 {big}").into()));
+            }
+            Op::OddAck(p) => {
+                self.h.server_send(Frame::Text(format!("ACK {p}").into()));
+            }
+            Op::EarlyFrame => {
+                if let Some(conn) = self.h.client.connection() {
+                    let event = TransportEvent::Frame(Frame::Text("WELCOME".into()));
+                    self.h.client.handle_transport(now, conn, event);
+                    self.h.settle();
+                }
+            }
+            Op::Switch => {
+                let endpoints = vec![Endpoint::from("ws://switched/ws")];
+                let _ = self.h.client.switch_protocol(
+                    now,
+                    Box::new(Toy::new(self.setup.acks)),
+                    endpoints,
+                );
+                self.switches.push(now);
+                self.h.settle();
+            }
         }
         self.check_step();
     }
@@ -454,10 +663,11 @@ impl Run {
             assert_eq!(c.connection(), None, "R4: a transport survived Closed");
         }
         if let Some(deadline) = c.poll_timeout() {
+            let told = self.told.unwrap_or(self.now());
             assert!(
-                deadline > self.now(),
+                deadline > told,
                 "a deadline was left overdue after handling input: {:?} behind",
-                self.now() - deadline
+                told - deadline
             );
         }
     }
@@ -475,7 +685,13 @@ impl Run {
             f.drop_acks = false;
         }
         let p = &self.setup.policy;
-        let settle = p.max_delay * 2 + Duration::from_secs(8);
+        // Long enough for a reconnect and the outbox to drain, within an hour of virtual time
+        // (an edge configuration may wait "forever").
+        let settle = p
+            .max_delay
+            .saturating_mul(2)
+            .saturating_add(Duration::from_secs(8))
+            .min(Duration::from_secs(60));
         // Server-driven links need the server's pings to stay up.
         let step = match self.setup.mode {
             HeartbeatMode::ServerDriven { interval, .. } => interval,
@@ -746,20 +962,39 @@ fn check_r7(run: &Run) {
 /// R8 server hint: a requested wait is honoured; a kick ends everything (R4 checks the rest).
 fn check_r8(run: &Run) {
     let live = live_after_each(run);
-    let mut pending_hint: Option<Duration> = None;
+    let mut pending_hint: Option<(Instant, Duration)> = None;
+    let mut connected_at: Option<Instant> = None;
+    // R8 holds for the next Connect itself, whatever the platform says meanwhile.
+    let mut not_before: Option<Instant> = None;
     let mut closed = false;
-    for (i, _, rec) in run.records() {
+    for (i, t, rec) in run.records() {
         let before = if i == 0 { None } else { live[i - 1] };
         match rec {
-            Record::Input(conn, TransportEvent::Frame(Frame::Text(t)))
-                if Some(*conn) == before && !closed && t.starts_with("RETRY") =>
+            Record::Input(conn, TransportEvent::Frame(Frame::Text(text)))
+                if Some(*conn) == before && !closed && text.starts_with("RETRY") =>
             {
-                let ms: u64 = t[6..].parse().unwrap();
-                pending_hint = Some(Duration::from_millis(ms));
+                let ms: u64 = text[6..].parse().unwrap();
+                pending_hint = Some((connected_at.unwrap_or(t), Duration::from_millis(ms)));
             }
             Record::Output(Output::Event(Event::Reconnecting { delay, .. })) => {
-                if let Some(hint) = pending_hint.take() {
+                // A vendor switch asked for on the hinting connection leaves the old servers'
+                // hints behind (a pending switch goes ahead when the hint ends the connection).
+                let switched = |since: Instant| run.switches.iter().any(|s| *s >= since && *s <= t);
+                let hint = pending_hint.take().filter(|(at, _)| !switched(*at));
+                if let Some((_, hint)) = hint {
                     assert!(*delay >= hint, "R8: reconnect sooner than the server asked");
+                    not_before = t.checked_add(hint);
+                }
+            }
+            Record::Output(Output::Event(Event::Connected { .. })) => connected_at = Some(t),
+            Record::Output(Output::Connect { .. }) => {
+                let switched = |nb: Instant| run.switches.iter().any(|s| *s <= t && *s < nb);
+                if let Some(nb) = not_before.take().filter(|nb| !switched(*nb)) {
+                    assert!(
+                        t >= nb,
+                        "R8: connected {:?} before the server's not-before",
+                        nb - t
+                    );
                 }
             }
             Record::Output(Output::Event(Event::Closed { .. })) => closed = true,
@@ -851,6 +1086,68 @@ fn check_h2(run: &Run) {
     }
 }
 
+/// H2 with the platform's hints: `network_online` probes a `Ready` link (H4), and a link that
+/// does not answer is dead by the first probe's deadline (or the ordinary H2 deadline, if
+/// later): a hint repeated while the link is silent cannot postpone its death.
+fn check_h2_with_hints(run: &Run) {
+    let mode = run.setup.mode;
+    let Some(window) = mode.dead_after() else {
+        return;
+    };
+    let probe_window = match mode {
+        HeartbeatMode::ServerDriven { interval, timeout } => interval.saturating_add(timeout),
+        m => m.timeout().expect("a mode with a window"),
+    };
+    let live = live_after_each(run);
+    // The Ready connection, its last inbound frame, and the first hint since then.
+    let mut ready: Option<(ConnId, Instant, Option<Instant>)> = None;
+    let mut onlines = run.onlines.iter().peekable();
+    for (i, t, rec) in run.records() {
+        let before = if i == 0 { None } else { live[i - 1] };
+        while let Some(o) = onlines.peek() {
+            if **o > t {
+                break;
+            }
+            if let Some((_, last, first @ None)) = &mut ready {
+                if **o >= *last {
+                    *first = Some(**o);
+                }
+            }
+            onlines.next();
+        }
+        if let Some((_, last, first)) = &ready {
+            let ordinary = last.checked_add(window);
+            let probed = first.and_then(|f| f.checked_add(probe_window));
+            let bound = match (ordinary, probed) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.and(b),
+            };
+            if let Some(bound) = bound {
+                assert!(t <= bound, "H2: link up {:?} past its deadline", t - bound);
+            }
+        }
+        match rec {
+            Record::Output(Output::Event(Event::Connected { .. })) => {
+                ready = before.map(|c| (c, t, None));
+            }
+            Record::Input(conn, TransportEvent::Frame(_)) => {
+                if let Some((rc, last, first)) = &mut ready {
+                    if rc == conn && before == Some(*conn) {
+                        *last = t;
+                        *first = None;
+                    }
+                }
+            }
+            Record::Output(
+                Output::Event(Event::Disconnected { .. } | Event::Closed { .. })
+                | Output::Connect { .. }
+                | Output::Disconnect { .. },
+            ) => ready = None,
+            _ => {}
+        }
+    }
+}
+
 /// Q1: a full outbox refuses with an error (never drops); TTLs are honoured.
 fn check_q1(run: &Run) {
     let max = run.setup.outbox_messages;
@@ -876,13 +1173,16 @@ fn check_q1(run: &Run) {
             })) => {
                 let s = sent_at[id];
                 let ttl = s.ttl.expect("expired without a ttl");
-                assert!(t >= s.at + ttl, "Q1: expired before its TTL");
+                assert!(
+                    s.at.checked_add(ttl).is_some_and(|end| t >= end),
+                    "Q1: expired before its TTL"
+                );
             }
             Record::Output(Output::Transmit { frame, .. }) => {
                 if let Some((id, _)) = msg_id(frame) {
                     let s = sent_at[&id];
-                    if let Some(ttl) = s.ttl {
-                        assert!(t <= s.at + ttl, "Q1: transmitted after its TTL");
+                    if let Some(end) = s.ttl.and_then(|ttl| s.at.checked_add(ttl)) {
+                        assert!(t <= end, "Q1: transmitted after its TTL");
                     }
                 }
             }
@@ -1101,6 +1401,7 @@ const QUIET: Allow = Allow {
     close: true,
     kick: true,
     mute: true,
+    every: false,
 };
 
 proptest! {
@@ -1288,6 +1589,125 @@ proptest! {
         let run = run_case(setup, &ops);
         check_s1(&run);
     }
+
+    /// H2 and H4 under `network_online`: hints cannot postpone a dead link.
+    #[test]
+    fn h2_hints_cannot_postpone_a_dead_link(
+        setup in setup_strategy(),
+        ops in ops_strategy(Allow { online: true, ..QUIET }),
+    ) {
+        let run = run_case(setup, &ops);
+        check_h2_with_hints(&run);
+    }
+
+    /// Q3 across processes: clients need a seed, and clients of different seeds never share a
+    /// generated idempotency key (a deduplicating server would drop the second).
+    #[test]
+    fn q3_generated_keys_never_repeat_across_processes(a in any::<u64>(), b in any::<u64>()) {
+        prop_assume!(a != b);
+        let unseeded = Config::builder().endpoint("ws://k/ws").build().unwrap();
+        let refused = im_proto::Client::new(unseeded, Box::new(Toy::new(true)), Instant::now());
+        prop_assert!(matches!(refused, Err(im_proto::ConfigError::NoSeed)));
+        let key = |seed: u64| {
+            let setup = Setup { seed, acks: true, ..fixed_setup() };
+            let mut run = Run::new(setup);
+            run.apply(&Op::Send(1, None));
+            run.h.peer.received.iter().find_map(|(_, _, f)| match parse_client(f) {
+                Some(ClientFrame::Msg { key, .. }) => Some(key),
+                _ => None,
+            })
+        };
+        prop_assert_ne!(key(a), key(b));
+    }
+}
+
+proptest! {
+    // A quarter of the cases of the others: each case here runs every kind of input.
+    #![proptest_config(ProptestConfig {
+        cases: ProptestConfig::default().cases.div_ceil(4),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Every public input, time standing still and going back, and configurations at their
+    /// extremes (from 1 ms to `Duration::MAX`, multipliers to 1e300, an outbox of one or of
+    /// 100,000): no panic, no deadline left overdue (checked after every step), and R4, R5,
+    /// R8 and Q4 hold.
+    #[test]
+    fn every_input_at_the_edges(
+        setup in prop_oneof![setup_strategy(), edge_setup_strategy()],
+        ops in ops_strategy(Allow::EVERY),
+    ) {
+        let run = run_case(setup, &ops);
+        check_r4(&run);
+        check_r5(&run);
+        check_r8(&run);
+        check_q4(&run);
+    }
+}
+
+/// MQTT packet ids, any mix of publishes, acks, subscribes and unsubscribes: every call
+/// returns (a typed error once all 65,535 ids are held), none searches without end.
+#[test]
+fn mqtt_id_allocation_always_returns() {
+    use im_proto::protocols::mqtt::Packet;
+    use im_proto::{Mqtt, Protocol, SendInfo};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 16,
+            ..ProptestConfig::default()
+        });
+        let ops = prop::collection::vec((0u8..4, any::<u16>()), 1..200);
+        let result = runner.run(&(1u32..80_000, ops), |(publishes, ops)| {
+            let mut mqtt = Mqtt::new("ids");
+            let limits = Limits::default();
+            let mut events = Vec::new();
+            let mut cx =
+                im_proto::Context::new(Instant::now(), HeartbeatMode::Off, &limits, &mut events);
+            let msg = OutgoingMessage::text("t", "x");
+            for i in 0..publishes {
+                let info = SendInfo {
+                    id: SendId(u64::from(i)),
+                    key: "k",
+                    redelivery: false,
+                };
+                let _ = mqtt.encode_message(&msg, info);
+            }
+            for (kind, n) in ops {
+                match kind {
+                    0 => {
+                        let info = SendInfo {
+                            id: SendId(1),
+                            key: "k",
+                            redelivery: false,
+                        };
+                        let _ = mqtt.encode_message(&msg, info);
+                    }
+                    1 => {
+                        let mut ack = Vec::new();
+                        Packet::PubAck {
+                            packet_id: n.max(1),
+                        }
+                        .encode(&mut ack);
+                        let _ = mqtt.on_frame(&mut cx, Frame::Binary(ack));
+                    }
+                    2 => {
+                        let _ = mqtt.encode_subscribe(&format!("t/{}", n % 8));
+                    }
+                    _ => {
+                        let _ = mqtt.encode_unsubscribe(&format!("t/{}", n % 8));
+                    }
+                }
+            }
+            Ok(())
+        });
+        let _ = tx.send(result.map_err(|e| e.to_string()));
+    });
+    let outcome = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("MQTT id allocation hung (no answer within 120 s)");
+    outcome.unwrap();
 }
 
 /// A plain setup for the focused properties.
@@ -1381,6 +1801,7 @@ fn fixed_setup() -> Setup {
         ttl: None,
         ack_timeout: Duration::from_secs(10),
         ack_retries: 2,
+        connect_timeout: Duration::from_secs(3),
         first_accept: Accept::Yes,
         seed: 1,
     }
