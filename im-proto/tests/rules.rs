@@ -20,6 +20,7 @@ use im_proto::{
 };
 use proptest::prelude::*;
 use support::toy::{id_of_key, parse_client, ClientFrame, Toy};
+use support::vendors::{Behaviour, Vendor};
 
 // ---------------------------------------------------------------------------------------------
 // Setup and operations
@@ -42,6 +43,8 @@ struct Setup {
     connect_timeout: Duration,
     first_accept: Accept,
     seed: u64,
+    /// The protocol, and the scripted server that speaks it.
+    vendor: Vendor,
 }
 
 impl Setup {
@@ -150,6 +153,7 @@ fn setup_strategy() -> impl Strategy<Value = Setup> {
                     connect_timeout: Duration::from_secs(3),
                     first_accept: Accept::Yes,
                     seed,
+                    vendor: Vendor::Toy,
                 }
             },
         )
@@ -232,6 +236,7 @@ fn edge_setup_strategy() -> impl Strategy<Value = Setup> {
                 connect_timeout,
                 first_accept: Accept::Yes,
                 seed,
+                vendor: Vendor::Toy,
             },
         )
 }
@@ -436,10 +441,18 @@ impl Run {
             ..Flags::default()
         }));
         let f = flags.clone();
+        let vendor = setup.vendor;
         let mut peer = ScriptedPeer::new()
-            .greeting(|_| vec![Frame::Text("WELCOME".into())])
+            .greeting(move |_| vendor.greeting())
             .respond(move |_, frame| {
                 let f = f.borrow();
+                if vendor != Vendor::Toy {
+                    let behaviour = Behaviour {
+                        mute_pongs: f.mute_pongs,
+                        drop_acks: f.drop_acks,
+                    };
+                    return vendor.respond(frame, behaviour);
+                }
                 match parse_client(frame) {
                     Some(ClientFrame::Ping) if !f.mute_pongs => vec![Reply::text("PONG")],
                     Some(ClientFrame::Msg { packet, .. }) if f.acks && !f.drop_acks => {
@@ -452,7 +465,11 @@ impl Run {
         peer.latency = setup.latency;
         peer.accept = setup.first_accept.clone();
         let start = Instant::now();
-        let h = Harness::new(setup.config(), Box::new(Toy::new(setup.acks)), peer, start).unwrap();
+        let protocol: Box<dyn im_proto::Protocol> = match vendor {
+            Vendor::Toy => Box::new(Toy::new(setup.acks)),
+            v => v.protocol(),
+        };
+        let h = Harness::new(setup.config(), protocol, peer, start).unwrap();
         let mut run = Run {
             h,
             setup,
@@ -496,21 +513,25 @@ impl Run {
             Op::MutePongs(on) => self.flags.borrow_mut().mute_pongs = on,
             Op::DropAcks(on) => self.flags.borrow_mut().drop_acks = on,
             Op::ServerClose => self.h.server_close(Some(1001)),
-            Op::Kick => {
-                self.h.server_send(Frame::Text("KICK".into()));
-            }
+            Op::Kick => match self.setup.vendor.kick() {
+                Some(kick) => {
+                    self.h.server_send(kick);
+                }
+                None => self.h.server_close(Some(1000)),
+            },
             Op::Retry(d) => {
-                self.h
-                    .server_send(Frame::Text(format!("RETRY {}", d.as_millis()).into()));
+                if let Some(retry) = self.setup.vendor.retry(d.as_millis()) {
+                    self.h.server_send(retry);
+                }
             }
             Op::Garbage => {
-                self.h.server_send(Frame::Binary(vec![0xff, 0x00, 0x13]));
+                self.h.server_send(self.setup.vendor.garbage());
             }
             Op::ServerMessage => {
-                self.h.server_send(Frame::Text("IN ch0 hello".into()));
+                self.h.server_send(self.setup.vendor.message());
             }
             Op::ServerPing => {
-                self.h.server_send(Frame::Text("SPING".into()));
+                self.h.server_send(self.setup.vendor.server_ping());
             }
             Op::Nodes(n) => {
                 let urls: Vec<String> = (0..n).map(|i| format!("ws://found{i}/ws")).collect();
@@ -715,7 +736,7 @@ impl Run {
         while self.now() < end {
             self.h.run_for(step.min(end - self.now()));
             if matches!(self.setup.mode, HeartbeatMode::ServerDriven { .. }) {
-                self.h.server_send(Frame::Text("SPING".into()));
+                self.h.server_send(self.setup.vendor.server_ping());
             }
             self.check_step();
         }
@@ -1657,6 +1678,88 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: ProptestConfig::default().cases.div_ceil(4),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The rules that hold whatever the wire, under each real vendor's protocol against a
+    /// scripted server that speaks it (livechat in both dialects, MQTT, Socket.IO, NATS): the
+    /// same operations as the toy's properties, each vendor's own frames. R4 no zombie, R5 one
+    /// transport, H2 dead link at its deadline, Q1 bounded (every step), Q4 every message
+    /// accounted, and no deadline left overdue.
+    #[test]
+    fn every_vendor_keeps_the_rules(
+        vendor in prop::sample::select(Vendor::REAL.to_vec()),
+        mut setup in setup_strategy(),
+        ops in ops_strategy(Allow { jumps: false, online: false, ..Allow::ALL }),
+    ) {
+        setup.vendor = vendor;
+        if let Some(mode) = vendor.imposed_mode() {
+            setup.mode = mode;
+        }
+        // Each vendor acks what it acks; the toy's switch does not apply.
+        let run = run_case(setup, &ops);
+        check_r4(&run);
+        check_r5(&run);
+        check_h2(&run);
+        check_q4(&run);
+    }
+}
+
+/// The scripted vendors are real enough for the properties above to mean something: each gets
+/// `Ready`, keeps the link through its heartbeats, delivers a server message and gives a send
+/// its fate (acked where the vendor acks).
+#[test]
+fn every_scripted_vendor_gets_ready_and_carries_messages() {
+    for vendor in Vendor::REAL {
+        let mut setup = Setup {
+            vendor,
+            ..fixed_setup()
+        };
+        setup.mode = vendor
+            .imposed_mode()
+            .unwrap_or(HeartbeatMode::ClientDriven {
+                interval: Duration::from_secs(2),
+                timeout: Duration::from_secs(1),
+            });
+        let mut run = Run::new(setup);
+        assert_eq!(run.h.client.state(), im_proto::State::Ready, "{vendor:?}");
+        run.apply(&Op::Send(3, None));
+        run.apply(&Op::ServerMessage);
+        for _ in 0..10 {
+            run.apply(&Op::ServerPing);
+            run.apply(&Op::Advance(Duration::from_millis(500)));
+        }
+        assert_eq!(run.h.client.state(), im_proto::State::Ready, "{vendor:?}");
+        let acked = matches!(vendor, Vendor::LiveChatIm | Vendor::Mqtt | Vendor::SocketIo);
+        let fate = run.h.events().find(|e| {
+            matches!(
+                e,
+                Event::Sent { .. } | Event::Acked { .. } | Event::Undelivered { .. }
+            )
+        });
+        assert!(
+            matches!(fate, Some(Event::Acked { .. })) == acked
+                && matches!(fate, Some(Event::Sent { .. } | Event::Acked { .. })),
+            "{vendor:?}: {fate:?}"
+        );
+        assert!(
+            run.h.events().any(|e| matches!(e, Event::Message(_))),
+            "{vendor:?}: no message"
+        );
+        assert!(
+            !run.h
+                .events()
+                .any(|e| matches!(e, Event::Disconnected { .. } | Event::Error(_))),
+            "{vendor:?}: {:?}",
+            run.h.events().collect::<Vec<_>>()
+        );
+    }
+}
+
 /// MQTT packet ids, any mix of publishes, acks, subscribes and unsubscribes: every call
 /// returns (a typed error once all 65,535 ids are held), none searches without end.
 #[test]
@@ -1815,5 +1918,6 @@ fn fixed_setup() -> Setup {
         connect_timeout: Duration::from_secs(3),
         first_accept: Accept::Yes,
         seed: 1,
+        vendor: Vendor::Toy,
     }
 }

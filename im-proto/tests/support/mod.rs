@@ -4,6 +4,7 @@
 pub mod packets;
 pub mod pinger;
 pub mod toy;
+pub mod vendors;
 
 use std::time::Instant;
 

@@ -1,0 +1,224 @@
+//! Scripted servers that speak each real vendor's protocol, for running the rule properties
+//! (`tests/rules.rs`) against livechat (both dialects), MQTT, Socket.IO and NATS as well as the
+//! toy protocol: the same operations, the same checks, each vendor's own frames.
+
+use std::time::Duration;
+
+use im_proto::protocols::mqtt::Packet;
+use im_proto::sim::Reply;
+use im_proto::{Frame, HeartbeatMode, LiveChat, Mqtt, Nats, Protocol, SocketIo};
+
+/// Which protocol a property runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vendor {
+    /// `support::toy`: every `ProtocolEvent` on demand.
+    Toy,
+    LiveChatIm,
+    LiveChatSeed,
+    Mqtt,
+    SocketIo,
+    Nats,
+}
+
+/// What the server does with the client's frames, as a property sets it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Behaviour {
+    pub mute_pongs: bool,
+    pub drop_acks: bool,
+}
+
+/// Socket.IO's ping interval and timeout, from the open packet the scripted server sends.
+pub const SIO_PING: (Duration, Duration) = (Duration::from_millis(800), Duration::from_millis(600));
+
+fn text(s: impl Into<String>) -> Frame {
+    Frame::Text(s.into().into())
+}
+
+fn mqtt(packet: Packet) -> Frame {
+    let mut out = Vec::new();
+    packet.encode(&mut out);
+    Frame::Binary(out)
+}
+
+impl Vendor {
+    pub const REAL: [Vendor; 5] = [
+        Vendor::LiveChatIm,
+        Vendor::LiveChatSeed,
+        Vendor::Mqtt,
+        Vendor::SocketIo,
+        Vendor::Nats,
+    ];
+
+    pub fn protocol(self) -> Box<dyn Protocol> {
+        match self {
+            Vendor::Toy => unreachable!("the toy is built by the caller"),
+            Vendor::LiveChatIm | Vendor::LiveChatSeed => Box::new(LiveChat::new(1, 2, "key")),
+            Vendor::Mqtt => Box::new(Mqtt::new("props")),
+            Vendor::SocketIo => Box::new(SocketIo::new().ack_emits(true)),
+            Vendor::Nats => Box::new(Nats::new("props")),
+        }
+    }
+
+    /// The heartbeat mode the server imposes, if it does (Socket.IO's open packet).
+    pub fn imposed_mode(self) -> Option<HeartbeatMode> {
+        (self == Vendor::SocketIo).then_some(HeartbeatMode::ServerDriven {
+            interval: SIO_PING.0,
+            timeout: SIO_PING.1,
+        })
+    }
+
+    /// What the server says when a connection opens.
+    pub fn greeting(self) -> Vec<Frame> {
+        match self {
+            Vendor::Toy => vec![text("WELCOME")],
+            Vendor::LiveChatIm => vec![text(
+                r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s","dialect":"im"}}"#,
+            )],
+            Vendor::LiveChatSeed => {
+                vec![text(r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s"}}"#)]
+            }
+            Vendor::Mqtt => vec![],
+            Vendor::SocketIo => vec![text(format!(
+                r#"0{{"sid":"s","pingInterval":{},"pingTimeout":{}}}"#,
+                SIO_PING.0.as_millis(),
+                SIO_PING.1.as_millis()
+            ))],
+            Vendor::Nats => vec![Frame::Binary(
+                b"INFO {\"server_id\":\"props\",\"max_payload\":1048576}\r\n".to_vec(),
+            )],
+        }
+    }
+
+    /// The server's answer to one client frame.
+    pub fn respond(self, frame: &Frame, b: Behaviour) -> Vec<Reply> {
+        match (self, frame) {
+            (Vendor::LiveChatIm | Vendor::LiveChatSeed, Frame::Text(t)) => {
+                let v: serde_json::Value = serde_json::from_str(t).unwrap_or_default();
+                let im = self == Vendor::LiveChatIm;
+                match v["cmd"].as_str() {
+                    Some("auth2") if im => vec![Reply::text(r#"{"cmd":"auth_ok"}"#)],
+                    Some("wd_heartbeat") if !b.mute_pongs => {
+                        vec![Reply::text(r#"{"cmd":"wd_heartbeat"}"#)]
+                    }
+                    Some("join") if im => vec![Reply::text(
+                        serde_json::json!({"cmd": "joined", "room": v["room"]}).to_string(),
+                    )],
+                    Some("chat") if im && !b.drop_acks => vec![Reply::text(
+                        serde_json::json!({"cmd": "ack", "msg_id": v["msg_id"]}).to_string(),
+                    )],
+                    _ => vec![],
+                }
+            }
+            (Vendor::Mqtt, Frame::Binary(bytes)) => {
+                let Ok(Some((packet, _))) = Packet::decode(bytes, 1 << 20) else {
+                    return vec![];
+                };
+                let answer = match packet {
+                    Packet::Connect { .. } => Packet::ConnAck {
+                        session_present: false,
+                        code: 0,
+                    },
+                    Packet::PingReq if !b.mute_pongs => Packet::PingResp,
+                    Packet::Publish {
+                        packet_id: Some(packet_id),
+                        ..
+                    } if !b.drop_acks => Packet::PubAck { packet_id },
+                    Packet::Subscribe { packet_id, .. } => Packet::SubAck {
+                        packet_id,
+                        codes: vec![1],
+                    },
+                    _ => return vec![],
+                };
+                vec![Reply::Frame(mqtt(answer))]
+            }
+            (Vendor::SocketIo, Frame::Text(t)) => {
+                if t.as_str() == "40" {
+                    return vec![Reply::text(r#"40{"sid":"x"}"#)];
+                }
+                // `42<id>[…]`: an acked emit.
+                let Some(rest) = t.strip_prefix("42") else {
+                    return vec![];
+                };
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                if digits.is_empty() || b.drop_acks {
+                    return vec![];
+                }
+                vec![Reply::text(format!("43{digits}[]"))]
+            }
+            (Vendor::Nats, Frame::Binary(bytes)) => {
+                let ops = String::from_utf8_lossy(bytes);
+                if ops.contains("PING\r\n") && !b.mute_pongs {
+                    vec![Reply::Frame(Frame::Binary(b"PONG\r\n".to_vec()))]
+                } else {
+                    vec![]
+                }
+            }
+            _ => vec![],
+        }
+    }
+
+    /// The server ends the session for good, where the vendor can say so.
+    pub fn kick(self) -> Option<Frame> {
+        match self {
+            Vendor::Toy => Some(text("KICK")),
+            Vendor::LiveChatIm | Vendor::LiveChatSeed => Some(text(r#"{"cmd":"conn_close"}"#)),
+            Vendor::SocketIo => Some(text("41")),
+            Vendor::Nats => Some(Frame::Binary(
+                b"-ERR 'Authorization Violation'\r\n".to_vec(),
+            )),
+            Vendor::Mqtt => None,
+        }
+    }
+
+    /// "Reconnect, not before `ms`", where the vendor has it.
+    pub fn retry(self, ms: u128) -> Option<Frame> {
+        match self {
+            Vendor::Toy => Some(text(format!("RETRY {ms}"))),
+            Vendor::LiveChatIm => Some(text(format!(
+                r#"{{"cmd":"reconnect","result":{{"after_ms":{ms}}}}}"#
+            ))),
+            _ => None,
+        }
+    }
+
+    /// A message for the user on channel `ch0`.
+    pub fn message(self) -> Frame {
+        match self {
+            Vendor::Toy => text("IN ch0 hello"),
+            Vendor::LiveChatIm | Vendor::LiveChatSeed => {
+                text(r#"{"cmd":"chat","result":{"room":"ch0","message":"hello"}}"#)
+            }
+            Vendor::Mqtt => mqtt(Packet::Publish {
+                dup: false,
+                qos: 1,
+                retain: false,
+                topic: "ch0".into(),
+                packet_id: Some(9),
+                payload: b"hello".to_vec(),
+            }),
+            Vendor::SocketIo => text(r#"42["ch0","hello"]"#),
+            Vendor::Nats => Frame::Binary(b"MSG ch0 1 5\r\nhello\r\n".to_vec()),
+        }
+    }
+
+    /// The server's own ping (server-driven and two-way heartbeats).
+    pub fn server_ping(self) -> Frame {
+        match self {
+            Vendor::Toy => text("SPING"),
+            Vendor::SocketIo => text("2"),
+            Vendor::Nats => Frame::Binary(b"PING\r\n".to_vec()),
+            // No server ping in these: any frame proves liveness (H3).
+            Vendor::LiveChatIm | Vendor::LiveChatSeed => text(r#"{"cmd":"wd_heartbeat"}"#),
+            Vendor::Mqtt => mqtt(Packet::PingResp),
+        }
+    }
+
+    /// Bytes no decoder of this vendor accepts.
+    pub fn garbage(self) -> Frame {
+        match self {
+            Vendor::Mqtt | Vendor::Toy => Frame::Binary(vec![0xff, 0x00, 0x13]),
+            Vendor::Nats => Frame::Binary(b"BOGUS\r\n".to_vec()),
+            _ => text("{garbage"),
+        }
+    }
+}
