@@ -11,9 +11,11 @@
 //!
 //! ## The driver loop
 //!
-//! 1. Build a [`Config`] with [`Config::builder`], pick a protocol, create the client with
-//!    [`Client::new`] and call [`Client::connect`]. (Many clients alike can share one
-//!    `Arc<Config>`, each with its own seed: [`Client::with_seed`].)
+//! 1. Build a [`Config`] with [`Config::builder`] — with a seed drawn from your process's
+//!    entropy ([`ConfigBuilder::seed`]: the jitter and the idempotency keys come from it, and
+//!    keys must not repeat across processes) — pick a protocol, create the client with
+//!    [`Client::new`] (it checks the configuration again) and call [`Client::connect`]. (Many
+//!    clients alike can share one `Arc<Config>`, each with its own seed: [`Client::with_seed`].)
 //! 2. Drain [`Client::poll_output`] until it returns `None`, and do what each [`Output`] says:
 //!    - [`Output::Connect`]: open a WebSocket to the endpoint, offering the given subprotocols.
 //!      Remember the [`ConnId`]; report the result with
