@@ -244,27 +244,32 @@ impl Harness {
     /// Run every timer and delivery up to and including `t`, each at its exact time.
     pub fn run_until(&mut self, t: Instant) {
         self.settle();
-        loop {
-            let timer = self.client.poll_timeout();
-            let arrival = self.inbound.front().map(|(due, _, _)| *due);
-            let next = match (timer, arrival) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => match a.or(b) {
-                    Some(x) => x,
-                    None => break,
-                },
-            };
-            if next > t {
-                break;
-            }
-            self.clock.set(next);
-            if timer.is_some_and(|d| d <= self.clock.now()) {
-                self.client.handle_timeout(self.clock.now());
-            }
-            self.settle();
-        }
+        while self.step_until(t) {}
         self.clock.set(t);
         self.settle();
+    }
+
+    /// Run the next timer or delivery if it is due by `t`, at its exact time; `false` when
+    /// nothing is (the clock stays). For checking invariants after every internal step.
+    pub fn step_until(&mut self, t: Instant) -> bool {
+        let timer = self.client.poll_timeout();
+        let arrival = self.inbound.front().map(|(due, _, _)| *due);
+        let next = match (timer, arrival) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(x) => x,
+                None => return false,
+            },
+        };
+        if next > t {
+            return false;
+        }
+        self.clock.set(next);
+        if timer.is_some_and(|d| d <= self.clock.now()) {
+            self.client.handle_timeout(self.clock.now());
+        }
+        self.settle();
+        true
     }
 
     pub fn run_for(&mut self, d: Duration) {

@@ -497,7 +497,15 @@ impl Run {
         let now = self.now();
         self.told = None;
         match *op {
-            Op::Advance(d) => self.h.run_for(d),
+            Op::Advance(d) => {
+                // The invariants hold after every internal step, not only at the end of one.
+                let until = now + d;
+                self.h.settle();
+                while self.h.step_until(until) {
+                    self.check_step();
+                }
+                self.h.run_until(until);
+            }
             Op::Jump(d) => {
                 self.h.jump(d);
                 self.jumps.push(self.now());

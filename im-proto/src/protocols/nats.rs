@@ -367,7 +367,9 @@ impl Protocol for Nats {
     fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         check_subject(channel, true)?;
         let sid = self.next_sid;
-        self.next_sid += 1;
+        // Per connection and one per subject: 2^64 subscriptions never come, and a wrap would
+        // reuse ids long forgotten rather than panic.
+        self.next_sid = self.next_sid.wrapping_add(1);
         self.sids.insert(channel.to_owned(), sid);
         Ok(Some(Self::op(format!("SUB {channel} {sid}\r\n"))))
     }
