@@ -790,9 +790,15 @@ impl Client {
 
     fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
         let limit = self.config.limits.max_frame_bytes;
-        if let Phase::Ready { link, .. } = &mut self.phase {
-            // H3: any inbound frame proves liveness, one too large to use included.
-            link.saw_inbound(now);
+        let mut heartbeat = self.config.heartbeat;
+        match &mut self.phase {
+            Phase::Ready { link, .. } => {
+                // H3: any inbound frame proves liveness, one too large to use included.
+                link.saw_inbound(now);
+                heartbeat = link.mode;
+            }
+            Phase::Handshaking { heartbeat: hb, .. } => heartbeat = *hb,
+            _ => {}
         }
         if frame.len() > limit {
             self.emit(Event::Error(Error::Protocol(
@@ -802,15 +808,6 @@ impl Client {
                 },
             )));
             return;
-        }
-        let mut heartbeat = self.config.heartbeat;
-        match &mut self.phase {
-            Phase::Ready { link, .. } => {
-                link.saw_inbound(now);
-                heartbeat = link.mode;
-            }
-            Phase::Handshaking { heartbeat: hb, .. } => heartbeat = *hb,
-            _ => {}
         }
         match frame {
             // Answered by the driver's WebSocket library; liveness was noted above.
