@@ -1662,7 +1662,8 @@ proptest! {
 }
 
 proptest! {
-    // A quarter of the cases of the others: each case here runs every kind of input.
+    // A quarter of the cases of the others: each case here runs every kind of input, or
+    // every vendor.
     #![proptest_config(ProptestConfig {
         cases: ProptestConfig::default().cases.div_ceil(4),
         failure_persistence: None,
@@ -1684,14 +1685,6 @@ proptest! {
         check_r8(&run);
         check_q4(&run);
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: ProptestConfig::default().cases.div_ceil(4),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
 
     /// The rules that hold whatever the wire, under each real vendor's protocol against a
     /// scripted server that speaks it (livechat in both dialects, MQTT, Socket.IO, NATS): the

@@ -175,10 +175,19 @@ pub async fn half_open_link_is_detected_within_interval_plus_timeout<R: Runtime>
 
 pub async fn kicked_client_never_reconnects<R: Runtime>() {
     let server = LiveChatServer::start(KEY).unwrap();
-    let (first, mut first_events) = client::<R>(&server.url(), 1).connect().unwrap();
+    second_login_kicks_the_first(&server, |url| client::<R>(url, 1)).await;
+}
+
+/// The same user logs in twice: the first session is kicked (`conn_close`), closes for good and
+/// never reconnects. On any server dialect, through `login` (a builder for that user).
+pub async fn second_login_kicks_the_first<R: Runtime>(
+    server: &LiveChatServer,
+    login: impl Fn(&str) -> ClientBuilder<R>,
+) {
+    let (first, mut first_events) = login(&server.url()).connect().unwrap();
     connected(&mut first_events).await;
     // The same user logs in elsewhere.
-    let (second, mut second_events) = client::<R>(&server.url(), 1).connect().unwrap();
+    let (second, mut second_events) = login(&server.url()).connect().unwrap();
     connected(&mut second_events).await;
     let seen = until(&mut first_events, "Closed", |e| {
         matches!(e, Event::Closed { .. })

@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use im_driver::{Client, ClientBuilder, Events, Runtime};
-use im_proto::{Cause, CloseReason, Event, HeartbeatMode, LiveChat, ReconnectPolicy, State};
+use im_proto::{Cause, Event, HeartbeatMode, LiveChat, ReconnectPolicy};
 use im_tests::proxy::Mode;
 use im_tests::wait::{blackhole_until_dead_link, eventually, until, within};
 use im_tests::{FaultProxy, LiveChatServer};
 
-use super::scenarios::{connected, fast_policy};
+use super::scenarios::{connected, fast_policy, second_login_kicks_the_first};
 use serde_json::json;
 
 const KEY: &str = "seed-key";
@@ -169,23 +169,7 @@ pub async fn seed_exact_silent_server_is_a_dead_link_and_the_client_reconnects<R
 
 pub async fn seed_exact_kick_never_reconnects<R: Runtime>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
-    let (first, mut first_events) = client::<R>(&server.url(), 1).connect().unwrap();
-    connected(&mut first_events).await;
-    let (second, mut second_events) = client::<R>(&server.url(), 1).connect().unwrap();
-    connected(&mut second_events).await;
-    let seen = until(&mut first_events, "Closed", |e| {
-        matches!(e, Event::Closed { .. })
-    })
-    .await;
-    assert!(seen.iter().any(|e| matches!(e, Event::Kicked { .. })));
-    assert!(matches!(
-        first.state(),
-        State::Closed(CloseReason::Kicked { .. })
-    ));
-    within(first.close()).await;
-    assert!(first.is_finished());
-    assert_eq!(server.accepted(), 2, "exactly the two logins, no reconnect");
-    second.close().await;
+    second_login_kicks_the_first(&server, |url| client::<R>(url, 1)).await;
 }
 
 /// A server that logs the client in and drops it at once: every drop before `stable_after`
