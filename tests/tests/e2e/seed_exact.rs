@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use im_driver::{Client, ClientBuilder, Events, Runtime};
 use im_proto::{Cause, Event, HeartbeatMode, LiveChat, ReconnectPolicy};
-use im_tests::proxy::Mode;
-use im_tests::wait::{blackhole_until_dead_link, eventually, until, within};
-use im_tests::{FaultProxy, LiveChatServer};
+use im_tests::wait::{eventually, until, within};
+use im_tests::LiveChatServer;
 
-use super::scenarios::{connected, fast_policy, second_login_kicks_the_first};
+use super::scenarios::{
+    connected, fast_policy, half_open_is_detected, second_login_kicks_the_first,
+};
 use serde_json::json;
 
 const KEY: &str = "seed-key";
@@ -108,29 +109,7 @@ pub async fn seed_exact_offline_queue_goes_out_once_in_order_after_reconnect<R: 
 
 pub async fn seed_exact_half_open_link_is_detected_within_interval_plus_timeout<R: Runtime>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
-    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
-    let (interval, timeout) = (Duration::from_millis(500), Duration::from_millis(500));
-    let (alice, mut events) = client::<R>(&proxy.url("/ws"), 1)
-        .heartbeat(HeartbeatMode::ClientDriven { interval, timeout })
-        .connect()
-        .unwrap();
-    connected(&mut events).await;
-    until(&mut events, "an answered heartbeat", |e| {
-        matches!(e, Event::Heartbeat { rtt: Some(_) })
-    })
-    .await;
-    let detected = blackhole_until_dead_link(&proxy, &mut events).await;
-    let (bound, slack) = (interval + timeout, Duration::from_millis(500));
-    println!("seed-exact: half-open link detected after {detected:?} (bound {bound:?} + {slack:?} slack)");
-    assert!(detected <= bound + slack, "detected after {detected:?}");
-    proxy.set_mode(Mode::Pass);
-    connected(&mut events).await;
-    // Ready once auth2 is written: the server counts the login when it has read it.
-    eventually("a second login through the healed proxy", || {
-        server.logins() == 2
-    })
-    .await;
-    alice.close().await;
+    half_open_is_detected(&server, "seed-exact: ", |url| client::<R>(url, 1)).await;
 }
 
 pub async fn seed_exact_silent_server_is_a_dead_link_and_the_client_reconnects<R: Runtime>() {
