@@ -152,6 +152,25 @@ pub async fn half_open_link_is_detected_within_interval_plus_timeout<R: Runtime>
     half_open_is_detected(&server, "", |url| client::<R>(url, 1)).await;
 }
 
+/// Connect with a client-driven heartbeat and wait for one answered heartbeat, so the link is
+/// known good right before a fault.
+pub async fn heartbeating<R: Runtime>(
+    builder: ClientBuilder<R>,
+    interval: Duration,
+    timeout: Duration,
+) -> (Client<R>, Events) {
+    let (client, mut events) = builder
+        .heartbeat(HeartbeatMode::ClientDriven { interval, timeout })
+        .connect()
+        .unwrap();
+    connected(&mut events).await;
+    until(&mut events, "an answered heartbeat", |e| {
+        matches!(e, Event::Heartbeat { rtt: Some(_) })
+    })
+    .await;
+    (client, events)
+}
+
 /// H2 on a half-open link: through the fault proxy turned black hole, the client declares the
 /// link dead within interval + timeout (+ scheduling slack), and reconnects once the proxy
 /// heals. On any server dialect, through `login`; `what` prefixes the printed figure.
@@ -163,16 +182,7 @@ pub async fn half_open_is_detected<R: Runtime>(
     let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
     let interval = Duration::from_millis(500);
     let timeout = Duration::from_millis(500);
-    let (alice, mut events) = login(&proxy.url("/ws"))
-        .heartbeat(HeartbeatMode::ClientDriven { interval, timeout })
-        .connect()
-        .unwrap();
-    connected(&mut events).await;
-    // One answered heartbeat, so the link is known good right before it goes half-open.
-    until(&mut events, "Heartbeat", |e| {
-        matches!(e, Event::Heartbeat { rtt: Some(_) })
-    })
-    .await;
+    let (alice, mut events) = heartbeating(login(&proxy.url("/ws")), interval, timeout).await;
     let detected = blackhole_until_dead_link(&proxy, &mut events).await;
     let bound = interval + timeout;
     let slack = Duration::from_millis(500);

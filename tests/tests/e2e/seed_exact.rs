@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use im_driver::{Client, ClientBuilder, Events, Runtime};
-use im_proto::{Cause, Event, HeartbeatMode, LiveChat, ReconnectPolicy};
+use im_proto::{Cause, Event, LiveChat, ReconnectPolicy};
 use im_tests::wait::{eventually, until, within};
 use im_tests::LiveChatServer;
 
 use super::scenarios::{
-    connected, fast_policy, half_open_is_detected, second_login_kicks_the_first,
+    connected, fast_policy, half_open_is_detected, heartbeating, second_login_kicks_the_first,
 };
 use serde_json::json;
 
@@ -115,15 +115,7 @@ pub async fn seed_exact_half_open_link_is_detected_within_interval_plus_timeout<
 pub async fn seed_exact_silent_server_is_a_dead_link_and_the_client_reconnects<R: Runtime>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     let (interval, timeout) = (Duration::from_millis(300), Duration::from_millis(300));
-    let (alice, mut events) = client::<R>(&server.url(), 1)
-        .heartbeat(HeartbeatMode::ClientDriven { interval, timeout })
-        .connect()
-        .unwrap();
-    connected(&mut events).await;
-    until(&mut events, "an answered heartbeat", |e| {
-        matches!(e, Event::Heartbeat { rtt: Some(_) })
-    })
-    .await;
+    let (alice, mut events) = heartbeating(client::<R>(&server.url(), 1), interval, timeout).await;
     server.set_answer_heartbeats(false);
     let silent_from = std::time::Instant::now();
     until(&mut events, "dead link", |e| {
