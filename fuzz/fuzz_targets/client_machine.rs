@@ -3,14 +3,13 @@
 //! from zero to `Duration::MAX`, huge multipliers, an outbox of one): transport events (current
 //! and stale generations), scripted and hostile frames through the real decoders, time that
 //! advances, jumps, stands still and goes back, and every user command (sends with shared keys,
-//! deliveries and TTLs of every size, vendor switches, `set_reading`, `close_with`,
-//! `take_events`). After every step: no panic, never two live connections, nothing scheduled
-//! after `Closed`, no `Connect` after a close or kick, the outbox within its bounds, and no
-//! deadline left overdue (no busy loop).
+//! deliveries and TTLs of every size, vendor switches, `set_reading`, `close_with`). After every
+//! step: no panic, never two live connections, nothing scheduled after `Closed`, no `Connect`
+//! after a close or kick, the outbox within its bounds, every drain ending in the deadline
+//! `poll_timeout` reports, and no deadline left overdue (no busy loop).
 
 #![no_main]
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
@@ -41,7 +40,6 @@ enum Op {
     CloseWith,
     NetworkOnline,
     Reading(bool),
-    TakeEvents,
     Switch(u8),
 }
 
@@ -173,14 +171,16 @@ struct World {
     last_conn: Option<ConnId>,
     ended: bool,
     limits: Limits,
-    /// Events taken in bulk (`take_events`), checked like the others.
-    taken: VecDeque<Event>,
 }
 
 impl World {
     fn drain(&mut self) {
-        while let Some(out) = self.client.poll_output() {
-            match out {
+        loop {
+            match self.client.poll_output() {
+                Output::Timeout(deadline) => {
+                    assert_eq!(deadline, self.client.poll_timeout(), "two deadlines");
+                    break;
+                }
                 Output::Connect { conn, .. } => {
                     assert!(self.live.is_none(), "two live connections");
                     assert!(!self.ended, "Connect after Closed");
@@ -213,14 +213,6 @@ impl World {
         } else {
             assert!(!self.ended, "event after Closed");
         }
-    }
-
-    fn take_events(&mut self) {
-        self.client.take_events(&mut self.taken);
-        while let Some(event) = self.taken.pop_front() {
-            self.event(event);
-        }
-        self.drain();
     }
 
     fn target(&self, stale: bool) -> ConnId {
@@ -324,7 +316,6 @@ fuzz_target!(|input: Input| {
         last_conn: None,
         ended: false,
         limits,
-        taken: VecDeque::new(),
     };
     w.client.connect(now);
     w.drain();
@@ -408,7 +399,6 @@ fuzz_target!(|input: Input| {
                 w.client.set_reading(w.now, on);
                 w.drain();
             }
-            Op::TakeEvents => w.take_events(),
             Op::Switch(p) => {
                 let endpoints = vec!["ws://c/ws".into()];
                 let _ = w.client.switch_protocol(w.now, protocol(p), endpoints);

@@ -324,13 +324,11 @@ impl<R: Runtime> Conn<R> {
         let mut any = false;
         let mut wrote = false;
         while self.held.is_none() {
-            // The events before the next instruction, in one move rather than one call each.
-            self.take_core_events(pumped);
-            let Some(output) = self.core.poll_output() else {
-                break;
-            };
-            any = true;
+            let output = self.core.poll_output();
+            any |= !matches!(output, Output::Timeout(_));
             match output {
+                // Drained: the deadline is asked for again when the driver arms its timer.
+                Output::Timeout(_) => break,
                 Output::Connect {
                     conn,
                     endpoint,
@@ -367,7 +365,6 @@ impl<R: Runtime> Conn<R> {
                         wrote = false;
                     }
                 }
-                // `take_core_events` above took every event before this instruction.
                 Output::Event(event) => self.deliver(event, pumped),
             }
         }
@@ -378,27 +375,6 @@ impl<R: Runtime> Conn<R> {
             any = true;
         }
         any
-    }
-
-    /// Move the core's events before its next instruction to the reader's queue.
-    fn take_core_events(&mut self, pumped: &mut Pumped) {
-        if self.reader_gone {
-            let mut unread = VecDeque::new();
-            self.core.take_events(&mut unread);
-            return;
-        }
-        let start = self.events.len();
-        if self.core.take_events(&mut self.events) == 0 {
-            return;
-        }
-        if self.events.len() > self.capacity {
-            // Past capacity, the events go one by one (heartbeat reports may be skipped).
-            for event in self.events.split_off(start) {
-                self.deliver(event, pumped);
-            }
-        } else {
-            pumped.events = true;
-        }
     }
 
     /// Queue one event for the reader.

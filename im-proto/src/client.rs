@@ -14,7 +14,8 @@ use crate::outbox::{Entry, Outbox};
 use crate::output::{
     Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
 };
-use crate::protocol::{Context, Direct, Encoded, Protocol, ProtocolEvent, SendInfo};
+use crate::protocol::{Context, Encoded, Protocol, ProtocolEvent, SendInfo};
+use crate::queue::Outputs;
 use crate::transport::{ConnId, Endpoint, Frame, TransportEvent};
 
 /// WebSocket close code for a normal closure. Always sent explicitly: nats-server 2.9 answers a
@@ -58,18 +59,8 @@ pub struct Client {
     desired: BTreeSet<String>,
     /// A vendor switch waiting for the old vendor's acks (see `switch_protocol`).
     switching: Option<Box<PendingSwitch>>,
-    /// The driver's instructions, each with how many events were emitted before it: its place
-    /// among the events, which wait in their own queue so that a driver can take them in bulk
-    /// ([`take_events`](Client::take_events)); [`poll_output`](Client::poll_output) interleaves
-    /// the two in the order they were made.
-    out: VecDeque<(u64, Output)>,
-    events: VecDeque<Event>,
-    /// Events taken since the client was made (those emitted: this plus `events.len()`).
-    events_taken: u64,
-    /// Outputs taken since the queues were last empty, and as many in the last full round: the
-    /// size the queues are re-created at.
-    drained: usize,
-    last_round: usize,
+    /// What the driver is to do and the user to hear, in the order it was made.
+    outputs: Outputs,
     scratch: Vec<ProtocolEvent>,
 }
 
@@ -264,11 +255,7 @@ impl Client {
             reading: true,
             desired: BTreeSet::new(),
             switching: None,
-            out: VecDeque::new(),
-            events: VecDeque::new(),
-            events_taken: 0,
-            drained: 0,
-            last_round: 0,
+            outputs: Outputs::default(),
             scratch: Vec::new(),
         })
     }
@@ -653,79 +640,23 @@ impl Client {
 
     // ----- outputs -----
 
-    /// The next instruction for the driver; call until `None` after every input.
-    pub fn poll_output(&mut self) -> Option<Output> {
-        let next = if self.events_due() > 0 {
-            self.pop_event().map(Output::Event)
-        } else {
-            self.out.pop_front().map(|(_, output)| output)
-        };
-        if next.is_some() {
-            self.drained += 1;
-        } else {
-            self.drained_all();
+    /// The next thing to do, in the order the client made them; call after every input until
+    /// it returns [`Output::Timeout`], which says when to call
+    /// [`handle_timeout`](Self::handle_timeout) unless an input comes first.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(output) = self.outputs.pop() {
+            return output;
         }
-        next
-    }
-
-    /// Move the events that come before the next driver instruction into `into`, in order: what
-    /// [`poll_output`](Self::poll_output) would return as `Output::Event` next, for a driver that
-    /// delivers events in batches (a swap or one copy, not a call per event). Returns how many.
-    pub fn take_events(&mut self, into: &mut VecDeque<Event>) -> usize {
-        let due = self.events_due();
-        if due == 0 {
-            return 0;
-        }
-        if due == self.events.len() && into.is_empty() {
-            std::mem::swap(&mut self.events, into);
-        } else {
-            into.extend(self.events.drain(..due));
-        }
-        self.events_taken += due as u64;
-        self.drained += due;
-        due
-    }
-
-    /// How many queued events come before the next driver instruction (all, if there is none).
-    fn events_due(&self) -> usize {
-        match self.out.front() {
-            Some((before, _)) => (*before - self.events_taken) as usize,
-            None => self.events.len(),
-        }
-    }
-
-    /// Events emitted since the client was made: a driver instruction's place among them.
-    fn events_emitted(&self) -> u64 {
-        self.events_taken + self.events.len() as u64
-    }
-
-    fn pop_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front()?;
-        self.events_taken += 1;
-        Some(event)
-    }
-
-    /// Drained, and the driver is about to wait: the queues' memory is given back, so an idle
-    /// connection keeps none (they held ~1 KB per client). A busy one pays one allocation per
-    /// round for it (see `queue`).
-    fn drained_all(&mut self) {
-        if self.out.capacity() > 0 {
-            self.out = VecDeque::new();
-        }
-        if self.events.capacity() > 0 {
-            self.events = VecDeque::new();
-        }
+        // Drained, and the driver is about to wait: an idle connection keeps no scratch space.
         if self.scratch.capacity() > 0 {
             self.scratch = Vec::new();
         }
-        if self.drained > 0 {
-            self.last_round = self.drained;
-        }
-        self.drained = 0;
+        Output::Timeout(self.poll_timeout())
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` when nothing is
-    /// scheduled (always after `Closed`).
+    /// scheduled (always after `Closed`). The same instant the last drain ended with
+    /// ([`Output::Timeout`]), for a driver that needs it again without draining.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let phase = match &self.phase {
             Phase::Idle | Phase::Closed(_) => return None,
@@ -819,12 +750,8 @@ impl Client {
             }
             frame => {
                 let mut events = std::mem::take(&mut self.scratch);
-                let direct = Direct {
-                    events: &mut self.events,
-                    last_round: self.last_round,
-                };
                 let mut cx = Context::new(now, heartbeat, &self.config.limits, &mut events)
-                    .with_direct(direct);
+                    .with_direct(&mut self.outputs);
                 if let Err(error) = self.protocol.on_frame(&mut cx, frame) {
                     events.push(ProtocolEvent::Error(error));
                 }
@@ -950,8 +877,6 @@ impl Client {
         let ack_deadline = now.checked_add(self.config.ack_timeout);
         let mut done = Vec::new();
         let mut failed = Vec::new();
-        // `push_out` inline (the outbox is borrowed): no event is emitted in this loop.
-        let events_before = self.events_emitted();
         for entry in self.outbox.unsent_on(conn) {
             let info = SendInfo {
                 id: entry.id,
@@ -960,11 +885,8 @@ impl Client {
             };
             match self.protocol.encode_message(&entry.msg, info) {
                 Ok(Encoded { frame, delivery }) => {
-                    queue(
-                        &mut self.out,
-                        self.last_round,
-                        (events_before, Output::Transmit { conn, frame }),
-                    );
+                    // `push_out` inline: the outbox is borrowed.
+                    self.outputs.push(Output::Transmit { conn, frame });
                     entry.sent_on = Some(conn);
                     entry.ever_sent = true;
                     match delivery {
@@ -1221,14 +1143,12 @@ impl Client {
     }
 
     fn emit(&mut self, event: Event) {
-        queue(&mut self.events, self.last_round, event);
+        self.outputs.event(event);
     }
 
     /// Queue a driver instruction (events go through [`emit`](Self::emit)).
     fn push_out(&mut self, output: Output) {
-        debug_assert!(!matches!(output, Output::Event(_)));
-        let before = self.events_emitted();
-        queue(&mut self.out, self.last_round, (before, output));
+        self.outputs.push(output);
     }
 }
 
@@ -1274,16 +1194,6 @@ pub enum SwitchError {
     NoEndpoints,
     #[error("{given} endpoints given, the limit is {max}")]
     TooManyEndpoints { given: usize, max: usize },
-}
-
-/// Queue an output or an event. A queue given back after the last round (see
-/// `Client::poll_output`) comes back at that round's size in one allocation, not regrown by
-/// doubling.
-pub(crate) fn queue<T>(out: &mut VecDeque<T>, last_round: usize, item: T) {
-    if out.capacity() == 0 {
-        out.reserve(last_round.clamp(4, 256));
-    }
-    out.push_back(item);
 }
 
 #[cfg(test)]

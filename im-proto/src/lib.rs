@@ -16,7 +16,8 @@
 //!    keys must not repeat across processes) — pick a protocol, create the client with
 //!    [`Client::new`] (it checks the configuration again) and call [`Client::connect`]. (Many
 //!    clients alike can share one `Arc<Config>`, each with its own seed: [`Client::with_seed`].)
-//! 2. Drain [`Client::poll_output`] until it returns `None`, and do what each [`Output`] says:
+//! 2. Drain [`Client::poll_output`] until it returns [`Output::Timeout`], doing what each
+//!    [`Output`] says, in order:
 //!    - [`Output::Connect`]: open a WebSocket to the endpoint, offering the given subprotocols.
 //!      Remember the [`ConnId`]; report the result with
 //!      [`handle_transport`](Client::handle_transport)`(now, conn, TransportEvent::Opened)` or
@@ -25,11 +26,8 @@
 //!    - [`Output::Disconnect`]: close that connection with the given code and drop it; report
 //!      nothing more about it.
 //!    - [`Output::Event`]: hand the [`Event`] to the application.
-//!
-//!    A driver that hands events over in batches may call [`Client::take_events`] before each
-//!    `poll_output`: it moves the events due before the next instruction into the driver's
-//!    queue at once (the order is the same as `poll_output` alone gives).
-//! 3. Ask [`Client::poll_timeout`] for the next deadline and wait until whichever comes first:
+//!    - [`Output::Timeout`]: the drain is over; it carries the next deadline.
+//! 3. Wait until whichever comes first:
 //!    - the deadline: call [`Client::handle_timeout`]`(now)`;
 //!    - a frame or close on the socket: call
 //!      [`handle_transport`](Client::handle_transport)`(now, conn, TransportEvent::Frame(..))`
@@ -40,8 +38,12 @@
 //!    - an application command: [`send`](Client::send), [`subscribe`](Client::subscribe),
 //!      [`unsubscribe`](Client::unsubscribe), [`close`](Client::close),
 //!      [`network_online`](Client::network_online), [`switch_protocol`](Client::switch_protocol).
-//! 4. Go to 2. After [`Event::Closed`] the client schedules nothing (`poll_timeout()` is `None`):
+//! 4. Go to 2. After [`Event::Closed`] the drain ends in `Output::Timeout(None)` for good:
 //!    stop.
+//!
+//! Every input takes `now`: the client never reads a clock, so a test drives it in virtual
+//! time ([`sim`]) and a frozen or jumping clock is just another input (H4).
+//! [`Client::poll_timeout`] gives the same deadline again without draining.
 //!
 //! Events naming an old `ConnId` are ignored, so the driver never has to worry about a late
 //! event from a socket it already dropped.
@@ -83,11 +85,13 @@
 mod backoff;
 mod client;
 mod config;
+mod error;
 mod message;
 mod outbox;
 mod output;
 mod protocol;
 pub mod protocols;
+mod queue;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod text;

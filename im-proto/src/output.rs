@@ -1,12 +1,13 @@
 //! What the core tells the driver to do, and what it tells the user.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::error::{EncodeError, ProtocolError};
 use crate::message::{Message, OutgoingMessage, SendId};
-use crate::protocol::{EncodeError, ProtocolError};
 use crate::transport::{ConnId, Endpoint, Frame};
 
-/// One instruction for the driver, drained with [`Client::poll_output`](crate::Client::poll_output).
+/// One instruction for the driver, drained with [`Client::poll_output`](crate::Client::poll_output)
+/// until [`Output::Timeout`], in the order the client made them.
 ///
 /// Exhaustive on purpose: a driver must handle every instruction, and a new one is a breaking
 /// change that every driver has to implement.
@@ -30,6 +31,11 @@ pub enum Output {
     },
     /// Hand this to the user.
     Event(Event),
+    /// The drain is over: nothing more to do until this instant, when
+    /// [`handle_timeout`](crate::Client::handle_timeout) is due (or until an input comes
+    /// first). `None`: nothing is scheduled (before `connect`, and for good after
+    /// [`Event::Closed`]).
+    Timeout(Option<Instant>),
 }
 
 /// Something the user may want to know. Events say what happened.

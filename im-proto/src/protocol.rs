@@ -5,12 +5,13 @@
 //! sees a socket or a clock it did not get from the core, so every vendor is testable in virtual
 //! time with [`crate::sim`].
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::{HeartbeatMode, Limits};
+pub use crate::error::{EncodeError, ProtocolError};
 use crate::message::{Delivery, Message, OutgoingMessage, SendId};
 use crate::output::Event;
+use crate::queue::Outputs;
 use crate::transport::{Endpoint, Frame};
 
 /// What the core hands a protocol with every callback.
@@ -22,26 +23,10 @@ pub struct Context<'a> {
     /// The limits a decoder must enforce (JSON depth).
     pub limits: &'a Limits,
     events: &'a mut Vec<ProtocolEvent>,
-    /// The core's own event queue, for a message that comes first in its input: nothing the
+    /// The core's queue of outputs, for a message that comes first in its input: nothing the
     /// core must act on precedes it, so it is queued for the user at once instead of passing
     /// through `events` (one move of a ~120-byte message fewer per chat frame).
-    direct: Option<Direct<'a>>,
-}
-
-/// Where [`Context::emit`] queues a message directly (see `Context::direct`).
-pub(crate) struct Direct<'a> {
-    pub events: &'a mut VecDeque<Event>,
-    /// The size a re-created queue starts at (see `client::queue`).
-    pub last_round: usize,
-}
-
-impl std::fmt::Debug for Direct<'_> {
-    // The user's queue: how long it is, not what it holds.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Direct")
-            .field("queued", &self.events.len())
-            .finish_non_exhaustive()
-    }
+    direct: Option<&'a mut Outputs>,
 }
 
 impl<'a> Context<'a> {
@@ -62,16 +47,16 @@ impl<'a> Context<'a> {
 
     /// A context whose messages go straight to the core's event queue while nothing precedes
     /// them (see `Context::direct`).
-    pub(crate) fn with_direct(mut self, direct: Direct<'a>) -> Self {
-        self.direct = Some(direct);
+    pub(crate) fn with_direct(mut self, outputs: &'a mut Outputs) -> Self {
+        self.direct = Some(outputs);
         self
     }
 
     /// Report what the input meant.
     pub fn emit(&mut self, event: ProtocolEvent) {
         match (event, self.direct.as_mut()) {
-            (ProtocolEvent::Message(message), Some(direct)) if self.events.is_empty() => {
-                crate::client::queue(direct.events, direct.last_round, Event::Message(message));
+            (ProtocolEvent::Message(message), Some(outputs)) if self.events.is_empty() => {
+                outputs.event(Event::Message(message));
             }
             (event, _) => self.events.push(event),
         }
@@ -218,55 +203,6 @@ pub trait Protocol: Send + 'static {
     fn on_close(&mut self) -> Option<Frame> {
         None
     }
-}
-
-/// Something wrong with what the server sent.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProtocolError {
-    #[error("malformed frame: {0}")]
-    Malformed(String),
-    #[error("text frame is not valid UTF-8")]
-    InvalidUtf8,
-    #[error("unexpected {0} frame")]
-    UnexpectedFrame(&'static str),
-    #[error("frame of {size} bytes exceeds the limit of {limit}")]
-    TooLarge { size: usize, limit: usize },
-    #[error("JSON nested deeper than the limit of {limit}")]
-    TooDeep { limit: usize },
-    #[error("protocol violation: {0}")]
-    Violation(String),
-    #[error("authentication failed: {0}")]
-    AuthFailed(String),
-    #[error("server error: {0}")]
-    Server(String),
-}
-
-/// A message or subscription the protocol cannot put on the wire.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EncodeError {
-    #[error("{protocol} cannot carry a {body} body")]
-    UnsupportedBody {
-        protocol: &'static str,
-        body: &'static str,
-    },
-    #[error("{protocol} cannot {what}")]
-    Unsupported {
-        protocol: &'static str,
-        what: &'static str,
-    },
-    /// An id space ran out (every MQTT packet id is awaiting its ack): the message or
-    /// subscription is refused rather than searched for without end.
-    #[error("{protocol} has run out of {what}")]
-    Exhausted {
-        protocol: &'static str,
-        what: &'static str,
-    },
-    #[error("invalid channel name {0:?}")]
-    InvalidChannel(String),
-    #[error("encoding failed: {0}")]
-    Other(String),
 }
 
 /// Refuse JSON nested deeper than `limit` before parsing it: a cheap scan of brackets outside

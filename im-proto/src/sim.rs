@@ -227,7 +227,8 @@ impl Harness {
     /// Deliver outputs, and inputs that have arrived, until both are exhausted.
     pub fn settle(&mut self) {
         loop {
-            while let Some(output) = self.client.poll_output() {
+            // The drain's closing `Timeout` is not journaled: `step_until` asks for it anew.
+            while let Some(output) = self.next_output() {
                 self.on_output(output);
             }
             match self.inbound.front() {
@@ -311,6 +312,14 @@ impl Harness {
         self.inbound.push_back((due, conn, event));
     }
 
+    /// The client's next output before the drain's closing [`Output::Timeout`].
+    fn next_output(&mut self) -> Option<Output> {
+        match self.client.poll_output() {
+            Output::Timeout(_) => None,
+            output => Some(output),
+        }
+    }
+
     fn on_output(&mut self, output: Output) {
         let now = self.clock.now();
         self.journal.push((now, Record::Output(output.clone())));
@@ -356,7 +365,7 @@ impl Harness {
                     self.server_conn = None;
                 }
             }
-            Output::Event(_) => {}
+            Output::Event(_) | Output::Timeout(_) => {}
         }
     }
 }

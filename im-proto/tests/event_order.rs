@@ -1,7 +1,6 @@
-//! The output stream: a driver that takes events in bulk (`Client::take_events`) sees them in
-//! the order `poll_output` alone gives, interleaved with the driver's instructions.
+//! The output stream: one drain (`Client::poll_output`) gives instructions and events in the
+//! order the client made them, and ends in the deadline (`Output::Timeout`).
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use im_proto::{
@@ -49,31 +48,39 @@ fn script(mut drain: impl FnMut(&mut Client) -> Vec<Output>) -> Vec<Vec<Output>>
     rounds
 }
 
-#[test]
-fn take_events_keeps_the_order_poll_output_gives() {
-    let one_by_one = script(|core| std::iter::from_fn(|| core.poll_output()).collect());
-    let in_bulk = script(|core| {
-        let mut all = Vec::new();
-        let mut events = VecDeque::new();
-        loop {
-            core.take_events(&mut events);
-            all.extend(events.drain(..).map(Output::Event));
-            match core.poll_output() {
-                Some(output) => all.push(output),
-                None => break all,
+/// Everything before the drain's closing `Timeout`, which must be what `poll_timeout` says, and
+/// stays put when polled again.
+fn drain(core: &mut Client) -> Vec<Output> {
+    let mut all = Vec::new();
+    loop {
+        match core.poll_output() {
+            Output::Timeout(deadline) => {
+                assert_eq!(deadline, core.poll_timeout());
+                assert_eq!(core.poll_output(), Output::Timeout(deadline));
+                return all;
             }
+            output => all.push(output),
         }
-    });
-    assert_eq!(one_by_one, in_bulk);
+    }
+}
+
+#[test]
+fn one_drain_keeps_events_among_instructions_and_ends_in_the_timeout() {
+    let rounds = script(drain);
     // Events and instructions interleave within a round, both ways: the order is tested.
     let interleaved = |a: fn(&Output) -> bool, b: fn(&Output) -> bool| {
-        one_by_one
+        rounds
             .iter()
             .any(|round| round.windows(2).any(|w| a(&w[0]) && b(&w[1])))
     };
     let event = |o: &Output| matches!(o, Output::Event(_));
     let instruction = |o: &Output| !matches!(o, Output::Event(_));
     assert!(interleaved(event, instruction) && interleaved(instruction, event));
+    let last = rounds.last().unwrap();
+    assert!(matches!(
+        last.last(),
+        Some(Output::Event(Event::Closed { .. }))
+    ));
 }
 
 /// Emits, per frame, what the frame's words name: `M<x>` a message with body `x`, `T<x>` a
@@ -158,13 +165,11 @@ fn a_message_first_in_its_input_keeps_its_place() {
     let conn = ConnId(0);
     core.connect(now);
     core.handle_transport(now, conn, TransportEvent::Opened);
-    while core.poll_output().is_some() {}
+    drain(&mut core);
     for text in ["Ma Tb Mc", "Td Me", "Mf Mg", "Mh K Mi"] {
         core.handle_transport(now, conn, TransportEvent::Frame(Frame::Text(text.into())));
     }
-    let outputs: Vec<String> = std::iter::from_fn(|| core.poll_output())
-        .map(|o| short(&o))
-        .collect();
+    let outputs: Vec<String> = drain(&mut core).iter().map(short).collect();
     assert_eq!(
         outputs,
         ["Ma", "Tb", "Mc", "Td", "Me", "Mf", "Mg", "Mh", "D", "K", "Closed"],

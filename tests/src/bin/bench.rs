@@ -502,8 +502,11 @@ fn core_ns_per_message(n: usize) -> f64 {
     let conn = ConnId(0);
     let drain = |core: &mut Core| {
         let mut k = 0usize;
-        while let Some(o) = core.poll_output() {
-            k += usize::from(matches!(o, Output::Event(_)));
+        loop {
+            match core.poll_output() {
+                Output::Timeout(_) => break,
+                o => k += usize::from(matches!(o, Output::Event(_))),
+            }
         }
         k
     };

@@ -94,9 +94,10 @@ fn main() {
     let mut next_send = Instant::now();
 
     loop {
-        // Step 2: drain every output and do what it says.
-        while let Some(output) = client.poll_output() {
-            match output {
+        // Step 2: drain every output and do what it says, up to the deadline that ends it.
+        let timeout = loop {
+            match client.poll_output() {
+                Output::Timeout(deadline) => break deadline,
                 Output::Connect { conn, endpoint, .. } => {
                     let timeout = client.config().connect_timeout;
                     match open(endpoint.url(), timeout) {
@@ -149,7 +150,7 @@ fn main() {
                     }
                 }
             }
-        }
+        };
 
         // The application's own work shares the loop: one message every SEND_EVERY.
         let now = Instant::now();
@@ -163,7 +164,7 @@ fn main() {
         }
 
         // Step 3: wait for the earliest of the core's deadline, our next send, or the socket.
-        let deadline = [client.poll_timeout(), (sent < count).then_some(next_send)]
+        let deadline = [timeout, (sent < count).then_some(next_send)]
             .into_iter()
             .flatten()
             .min();
