@@ -66,6 +66,13 @@ impl<R> Default for ClientBuilder<R> {
     }
 }
 
+impl<R: Runtime> Client<R> {
+    /// Start configuring a client.
+    pub fn builder() -> ClientBuilder<R> {
+        ClientBuilder::default()
+    }
+}
+
 impl<R: Runtime> ClientBuilder<R> {
     /// A server address (`ws://` or `wss://`; Socket.IO also takes `http(s)://host[:port][/ns]`).
     /// Call again to add failover endpoints.

@@ -13,7 +13,6 @@ use im_proto::{
 };
 use serde::Serialize;
 
-use crate::builder::ClientBuilder;
 use crate::driver::{Shared, Source};
 use crate::runtime::Runtime;
 
@@ -58,13 +57,6 @@ pub enum SendJsonError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Send(#[from] SendError),
-}
-
-impl<R: Runtime> Client<R> {
-    /// Start configuring a client.
-    pub fn builder() -> ClientBuilder<R> {
-        ClientBuilder::default()
-    }
 }
 
 impl<R: Runtime> Client<R> {

@@ -1,8 +1,9 @@
 //! A server frame's envelope: the fields the client reads, borrowed from the frame.
 //!
-//! Two decoders produce it. [`scan`](super::scan) handles the frames servers actually send (no
-//! escapes, nothing odd) in one pass; anything else, and every error, goes through serde. The
-//! scanner only ever answers what serde would have answered (`scan_agrees_with_serde` below).
+//! Two decoders produce it: the one-pass scanner (`scan`) for the frames servers actually send
+//! (no escapes, nothing odd), and serde, here, for anything else and every error (the livechat
+//! module tries them in that order). The scanner only ever answers what serde would have
+//! answered (`scan_agrees_with_serde` below).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -10,7 +11,6 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::scan;
 use crate::protocol::{check_json_depth, ProtocolError};
 
 /// The envelope: `{"cmd", "msg_id", "room", "result": {...}}`; raw JSON values as text.
@@ -46,20 +46,6 @@ pub(super) struct InboundResult<'a> {
 }
 
 impl<'a> Inbound<'a> {
-    /// Decode `text`, whose JSON may nest at most `max_depth` deep, into `out` (default on
-    /// entry; after an error it holds nothing of meaning).
-    pub fn parse_into(
-        text: &'a str,
-        max_depth: usize,
-        out: &mut Self,
-    ) -> Result<(), ProtocolError> {
-        if scan::envelope_into(text, max_depth, out).is_some() {
-            return Ok(());
-        }
-        *out = Self::parse_with_serde(text, max_depth)?;
-        Ok(())
-    }
-
     /// The reference decoder, and the one that explains errors.
     pub fn parse_with_serde(text: &'a str, max_depth: usize) -> Result<Self, ProtocolError> {
         check_json_depth(text, max_depth)?;
@@ -123,6 +109,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::protocols::livechat::scan;
 
     const DEPTH: usize = 32;
 

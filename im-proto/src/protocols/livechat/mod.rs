@@ -109,6 +109,21 @@ pub fn envelope_decoders_agree(text: &str, max_depth: usize) -> bool {
     }
 }
 
+/// Decode `text`, whose JSON may nest at most `max_depth` deep, into `out` (default on entry;
+/// after an error it holds nothing of meaning): the one-pass scanner first, serde for
+/// anything it declines (and to explain errors).
+fn decode_envelope<'a>(
+    text: &'a str,
+    max_depth: usize,
+    out: &mut Inbound<'a>,
+) -> Result<(), ProtocolError> {
+    if scan::envelope_into(text, max_depth, out).is_some() {
+        return Ok(());
+    }
+    *out = Inbound::parse_with_serde(text, max_depth)?;
+    Ok(())
+}
+
 /// An id as text: a JSON string unquoted, anything else as written.
 fn id_text(raw: &str) -> String {
     serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned())
@@ -138,7 +153,7 @@ impl Protocol for LiveChat {
         };
         let text = frame.as_str();
         let mut msg = Inbound::default();
-        Inbound::parse_into(text, cx.limits.max_json_depth, &mut msg)?;
+        decode_envelope(text, cx.limits.max_json_depth, &mut msg)?;
         let Inbound {
             cmd,
             msg_id,
