@@ -1,9 +1,13 @@
-//! Q1–Q4: every accepted message is held, bounded, in order, until its fate is known.
+//! Q1–Q4: every accepted message is held, bounded, in order, until its fate is known, and its
+//! fate is told: `Sent`, `Acked` (by the client, on the protocol's word) or `Undelivered`.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::message::{OutgoingMessage, SendId};
+use crate::message::{Delivery, OutgoingMessage, SendId};
+use crate::output::{Event, Output, Undelivered};
+use crate::protocol::{Encoded, Protocol, SendInfo};
+use crate::queue::Outputs;
 use crate::transport::ConnId;
 
 #[derive(Debug)]
@@ -21,6 +25,36 @@ pub(crate) struct Entry {
     pub ack_deadline: Option<Instant>,
     /// Q3: retransmissions made after ack timeouts.
     pub ack_retries: u32,
+}
+
+impl Entry {
+    /// The report that hands this message back.
+    fn undelivered(self, reason: Undelivered) -> Event {
+        Event::Undelivered {
+            id: self.id,
+            message: Box::new(self.msg),
+            reason,
+            maybe_delivered: self.ever_sent,
+        }
+    }
+}
+
+/// The idempotency key of a message sent without one: `tag` as 16 hex digits, a dash, `id`.
+/// Digits written directly: `format!("{:016x}")` cost ~200 instructions on every send.
+pub(crate) fn generated_key(tag: u64, id: SendId) -> String {
+    use std::fmt::Write;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = Vec::with_capacity(16 + 1 + 20);
+    key.extend(
+        (0..16)
+            .rev()
+            .map(|nibble| HEX[(tag >> (nibble * 4)) as usize & 0xf]),
+    );
+    // Hex digits are ASCII: the conversion cannot fail.
+    let mut key = String::from_utf8(key).unwrap_or_default();
+    // Writing into a `String` cannot fail.
+    let _ = write!(key, "-{}", id.0);
+    key
 }
 
 /// FIFO by send id (Q2): retransmissions after a reconnect are older than anything queued since,
@@ -100,7 +134,7 @@ impl Outbox {
     }
 
     /// Q3: messages whose ack is overdue at `now`, in FIFO order.
-    pub fn ack_overdue(&self, now: Instant) -> Vec<SendId> {
+    fn ack_overdue(&self, now: Instant) -> Vec<SendId> {
         self.entries
             .iter()
             .filter(|e| e.ack_deadline.is_some_and(|t| t <= now))
@@ -108,12 +142,12 @@ impl Outbox {
             .collect()
     }
 
-    pub fn get_mut(&mut self, id: SendId) -> Option<&mut Entry> {
+    fn get_mut(&mut self, id: SendId) -> Option<&mut Entry> {
         self.entries.iter_mut().find(|e| e.id == id)
     }
 
     /// Q1 TTL: remove entries waiting for a connection whose time is up.
-    pub fn expire(&mut self, now: Instant) -> Vec<Entry> {
+    fn expire(&mut self, now: Instant) -> Vec<Entry> {
         let mut gone = Vec::new();
         if self.with_ttl == 0 {
             return gone;
@@ -141,11 +175,92 @@ impl Outbox {
             .min()
     }
 
-    /// Q4: everything, for the final report.
-    pub fn drain(&mut self) -> impl Iterator<Item = Entry> + '_ {
+    /// Q2, Q3: transmit every held message not yet sent on `conn`, in FIFO order. A message
+    /// no ack will answer is `Sent` and gone; one the server will ack stays, due by
+    /// `now + ack_timeout`; one the protocol cannot encode is handed back.
+    pub fn flush(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        ack_timeout: Duration,
+        protocol: &mut dyn Protocol,
+        out: &mut Outputs,
+    ) {
+        let ack_deadline = now.checked_add(ack_timeout);
+        let mut done = Vec::new();
+        let mut failed = Vec::new();
+        for entry in self.unsent_on(conn) {
+            let info = SendInfo {
+                id: entry.id,
+                key: &entry.key,
+                redelivery: entry.ever_sent,
+            };
+            match protocol.encode_message(&entry.msg, info) {
+                Ok(Encoded { frame, delivery }) => {
+                    out.push(Output::Transmit { conn, frame });
+                    entry.sent_on = Some(conn);
+                    entry.ever_sent = true;
+                    match delivery {
+                        Delivery::AtLeastOnce => entry.ack_deadline = ack_deadline,
+                        _ => {
+                            out.event(Event::Sent { id: entry.id });
+                            done.push(entry.id);
+                        }
+                    }
+                }
+                Err(error) => failed.push((entry.id, error)),
+            }
+        }
+        for id in done {
+            self.take(id);
+        }
+        for (id, error) in failed {
+            if let Some(entry) = self.take(id) {
+                out.event(entry.undelivered(Undelivered::Encode(error)));
+            }
+        }
+    }
+
+    /// Q3: messages whose ack is overdue at `now` go back in the queue (to be flushed again with
+    /// the same key) while `retries` remain, and are handed back after that
+    /// (`Undelivered { AckTimeout }`), so a server that never acks cannot hold the outbox
+    /// hostage. One whose TTL is over is handed back as expired.
+    pub fn retry_overdue(&mut self, now: Instant, retries: u32, out: &mut Outputs) {
+        for id in self.ack_overdue(now) {
+            let Some(entry) = self.get_mut(id) else {
+                continue;
+            };
+            let reason = if entry.expires_at.is_some_and(|t| t <= now) {
+                // Q1: its time is up; it went out, so the server may have it.
+                Undelivered::Expired
+            } else if entry.ack_retries < retries {
+                entry.ack_retries += 1;
+                entry.sent_on = None;
+                entry.ack_deadline = None;
+                continue;
+            } else {
+                Undelivered::AckTimeout
+            };
+            if let Some(entry) = self.take(id) {
+                out.event(entry.undelivered(reason));
+            }
+        }
+    }
+
+    /// Q1 TTL: hand back the entries waiting for a connection whose time is up.
+    pub fn expire_into(&mut self, now: Instant, out: &mut Outputs) {
+        for entry in self.expire(now) {
+            out.event(entry.undelivered(Undelivered::Expired));
+        }
+    }
+
+    /// Q4: the client closed: everything still held is handed back.
+    pub fn close(&mut self, out: &mut Outputs) {
         self.bytes = 0;
         self.with_ttl = 0;
-        self.entries.drain(..)
+        for entry in self.entries.drain(..) {
+            out.event(entry.undelivered(Undelivered::Closed));
+        }
     }
 
     fn remove_at(&mut self, pos: usize) -> Option<Entry> {
@@ -153,5 +268,22 @@ impl Outbox {
         self.bytes -= e.size;
         self.with_ttl -= usize::from(e.expires_at.is_some());
         Some(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_the_tag_in_hex_then_the_send_id() {
+        for (tag, id) in [
+            (0, 0),
+            (0xabc, 7),
+            (u64::MAX, u64::MAX),
+            (0x0123_4567_89ab_cdef, 42),
+        ] {
+            assert_eq!(generated_key(tag, SendId(id)), format!("{tag:016x}-{id}"));
+        }
     }
 }

@@ -2,19 +2,29 @@
 //!
 //! Methods are grouped as in quinn-proto: getters, `handle_*` inputs, user mutators, then the
 //! `poll_*` drains. Every input takes `now`; nothing here reads a clock or touches a socket.
+//! Every deadline lives in one [`TimerTable`]; `handle_timeout` fires the due ones in
+//! [`Timer::ORDER`], each in [`Client::on_timer`]. The parts with a life of their own are
+//! beside it: the liveness of a ready link ([`link`]), the outbox (`crate::outbox`), a pending
+//! vendor switch ([`switch`]) and the queue of outputs (`crate::queue`).
 
-use std::collections::{BTreeSet, VecDeque};
+mod link;
+mod switch;
+mod timer;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use self::link::{Link, Probe};
+use self::switch::PendingSwitch;
+pub use self::switch::SwitchError;
+use self::timer::{Timer, TimerTable};
 use crate::backoff::{self, Rng};
 use crate::config::{Config, ConfigError, HeartbeatMode, OnAuthRefusal};
-use crate::message::{Delivery, OutgoingMessage, SendId};
-use crate::outbox::{Entry, Outbox};
-use crate::output::{
-    Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
-};
-use crate::protocol::{Context, Encoded, Protocol, ProtocolEvent, SendInfo};
+use crate::message::{OutgoingMessage, SendId};
+use crate::outbox::{generated_key, Entry, Outbox};
+use crate::output::{Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError};
+use crate::protocol::{Context, Protocol, ProtocolEvent};
 use crate::queue::Outputs;
 use crate::transport::{ConnId, Endpoint, Frame, TransportEvent};
 
@@ -28,6 +38,8 @@ pub struct Client {
     config: Arc<Config>,
     protocol: Box<dyn Protocol>,
     phase: Phase,
+    /// Every deadline: the phase's, the outbox's and a pending switch's.
+    timers: TimerTable,
     rng: Rng,
     /// R1: this client's phase on the fleet's schedule for the current outage (see
     /// [`backoff::delay`]), drawn once when the outage begins.
@@ -57,148 +69,41 @@ pub struct Client {
     outbox: Outbox,
     /// S1: the channels the user wants, whatever the connection is doing.
     desired: BTreeSet<String>,
-    /// A vendor switch waiting for the old vendor's acks (see `switch_protocol`).
+    /// A vendor switch waiting for the old vendor's acks (see `switch_protocol`); its deadline
+    /// is [`Timer::Switch`].
     switching: Option<Box<PendingSwitch>>,
     /// What the driver is to do and the user to hear, in the order it was made.
     outputs: Outputs,
     scratch: Vec<ProtocolEvent>,
 }
 
+/// Where the client is in the life of a connection. Each phase's deadlines are in the timer
+/// table, stopped whenever the phase is left ([`Client::enter`]).
 #[derive(Debug)]
 enum Phase {
     Idle,
+    /// The WebSocket is opening ([`Timer::Connect`]).
     Connecting {
         conn: ConnId,
         endpoint: Endpoint,
-        /// `None`: a timeout too long to represent, never.
-        deadline: Option<Instant>,
     },
+    /// The protocol's handshake runs ([`Timer::Handshake`]).
     Handshaking {
         conn: ConnId,
         endpoint: Endpoint,
-        deadline: Option<Instant>,
         heartbeat: HeartbeatMode,
     },
+    /// Messages flow ([`Timer::Stable`], [`Timer::DeadLink`], [`Timer::Heartbeat`]).
     Ready {
         conn: ConnId,
         link: Link,
-        /// R2: when the failure counter resets.
-        stable: Stable,
+        /// R2: the connection has counted as healthy (the `Stable` timer fired).
+        stable: bool,
     },
-    Backoff {
-        /// `None`: parked (a wait too long to represent) until `network_online`.
-        until: Option<Instant>,
-    },
+    /// R1: waiting for the next attempt ([`Timer::Backoff`]; unarmed: parked, a wait too long
+    /// to represent, until `network_online`).
+    Backoff,
     Closed(CloseReason),
-}
-
-/// R2: where a `Ready` connection stands on its way to counting as healthy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stable {
-    /// The failure counter resets at this instant.
-    At(Instant),
-    /// It did.
-    Reached,
-    /// `stable_after` is too long to represent: never.
-    Never,
-}
-
-impl Stable {
-    fn due(self) -> Option<Instant> {
-        match self {
-            Stable::At(t) => Some(t),
-            _ => None,
-        }
-    }
-
-    /// Whether a loss at `now` comes before the connection proved stable.
-    fn unstable_at(self, now: Instant) -> bool {
-        match self {
-            Stable::At(t) => t > now,
-            Stable::Reached => false,
-            Stable::Never => true,
-        }
-    }
-}
-
-/// `now + d`, or `None` (never) when that instant cannot be represented: a huge duration means
-/// "never", not a panic.
-fn after(now: Instant, d: Duration) -> Option<Instant> {
-    now.checked_add(d)
-}
-
-/// Where to move once the old vendor has acked what it has.
-struct PendingSwitch {
-    protocol: Box<dyn Protocol>,
-    endpoints: Vec<Endpoint>,
-    deadline: Option<Instant>,
-}
-
-impl std::fmt::Debug for PendingSwitch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingSwitch")
-            .field("protocol", &self.protocol.name())
-            .field("deadline", &self.deadline)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Liveness bookkeeping of a `Ready` connection (H1–H4).
-#[derive(Debug)]
-struct Link {
-    mode: HeartbeatMode,
-    last_inbound: Instant,
-    next_heartbeat: Option<Instant>,
-    /// H4: a probe is out; the link is dead if nothing arrives by then.
-    probe_deadline: Option<Instant>,
-    /// The driver stopped reading (its user reads events too slowly): silence proves nothing,
-    /// so H2 is suspended until reading resumes.
-    paused: bool,
-    /// H3: send times of unanswered heartbeats, oldest first. Pongs carry no id, and servers
-    /// answer in order, so each pong answers the oldest. Bounded by [`MAX_UNANSWERED`].
-    unanswered: VecDeque<Instant>,
-}
-
-/// Heartbeats remembered for RTT; more than this many unanswered means the link is dying anyway
-/// (H2 declares it dead after `interval + timeout`), and the oldest are forgotten.
-const MAX_UNANSWERED: usize = 8;
-
-impl Link {
-    fn new(now: Instant, mode: HeartbeatMode, reading: bool) -> Self {
-        Link {
-            mode,
-            last_inbound: now,
-            next_heartbeat: mode.send_every().and_then(|i| after(now, i)),
-            probe_deadline: None,
-            paused: !reading,
-            unanswered: VecDeque::new(),
-        }
-    }
-
-    /// H2: the instant the link is declared dead if nothing arrives.
-    fn dead_at(&self) -> Option<Instant> {
-        if self.paused {
-            return None;
-        }
-        self.probe_deadline.or_else(|| {
-            self.mode
-                .dead_after()
-                .and_then(|w| after(self.last_inbound, w))
-        })
-    }
-
-    fn sent_heartbeat(&mut self, now: Instant) {
-        if self.unanswered.len() == MAX_UNANSWERED {
-            self.unanswered.pop_front();
-        }
-        self.unanswered.push_back(now);
-    }
-
-    /// H3: any inbound frame proves liveness.
-    fn saw_inbound(&mut self, now: Instant) {
-        self.last_inbound = now;
-        self.probe_deadline = None;
-    }
 }
 
 impl Client {
@@ -242,6 +147,7 @@ impl Client {
             config,
             protocol,
             phase: Phase::Idle,
+            timers: TimerTable::default(),
             rng,
             jitter_draw: 0.0,
             outage_waits: None,
@@ -268,7 +174,7 @@ impl Client {
             Phase::Connecting { .. } => State::Connecting,
             Phase::Handshaking { .. } => State::Handshaking,
             Phase::Ready { .. } => State::Ready,
-            Phase::Backoff { .. } => State::Backoff,
+            Phase::Backoff => State::Backoff,
             Phase::Closed(reason) => State::Closed(reason.clone()),
         }
     }
@@ -355,7 +261,7 @@ impl Client {
                 let auth = matches!(status, 401 | 403);
                 if auth && self.config.on_auth_refusal == OnAuthRefusal::Close {
                     // The attempt is over; there is no socket to close.
-                    self.phase = Phase::Idle;
+                    self.enter(Phase::Idle);
                     self.finish(CloseReason::Refused { status });
                 } else {
                     self.lose_connection(now, Cause::Refused { status }, false);
@@ -363,56 +269,31 @@ impl Client {
             }
             TransportEvent::Rejected(error) => {
                 if let Phase::Ready { link, .. } = &mut self.phase {
-                    link.saw_inbound(now);
+                    link.saw_inbound(now, &mut self.timers);
                 }
                 self.emit(Event::Error(Error::Protocol(error)));
             }
         }
+        self.arm_outbox_timers();
     }
 
-    /// Act on every deadline at or before `now`.
+    /// Fire every timer due at or before `now`, in [`Timer::ORDER`].
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(deadline) = self.poll_timeout() else {
+        let Some(first) = self.timers.next() else {
             return;
         };
-        if now < deadline {
+        if now < first {
             return;
         }
         // H4: woken far later than asked: the process was frozen, not the link idle.
-        let jumped = now.saturating_duration_since(deadline) > self.config.clock_jump_threshold;
-        self.expire_outbox(now);
-        self.retry_unacked(now);
-        // A drain that outlived its deadline ends here (the arms below see the new connect).
-        self.maybe_finish_switch(now);
-        match &mut self.phase {
-            Phase::Connecting { deadline, .. } if deadline.is_some_and(|d| d <= now) => {
-                self.lose_connection(now, Cause::ConnectTimeout, true);
+        let jumped = now.saturating_duration_since(first) > self.config.clock_jump_threshold;
+        for timer in Timer::ORDER {
+            if self.timers.is_due(timer, now) {
+                self.timers.stop(timer);
+                self.on_timer(timer, now, jumped);
             }
-            Phase::Handshaking { deadline, .. } if deadline.is_some_and(|d| d <= now) => {
-                self.lose_connection(now, Cause::HandshakeTimeout, true);
-            }
-            Phase::Ready { conn, link, stable } => {
-                let conn = *conn;
-                if stable.due().is_some_and(|t| t <= now) {
-                    // R2: healthy long enough; the next loss starts a fresh backoff.
-                    *stable = Stable::Reached;
-                    self.failures = 0;
-                    self.outage_waits = None;
-                }
-                if link.dead_at().is_some_and(|t| t <= now) {
-                    if jumped && link.probe_deadline.is_none() {
-                        self.probe(now);
-                    } else {
-                        // H2: declared dead at the deadline.
-                        self.lose_connection(now, Cause::DeadLink, true);
-                        return;
-                    }
-                }
-                self.heartbeat_if_due(now, conn);
-            }
-            Phase::Backoff { until } if until.is_some_and(|t| t <= now) => self.start_connect(now),
-            _ => {}
         }
+        self.arm_outbox_timers();
     }
 
     // ----- user commands -----
@@ -440,6 +321,7 @@ impl Client {
         self.protocol.validate(&msg).map_err(SendError::Encode)?;
         self.expire_outbox(now);
         if !self.outbox.has_room(size) {
+            self.arm_outbox_timers();
             return Err(SendError::OutboxFull {
                 messages: self.outbox.len(),
                 bytes: self.outbox.bytes(),
@@ -470,6 +352,7 @@ impl Client {
             // Q1: a TTL of zero (or one already over) ends now, not at an overdue deadline.
             _ => self.expire_outbox(now),
         }
+        self.arm_outbox_timers();
         Ok(id)
     }
 
@@ -514,18 +397,10 @@ impl Client {
         self.shut(CloseReason::User);
     }
 
-    fn shut(&mut self, reason: CloseReason) {
-        if self.is_closed() {
-            return;
-        }
-        self.switching = None;
-        if let Phase::Ready { conn, .. } = self.phase {
-            if let Some(frame) = self.protocol.on_close() {
-                self.push_out(Output::Transmit { conn, frame });
-            }
-        }
-        self.disconnect_current("client closed");
-        self.finish(reason);
+    /// Close for good because the driver cannot go on (its user stopped reading events). Like
+    /// [`close`](Self::close), with the given reason.
+    pub fn close_with(&mut self, _now: Instant, reason: CloseReason) {
+        self.shut(reason);
     }
 
     /// The driver stopped (`false`) or resumed (`true`) reading the socket, for backpressure
@@ -534,18 +409,8 @@ impl Client {
     pub fn set_reading(&mut self, now: Instant, reading: bool) {
         self.reading = reading;
         if let Phase::Ready { link, .. } = &mut self.phase {
-            if link.paused && reading {
-                link.last_inbound = now;
-                link.probe_deadline = None;
-            }
-            link.paused = !reading;
+            link.set_reading(now, reading, &mut self.timers);
         }
-    }
-
-    /// Close for good because the driver cannot go on (its user stopped reading events). Like
-    /// [`close`](Self::close), with the given reason.
-    pub fn close_with(&mut self, _now: Instant, reason: CloseReason) {
-        self.shut(reason);
     }
 
     /// A hint from the platform that the network is back: skip the rest of a backoff wait, or
@@ -555,8 +420,8 @@ impl Client {
     /// its deadline (a hint repeated every second cannot postpone a dead link forever).
     pub fn network_online(&mut self, now: Instant) {
         match self.phase {
-            Phase::Backoff { .. } => match self.not_before {
-                Some(t) if t > now => self.phase = Phase::Backoff { until: Some(t) },
+            Phase::Backoff => match self.not_before {
+                Some(t) if t > now => self.timers.set(Timer::Backoff, Some(t)),
                 _ => self.start_connect(now),
             },
             Phase::Ready { .. } => self.probe(now),
@@ -579,63 +444,26 @@ impl Client {
         if endpoints.is_empty() {
             return Err(SwitchError::NoEndpoints);
         }
-        if endpoints.len() > self.config.limits.max_endpoints {
-            return Err(SwitchError::TooManyEndpoints {
-                given: endpoints.len(),
-                max: self.config.limits.max_endpoints,
-            });
+        let max = self.config.limits.max_endpoints;
+        if endpoints.len() > max {
+            let given = endpoints.len();
+            return Err(SwitchError::TooManyEndpoints { given, max });
         }
         let switch = PendingSwitch {
             protocol,
             endpoints,
-            deadline: after(now, self.config.handshake_timeout),
         };
         match self.phase {
             // Let the old vendor ack what it has before leaving it, so nothing goes to both.
             Phase::Ready { conn, .. } if self.outbox.in_flight_on(conn) => {
                 self.switching = Some(Box::new(switch));
+                let wait = self.config.handshake_timeout;
+                self.timers.set_after(Timer::Switch, now, wait);
             }
             _ => self.switch_now(now, switch),
         }
+        self.arm_outbox_timers();
         Ok(())
-    }
-
-    /// Leave the current vendor for `switch`'s, now. Unacked messages are queued again and go
-    /// to the new vendor with their keys (at-least-once across the move).
-    fn switch_now(&mut self, now: Instant, switch: PendingSwitch) {
-        if matches!(self.phase, Phase::Ready { .. }) {
-            self.emit(Event::Disconnected {
-                cause: Cause::Switched,
-            });
-        }
-        self.disconnect_current("switching vendor");
-        self.phase = Phase::Idle;
-        self.outbox.requeue();
-        self.expire_outbox(now);
-        self.protocol = switch.protocol;
-        self.endpoints = switch.endpoints;
-        self.endpoint_idx = 0;
-        self.failures = 0;
-        self.outage_waits = None;
-        self.server_hint = None;
-        self.not_before = None;
-        self.start_connect(now);
-    }
-
-    /// A pending switch goes ahead once nothing is in flight on the old vendor, or at its
-    /// deadline.
-    fn maybe_finish_switch(&mut self, now: Instant) {
-        let Some(deadline) = self.switching.as_ref().map(|s| s.deadline) else {
-            return;
-        };
-        let drained = match self.phase {
-            Phase::Ready { conn, .. } => !self.outbox.in_flight_on(conn),
-            _ => true,
-        };
-        if drained || deadline.is_some_and(|d| d <= now) {
-            let switch = self.switching.take().expect("checked above");
-            self.switch_now(now, *switch);
-        }
     }
 
     // ----- outputs -----
@@ -658,29 +486,67 @@ impl Client {
     /// scheduled (always after `Closed`). The same instant the last drain ended with
     /// ([`Output::Timeout`]), for a driver that needs it again without draining.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let phase = match &self.phase {
-            Phase::Idle | Phase::Closed(_) => return None,
-            Phase::Connecting { deadline, .. } | Phase::Handshaking { deadline, .. } => *deadline,
-            Phase::Ready { link, stable, .. } => {
-                [link.dead_at(), link.next_heartbeat, stable.due()]
-                    .into_iter()
-                    .flatten()
-                    .min()
-            }
-            Phase::Backoff { until } => *until,
-        };
-        [
-            phase,
-            self.outbox.next_expiry(),
-            self.outbox.next_ack_deadline(),
-            self.switching.as_ref().and_then(|s| s.deadline),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers.next()
     }
 
-    // ----- internals -----
+    // ----- timers -----
+
+    /// What each timer does when it fires.
+    fn on_timer(&mut self, timer: Timer, now: Instant, jumped: bool) {
+        match timer {
+            Timer::Expiry => self.expire_outbox(now),
+            Timer::AckTimeout => self.retry_unacked(now),
+            Timer::Switch => {
+                // The old vendor did not ack everything in time: leave it anyway.
+                if let Some(switch) = self.switching.take() {
+                    self.switch_now(now, *switch);
+                }
+            }
+            Timer::Connect => self.lose_connection(now, Cause::ConnectTimeout, true),
+            Timer::Handshake => self.lose_connection(now, Cause::HandshakeTimeout, true),
+            Timer::Stable => {
+                if let Phase::Ready { stable, .. } = &mut self.phase {
+                    // R2: healthy long enough; the next loss starts a fresh backoff.
+                    *stable = true;
+                    self.failures = 0;
+                    self.outage_waits = None;
+                }
+            }
+            Timer::DeadLink => {
+                let Phase::Ready { link, .. } = &self.phase else {
+                    return;
+                };
+                if jumped && !link.is_probing() {
+                    // H4: the silence may be the process's, not the link's: ask first.
+                    self.probe(now);
+                } else {
+                    // H2: declared dead at the deadline.
+                    self.lose_connection(now, Cause::DeadLink, true);
+                }
+            }
+            Timer::Heartbeat => self.send_heartbeat(now),
+            Timer::Backoff => self.start_connect(now),
+        }
+    }
+
+    /// The outbox's deadlines (Q1 TTLs, Q3 acks) follow its contents: armed again at the end
+    /// of every input that may have changed them.
+    fn arm_outbox_timers(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        self.timers.set(Timer::Expiry, self.outbox.next_expiry());
+        self.timers
+            .set(Timer::AckTimeout, self.outbox.next_ack_deadline());
+    }
+
+    /// Move to `phase`: the deadlines of the one left are stopped (the new one arms its own).
+    fn enter(&mut self, phase: Phase) {
+        self.timers.stop_all(&Timer::PHASE);
+        self.phase = phase;
+    }
+
+    // ----- the life of a connection -----
 
     fn start_connect(&mut self, now: Instant) {
         debug_assert!(self.connection().is_none(), "R5: one transport at a time");
@@ -695,25 +561,26 @@ impl Client {
             subprotocols: self.protocol.subprotocols(),
         });
         self.not_before = None;
-        self.phase = Phase::Connecting {
-            conn,
-            endpoint,
-            deadline: after(now, self.config.connect_timeout),
-        };
+        self.enter(Phase::Connecting { conn, endpoint });
+        let timeout = self.config.connect_timeout;
+        self.timers.set_after(Timer::Connect, now, timeout);
     }
 
     fn on_opened(&mut self, now: Instant, conn: ConnId) {
         let Phase::Connecting { endpoint, .. } = &self.phase else {
             return;
         };
-        self.phase = Phase::Handshaking {
+        let endpoint = endpoint.clone();
+        let heartbeat = self.config.heartbeat;
+        self.enter(Phase::Handshaking {
             conn,
-            endpoint: endpoint.clone(),
-            deadline: after(now, self.config.handshake_timeout),
-            heartbeat: self.config.heartbeat,
-        };
+            endpoint,
+            heartbeat,
+        });
+        let timeout = self.config.handshake_timeout;
+        self.timers.set_after(Timer::Handshake, now, timeout);
         let mut events = std::mem::take(&mut self.scratch);
-        let mut cx = Context::new(now, self.config.heartbeat, &self.config.limits, &mut events);
+        let mut cx = Context::new(now, heartbeat, &self.config.limits, &mut events);
         self.protocol.on_open(&mut cx);
         self.apply(now, conn, &mut events);
         self.scratch = events;
@@ -725,19 +592,16 @@ impl Client {
         match &mut self.phase {
             Phase::Ready { link, .. } => {
                 // H3: any inbound frame proves liveness, one too large to use included.
-                link.saw_inbound(now);
+                link.saw_inbound(now, &mut self.timers);
                 heartbeat = link.mode;
             }
             Phase::Handshaking { heartbeat: hb, .. } => heartbeat = *hb,
             _ => {}
         }
         if frame.len() > limit {
-            self.emit(Event::Error(Error::Protocol(
-                crate::ProtocolError::TooLarge {
-                    size: frame.len(),
-                    limit,
-                },
-            )));
+            let size = frame.len();
+            let error = crate::ProtocolError::TooLarge { size, limit };
+            self.emit(Event::Error(Error::Protocol(error)));
             return;
         }
         match frame {
@@ -777,7 +641,9 @@ impl Client {
                 }
                 ProtocolEvent::Heartbeat(mode) if live => match &mut self.phase {
                     Phase::Handshaking { heartbeat, .. } => *heartbeat = mode,
-                    Phase::Ready { link, .. } => *link = Link::new(now, mode, self.reading),
+                    Phase::Ready { link, .. } => {
+                        *link = Link::start(now, mode, self.reading, &mut self.timers);
+                    }
                     _ => {}
                 },
                 ProtocolEvent::Pong => self.on_pong(now),
@@ -810,19 +676,7 @@ impl Client {
                     self.server_hint = after.map(|a| a.min(cap));
                     self.lose_connection(now, Cause::ServerRequested(reason), true);
                 }
-                ProtocolEvent::Endpoints(found) => {
-                    for endpoint in found {
-                        if self.endpoints.is_empty() {
-                            self.endpoints = self.config.endpoints.clone();
-                        }
-                        if self.endpoints.len() >= self.config.limits.max_endpoints {
-                            break;
-                        }
-                        if !self.endpoints.contains(&endpoint) {
-                            self.endpoints.push(endpoint);
-                        }
-                    }
-                }
+                ProtocolEvent::Endpoints(found) => self.add_endpoints(found),
                 ProtocolEvent::Fatal(error) if live => {
                     self.disconnect_current("fatal protocol error");
                     self.emit(Event::Error(Error::Protocol(error.clone())));
@@ -832,6 +686,21 @@ impl Client {
                 // Connection-bound events for a connection that ended earlier in this batch, a
                 // duplicate ack, a `Ready` outside the handshake.
                 _ => {}
+            }
+        }
+    }
+
+    /// R7: endpoints the server named join the rotation, up to the limit.
+    fn add_endpoints(&mut self, found: Vec<Endpoint>) {
+        for endpoint in found {
+            if self.endpoints.is_empty() {
+                self.endpoints = self.config.endpoints.clone();
+            }
+            if self.endpoints.len() >= self.config.limits.max_endpoints {
+                break;
+            }
+            if !self.endpoints.contains(&endpoint) {
+                self.endpoints.push(endpoint);
             }
         }
     }
@@ -848,13 +717,15 @@ impl Client {
         let (endpoint, heartbeat) = (endpoint.clone(), *heartbeat);
         // Q1: what timed out while waiting (or in flight on a lost connection) is not sent.
         self.expire_outbox(now);
+        self.enter(Phase::Idle);
+        let link = Link::start(now, heartbeat, self.reading, &mut self.timers);
+        let stable_after = self.config.reconnect.stable_after;
+        // A `stable_after` too long to represent leaves the timer unarmed: never stable.
+        self.timers.set_after(Timer::Stable, now, stable_after);
         self.phase = Phase::Ready {
             conn,
-            link: Link::new(now, heartbeat, self.reading),
-            stable: match after(now, self.config.reconnect.stable_after) {
-                Some(t) => Stable::At(t),
-                None => Stable::Never,
-            },
+            link,
+            stable: false,
         };
         self.emit(Event::Connected { endpoint });
         // S1: every Ready re-establishes the whole desired set.
@@ -865,156 +736,6 @@ impl Client {
         }
         // Q2: what waited goes out first, in order.
         self.flush_outbox(now, conn);
-    }
-
-    /// Transmit every held message not yet sent on `conn`, in FIFO order (Q2, Q3). A message
-    /// no ack will answer is `Sent` and gone; one the server will ack stays, with a deadline.
-    fn flush_outbox(&mut self, now: Instant, conn: ConnId) {
-        if self.switching.is_some() {
-            // Leaving this vendor: new messages wait for the next one.
-            return;
-        }
-        let ack_deadline = now.checked_add(self.config.ack_timeout);
-        let mut done = Vec::new();
-        let mut failed = Vec::new();
-        for entry in self.outbox.unsent_on(conn) {
-            let info = SendInfo {
-                id: entry.id,
-                key: &entry.key,
-                redelivery: entry.ever_sent,
-            };
-            match self.protocol.encode_message(&entry.msg, info) {
-                Ok(Encoded { frame, delivery }) => {
-                    // `push_out` inline: the outbox is borrowed.
-                    self.outputs.push(Output::Transmit { conn, frame });
-                    entry.sent_on = Some(conn);
-                    entry.ever_sent = true;
-                    match delivery {
-                        Delivery::AtLeastOnce => entry.ack_deadline = ack_deadline,
-                        _ => done.push(entry.id),
-                    }
-                }
-                Err(error) => failed.push((entry.id, error)),
-            }
-        }
-        for id in done {
-            self.outbox.take(id);
-            self.emit(Event::Sent { id });
-        }
-        for (id, error) in failed {
-            if let Some(entry) = self.outbox.take(id) {
-                self.report_undelivered(entry, Undelivered::Encode(error));
-            }
-        }
-    }
-
-    /// Q3: a message whose ack is overdue goes out again on the live connection with the same
-    /// key while retries remain; then it is handed back (`Undelivered { AckTimeout }`), so a
-    /// server that never acks cannot hold the outbox hostage.
-    fn retry_unacked(&mut self, now: Instant) {
-        let Phase::Ready { conn, .. } = self.phase else {
-            return;
-        };
-        let overdue = self.outbox.ack_overdue(now);
-        if overdue.is_empty() {
-            return;
-        }
-        let retries = self.config.ack_retries;
-        for id in overdue {
-            let Some(entry) = self.outbox.get_mut(id) else {
-                continue;
-            };
-            if entry.expires_at.is_some_and(|t| t <= now) {
-                // Q1: its time is up; it went out, so the server may have it.
-                if let Some(entry) = self.outbox.take(id) {
-                    self.report_undelivered(entry, Undelivered::Expired);
-                }
-            } else if entry.ack_retries < retries {
-                entry.ack_retries += 1;
-                entry.sent_on = None;
-                entry.ack_deadline = None;
-            } else if let Some(entry) = self.outbox.take(id) {
-                self.report_undelivered(entry, Undelivered::AckTimeout);
-            }
-        }
-        self.flush_outbox(now, conn);
-        self.maybe_finish_switch(now);
-    }
-
-    fn transmit_encoded(
-        &mut self,
-        conn: ConnId,
-        channel: &str,
-        encoded: Result<Option<Frame>, crate::EncodeError>,
-    ) {
-        match encoded {
-            Ok(Some(frame)) => self.push_out(Output::Transmit { conn, frame }),
-            Ok(None) => {}
-            Err(error) => self.emit(Event::Error(Error::Subscribe {
-                channel: channel.to_owned(),
-                error,
-            })),
-        }
-    }
-
-    fn heartbeat_if_due(&mut self, now: Instant, conn: ConnId) {
-        let Phase::Ready { link, .. } = &mut self.phase else {
-            return;
-        };
-        let Some(due) = link.next_heartbeat else {
-            return;
-        };
-        if due > now {
-            return;
-        }
-        // H1: at least one heartbeat every interval, answered or not.
-        link.next_heartbeat = link.mode.send_every().and_then(|i| after(now, i));
-        link.sent_heartbeat(now);
-        let frame = match link.mode {
-            HeartbeatMode::WebSocketPing { .. } => Frame::Ping(Vec::new()),
-            _ => self.protocol.heartbeat(now),
-        };
-        self.push_out(Output::Transmit { conn, frame });
-    }
-
-    /// H4: don't trust stale state; ask the link whether it is alive.
-    fn probe(&mut self, now: Instant) {
-        let Phase::Ready { conn, link, .. } = &mut self.phase else {
-            return;
-        };
-        let conn = *conn;
-        if link.probe_deadline.is_some() {
-            // H2: a probe is out; another would only move its deadline.
-            return;
-        }
-        let frame = match link.mode {
-            HeartbeatMode::ClientDriven { timeout, .. } => {
-                link.probe_deadline = after(now, timeout);
-                Some(self.protocol.heartbeat(now))
-            }
-            HeartbeatMode::WebSocketPing { timeout, .. } => {
-                link.probe_deadline = after(now, timeout);
-                Some(Frame::Ping(Vec::new()))
-            }
-            // We cannot ask: give the server one fresh window to ping us.
-            HeartbeatMode::ServerDriven { interval, timeout } => {
-                link.probe_deadline = after(now, interval.saturating_add(timeout));
-                None
-            }
-            HeartbeatMode::Off => None,
-        };
-        if let Some(frame) = frame {
-            link.sent_heartbeat(now);
-            self.push_out(Output::Transmit { conn, frame });
-        }
-    }
-
-    fn on_pong(&mut self, now: Instant) {
-        let rtt = match &mut self.phase {
-            Phase::Ready { link, .. } => link.unanswered.pop_front().map(|t| now - t),
-            _ => None,
-        };
-        self.emit(Event::Heartbeat { rtt });
     }
 
     /// The current connection is over (or the attempt failed): count it, then back off, or give
@@ -1028,7 +749,7 @@ impl Client {
             if matches!(self.phase, Phase::Ready { .. }) {
                 self.emit(Event::Disconnected { cause });
             }
-            self.phase = Phase::Idle;
+            self.enter(Phase::Idle);
             self.switch_now(now, *switch);
             return;
         }
@@ -1045,7 +766,7 @@ impl Client {
             Phase::Ready { stable, .. } => {
                 // The stability timer may not have fired yet when the loss is reported at or
                 // after its deadline: the deadline, not the timer, decides.
-                let unstable = stable.unstable_at(now);
+                let unstable = !*stable && !self.timers.is_due(Timer::Stable, now);
                 if !unstable {
                     self.failures = 0;
                 }
@@ -1075,7 +796,20 @@ impl Client {
         }
         // R7: the next attempt goes to the next endpoint.
         self.endpoint_idx = (self.endpoint_idx + 1) % self.endpoints().len();
-        // R1: after the n-th consecutive failure wait b_(n-1); after a healthy link, b_0.
+        let delay = self.next_backoff(now, failed);
+        self.enter(Phase::Backoff);
+        self.timers.set_after(Timer::Backoff, now, delay);
+        self.emit(Event::Reconnecting {
+            attempt: self.failures + 1,
+            delay,
+            cause,
+        });
+    }
+
+    /// R1: the wait before the next attempt; after the n-th consecutive failure `b_(n-1)`,
+    /// after a healthy link `b_0`, on the fleet's schedule for this outage. R8: never sooner
+    /// than the server asked, which `network_online` keeps to as well.
+    fn next_backoff(&mut self, now: Instant, failed: bool) -> Duration {
         let n = self.failures.saturating_sub(1);
         if !failed {
             // A healthy link was lost: a new outage.
@@ -1092,18 +826,10 @@ impl Client {
         self.outage_waits = Some(k);
         let mut delay = backoff::delay(&self.config.reconnect, n, k, self.jitter_draw);
         if let Some(hint) = self.server_hint.take() {
-            // R8: never sooner than the server asked; `network_online` keeps to it too.
             delay = delay.max(hint);
-            self.not_before = after(now, hint);
+            self.not_before = now.checked_add(hint);
         }
-        self.phase = Phase::Backoff {
-            until: after(now, delay),
-        };
-        self.emit(Event::Reconnecting {
-            attempt: self.failures + 1,
-            delay,
-            cause,
-        });
+        delay
     }
 
     /// Tell the driver to close the live transport, if there is one (R5).
@@ -1117,29 +843,152 @@ impl Client {
         }
     }
 
-    /// Terminal: hand back what was never delivered (Q4), then `Closed` (R4).
+    fn shut(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        if let Phase::Ready { conn, .. } = self.phase {
+            if let Some(frame) = self.protocol.on_close() {
+                self.push_out(Output::Transmit { conn, frame });
+            }
+        }
+        self.disconnect_current("client closed");
+        self.finish(reason);
+    }
+
+    /// Terminal: nothing scheduled any more (R4), what was never delivered handed back (Q4),
+    /// then `Closed`.
     fn finish(&mut self, reason: CloseReason) {
         self.phase = Phase::Closed(reason.clone());
-        let entries: Vec<Entry> = self.outbox.drain().collect();
-        for entry in entries {
-            self.report_undelivered(entry, Undelivered::Closed);
-        }
+        self.timers = TimerTable::default();
+        self.switching = None;
+        self.outbox.close(&mut self.outputs);
         self.emit(Event::Closed { reason });
     }
 
-    fn expire_outbox(&mut self, now: Instant) {
-        for entry in self.outbox.expire(now) {
-            self.report_undelivered(entry, Undelivered::Expired);
+    // ----- liveness (H1–H4; the bookkeeping is the link's) -----
+
+    /// H1: at least one heartbeat every interval, answered or not.
+    fn send_heartbeat(&mut self, now: Instant) {
+        let Phase::Ready { conn, link, .. } = &mut self.phase else {
+            return;
+        };
+        let conn = *conn;
+        link.heartbeat_sent(now, &mut self.timers);
+        let frame = heartbeat_frame(link.mode, &mut *self.protocol, now);
+        self.push_out(Output::Transmit { conn, frame });
+    }
+
+    /// H4: don't trust stale state; ask the link whether it is alive.
+    fn probe(&mut self, now: Instant) {
+        let Phase::Ready { conn, link, .. } = &mut self.phase else {
+            return;
+        };
+        let conn = *conn;
+        if link.probe(now, &mut self.timers) == Some(Probe::Heartbeat) {
+            let frame = heartbeat_frame(link.mode, &mut *self.protocol, now);
+            self.push_out(Output::Transmit { conn, frame });
         }
     }
 
-    fn report_undelivered(&mut self, entry: Entry, reason: Undelivered) {
-        self.emit(Event::Undelivered {
-            id: entry.id,
-            message: Box::new(entry.msg),
-            reason,
-            maybe_delivered: entry.ever_sent,
-        });
+    fn on_pong(&mut self, now: Instant) {
+        let rtt = match &mut self.phase {
+            Phase::Ready { link, .. } => link.pong(now),
+            _ => None,
+        };
+        self.emit(Event::Heartbeat { rtt });
+    }
+
+    // ----- the outbox (Q1–Q4; the bookkeeping is the outbox's) -----
+
+    /// Transmit every held message not yet sent on `conn` (Q2, Q3). Not while leaving this
+    /// vendor: new messages wait for the next one.
+    fn flush_outbox(&mut self, now: Instant, conn: ConnId) {
+        if self.switching.is_none() {
+            let ack_timeout = self.config.ack_timeout;
+            self.outbox.flush(
+                now,
+                conn,
+                ack_timeout,
+                &mut *self.protocol,
+                &mut self.outputs,
+            );
+        }
+    }
+
+    /// Q3: overdue acks: retransmit while retries remain, then hand back.
+    fn retry_unacked(&mut self, now: Instant) {
+        let Phase::Ready { conn, .. } = self.phase else {
+            return;
+        };
+        let retries = self.config.ack_retries;
+        self.outbox.retry_overdue(now, retries, &mut self.outputs);
+        self.flush_outbox(now, conn);
+        self.maybe_finish_switch(now);
+    }
+
+    fn expire_outbox(&mut self, now: Instant) {
+        self.outbox.expire_into(now, &mut self.outputs);
+    }
+
+    // ----- the vendor switch -----
+
+    /// Leave the current vendor for `switch`'s, now. Unacked messages are queued again and go
+    /// to the new vendor with their keys (at-least-once across the move).
+    fn switch_now(&mut self, now: Instant, switch: PendingSwitch) {
+        if matches!(self.phase, Phase::Ready { .. }) {
+            self.emit(Event::Disconnected {
+                cause: Cause::Switched,
+            });
+        }
+        self.disconnect_current("switching vendor");
+        self.enter(Phase::Idle);
+        self.timers.stop(Timer::Switch);
+        self.outbox.requeue();
+        self.expire_outbox(now);
+        self.protocol = switch.protocol;
+        self.endpoints = switch.endpoints;
+        self.endpoint_idx = 0;
+        self.failures = 0;
+        self.outage_waits = None;
+        self.server_hint = None;
+        self.not_before = None;
+        self.start_connect(now);
+    }
+
+    /// A pending switch goes ahead once nothing is in flight on the old vendor (its deadline is
+    /// [`Timer::Switch`]).
+    fn maybe_finish_switch(&mut self, now: Instant) {
+        if self.switching.is_none() {
+            return;
+        }
+        let drained = match self.phase {
+            Phase::Ready { conn, .. } => !self.outbox.in_flight_on(conn),
+            _ => true,
+        };
+        if drained {
+            if let Some(switch) = self.switching.take() {
+                self.switch_now(now, *switch);
+            }
+        }
+    }
+
+    // ----- what goes out -----
+
+    fn transmit_encoded(
+        &mut self,
+        conn: ConnId,
+        channel: &str,
+        encoded: Result<Option<Frame>, crate::EncodeError>,
+    ) {
+        match encoded {
+            Ok(Some(frame)) => self.push_out(Output::Transmit { conn, frame }),
+            Ok(None) => {}
+            Err(error) => self.emit(Event::Error(Error::Subscribe {
+                channel: channel.to_owned(),
+                error,
+            })),
+        }
     }
 
     fn emit(&mut self, event: Event) {
@@ -1152,22 +1001,12 @@ impl Client {
     }
 }
 
-/// The idempotency key of a message sent without one: `tag` as 16 hex digits, a dash, `id`.
-/// Digits written directly: `format!("{:016x}")` cost ~200 instructions on every send.
-fn generated_key(tag: u64, id: SendId) -> String {
-    use std::fmt::Write;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut key = Vec::with_capacity(16 + 1 + 20);
-    key.extend(
-        (0..16)
-            .rev()
-            .map(|nibble| HEX[(tag >> (nibble * 4)) as usize & 0xf]),
-    );
-    // Hex digits are ASCII: the conversion cannot fail.
-    let mut key = String::from_utf8(key).unwrap_or_default();
-    // Writing into a `String` cannot fail.
-    let _ = write!(key, "-{}", id.0);
-    key
+/// The heartbeat frame of a mode: a WebSocket ping, or the protocol's own.
+fn heartbeat_frame(mode: HeartbeatMode, protocol: &mut dyn Protocol, now: Instant) -> Frame {
+    match mode {
+        HeartbeatMode::WebSocketPing { .. } => Frame::Ping(Vec::new()),
+        _ => protocol.heartbeat(now),
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -1181,34 +1020,5 @@ impl std::fmt::Debug for Client {
             .field("outbox", &self.outbox.len())
             .field("subscriptions", &self.desired.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// [`Client::switch_protocol`] refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SwitchError {
-    #[error("the client is closed")]
-    Closed,
-    #[error("no endpoint given for the new vendor")]
-    NoEndpoints,
-    #[error("{given} endpoints given, the limit is {max}")]
-    TooManyEndpoints { given: usize, max: usize },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_keys_are_the_tag_in_hex_then_the_send_id() {
-        for (tag, id) in [
-            (0, 0),
-            (0xabc, 7),
-            (u64::MAX, u64::MAX),
-            (0x0123_4567_89ab_cdef, 42),
-        ] {
-            assert_eq!(generated_key(tag, SendId(id)), format!("{tag:016x}-{id}"));
-        }
     }
 }

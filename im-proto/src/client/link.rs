@@ -1,0 +1,137 @@
+//! The liveness of a `Ready` connection (H1–H4): when the next heartbeat goes out, when the
+//! link counts as dead, and the round-trip times of the answered heartbeats.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::timer::{Timer, TimerTable};
+use crate::config::HeartbeatMode;
+
+/// Liveness bookkeeping of a `Ready` connection. Its deadlines live in the client's timer
+/// table: [`Timer::Heartbeat`] (H1) and [`Timer::DeadLink`] (H2, or an H4 probe's deadline).
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub mode: HeartbeatMode,
+    /// H4: a probe is out and `DeadLink` is its deadline; another probe would only move it.
+    probing: bool,
+    /// The driver stopped reading (its user reads events too slowly): silence proves nothing,
+    /// so H2 is suspended until reading resumes.
+    paused: bool,
+    /// H3: send times of unanswered heartbeats, oldest first. Pongs carry no id, and servers
+    /// answer in order, so each pong answers the oldest. Bounded by [`MAX_UNANSWERED`].
+    unanswered: VecDeque<Instant>,
+}
+
+/// Heartbeats remembered for RTT; more than this many unanswered means the link is dying anyway
+/// (H2 declares it dead after `interval + timeout`), and the oldest are forgotten.
+const MAX_UNANSWERED: usize = 8;
+
+/// What an H4 probe sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// A heartbeat (the protocol's, or a WebSocket ping in that mode).
+    Heartbeat,
+    /// Nothing: the server drives the heartbeat and gets one fresh window to show it is there.
+    Wait,
+}
+
+impl Link {
+    /// A link that became `Ready` (or changed its heartbeat mode) at `now`: H1 and H2 start
+    /// counting from here.
+    pub fn start(
+        now: Instant,
+        mode: HeartbeatMode,
+        reading: bool,
+        timers: &mut TimerTable,
+    ) -> Link {
+        match mode.send_every() {
+            Some(interval) => timers.set_after(Timer::Heartbeat, now, interval),
+            None => timers.stop(Timer::Heartbeat),
+        }
+        let link = Link {
+            mode,
+            probing: false,
+            paused: !reading,
+            unanswered: VecDeque::new(),
+        };
+        link.watch_from(now, timers);
+        link
+    }
+
+    /// H2: the link is dead if nothing arrives within the window from `now` (not while paused).
+    fn watch_from(&self, now: Instant, timers: &mut TimerTable) {
+        match self.mode.dead_after() {
+            Some(window) if !self.paused => timers.set_after(Timer::DeadLink, now, window),
+            _ => timers.stop(Timer::DeadLink),
+        }
+    }
+
+    pub fn is_probing(&self) -> bool {
+        self.probing
+    }
+
+    /// H3: any inbound frame proves liveness; an H4 probe is answered by it.
+    pub fn saw_inbound(&mut self, now: Instant, timers: &mut TimerTable) {
+        self.probing = false;
+        self.watch_from(now, timers);
+    }
+
+    /// The driver stopped or resumed reading. On resume the link gets a fresh window.
+    pub fn set_reading(&mut self, now: Instant, reading: bool, timers: &mut TimerTable) {
+        let resumed = self.paused && reading;
+        self.paused = !reading;
+        if resumed {
+            self.probing = false;
+            self.watch_from(now, timers);
+        } else if self.paused {
+            timers.stop(Timer::DeadLink);
+        }
+    }
+
+    /// H1: a heartbeat goes out now; the next one is due an interval later, answered or not.
+    pub fn heartbeat_sent(&mut self, now: Instant, timers: &mut TimerTable) {
+        match self.mode.send_every() {
+            Some(interval) => timers.set_after(Timer::Heartbeat, now, interval),
+            None => timers.stop(Timer::Heartbeat),
+        }
+        self.remember(now);
+    }
+
+    /// H4: don't trust stale state; ask the link whether it is alive. `None` when a probe is
+    /// already out (H2: a repeated hint cannot postpone its deadline) or the mode has none.
+    pub fn probe(&mut self, now: Instant, timers: &mut TimerTable) -> Option<Probe> {
+        if self.probing {
+            return None;
+        }
+        let (wait, probe) = match self.mode {
+            HeartbeatMode::ClientDriven { timeout, .. }
+            | HeartbeatMode::WebSocketPing { timeout, .. } => (timeout, Probe::Heartbeat),
+            HeartbeatMode::ServerDriven { interval, timeout } => {
+                (interval.saturating_add(timeout), Probe::Wait)
+            }
+            HeartbeatMode::Off => return None,
+        };
+        self.probing = true;
+        if !self.paused {
+            timers.set_after(Timer::DeadLink, now, wait);
+        }
+        if probe == Probe::Heartbeat {
+            self.remember(now);
+        }
+        Some(probe)
+    }
+
+    /// H3: the answer to the oldest unanswered heartbeat; its round-trip time.
+    pub fn pong(&mut self, now: Instant) -> Option<Duration> {
+        self.unanswered
+            .pop_front()
+            .map(|sent| now.saturating_duration_since(sent))
+    }
+
+    fn remember(&mut self, now: Instant) {
+        if self.unanswered.len() == MAX_UNANSWERED {
+            self.unanswered.pop_front();
+        }
+        self.unanswered.push_back(now);
+    }
+}
