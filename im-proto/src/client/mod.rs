@@ -7,19 +7,21 @@
 //! beside it: the liveness of a ready link ([`link`]), the outbox (`crate::outbox`), a pending
 //! vendor switch ([`switch`]) and the queue of outputs (`crate::queue`).
 
+mod attempts;
 mod link;
 mod switch;
 mod timer;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use self::attempts::{Attempts, Next};
 use self::link::{Link, Probe};
 use self::switch::PendingSwitch;
 pub use self::switch::SwitchError;
 use self::timer::{Timer, TimerTable};
-use crate::backoff::{self, Rng};
+use crate::backoff::Rng;
 use crate::config::{Config, ConfigError, HeartbeatMode, OnAuthRefusal};
 use crate::message::{OutgoingMessage, SendId};
 use crate::outbox::{generated_key, Entry, Outbox};
@@ -40,29 +42,13 @@ pub struct Client {
     phase: Phase,
     /// Every deadline: the phase's, the outbox's and a pending switch's.
     timers: TimerTable,
-    rng: Rng,
-    /// R1: this client's phase on the fleet's schedule for the current outage (see
-    /// [`backoff::delay`]), drawn once when the outage begins.
-    jitter_draw: f64,
-    /// R1: waits scheduled in the current outage; `None` outside one. An outage begins when a
-    /// healthy link is lost or a first attempt fails, and ends when a link proves stable (R2).
-    outage_waits: Option<u32>,
+    /// R1–R3, R7, R8: failures in a row, the backoff, the endpoint rotation, server hints.
+    attempts: Attempts,
     /// Prefix of generated idempotency keys; from the seed, so distinct per client instance.
     /// (A number, formatted when a key is made: an idle client keeps no string for it.)
     tag: u64,
     next_conn: u64,
     next_send: u64,
-    /// Consecutive failed attempts (R1 `n`, R2, R3).
-    failures: u32,
-    /// The rotation (R7) once it differs from the configured list (servers named others, or a
-    /// vendor switch); empty until then, so an idle client keeps one copy of its URLs.
-    endpoints: Vec<Endpoint>,
-    endpoint_idx: usize,
-    /// R8: the server asked us not to come back before this long (capped by
-    /// `Config::max_server_delay`).
-    server_hint: Option<Duration>,
-    /// R8: no connect before this instant, whatever hints the platform gives.
-    not_before: Option<Instant>,
     /// H2: whether the driver reads the socket (`set_reading`); remembered across connections,
     /// so a link that becomes `Ready` while the driver is not reading is not judged by silence.
     reading: bool,
@@ -143,21 +129,14 @@ impl Client {
         let limits = &config.limits;
         Ok(Client {
             outbox: Outbox::new(limits.outbox_messages, limits.outbox_bytes),
-            endpoints: Vec::new(),
             config,
             protocol,
             phase: Phase::Idle,
             timers: TimerTable::default(),
-            rng,
-            jitter_draw: 0.0,
-            outage_waits: None,
+            attempts: Attempts::new(rng),
             tag,
             next_conn: 0,
             next_send: 0,
-            failures: 0,
-            endpoint_idx: 0,
-            server_hint: None,
-            not_before: None,
             reading: true,
             desired: BTreeSet::new(),
             switching: None,
@@ -195,16 +174,12 @@ impl Client {
 
     /// Consecutive failed attempts so far (R1's `n`).
     pub fn failures(&self) -> u32 {
-        self.failures
+        self.attempts.failures()
     }
 
     /// Configured plus discovered endpoints (R7), in rotation order.
     pub fn endpoints(&self) -> &[Endpoint] {
-        if self.endpoints.is_empty() {
-            &self.config.endpoints
-        } else {
-            &self.endpoints
-        }
+        self.attempts.endpoints(&self.config.endpoints)
     }
 
     /// Messages held (queued plus awaiting ack) and their bytes (Q1).
@@ -420,7 +395,7 @@ impl Client {
     /// its deadline (a hint repeated every second cannot postpone a dead link forever).
     pub fn network_online(&mut self, now: Instant) {
         match self.phase {
-            Phase::Backoff => match self.not_before {
+            Phase::Backoff => match self.attempts.not_before() {
                 Some(t) if t > now => self.timers.set(Timer::Backoff, Some(t)),
                 _ => self.start_connect(now),
             },
@@ -508,8 +483,7 @@ impl Client {
                 if let Phase::Ready { stable, .. } = &mut self.phase {
                     // R2: healthy long enough; the next loss starts a fresh backoff.
                     *stable = true;
-                    self.failures = 0;
-                    self.outage_waits = None;
+                    self.attempts.stable();
                 }
             }
             Timer::DeadLink => {
@@ -552,15 +526,13 @@ impl Client {
         debug_assert!(self.connection().is_none(), "R5: one transport at a time");
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        let endpoints = self.endpoints();
-        let endpoint = endpoints[self.endpoint_idx % endpoints.len()].clone();
+        let endpoint = self.attempts.start(&self.config.endpoints);
         let wire = self.protocol.resolve_endpoint(&endpoint);
         self.push_out(Output::Connect {
             conn,
             endpoint: wire.unwrap_or_else(|| endpoint.clone()),
             subprotocols: self.protocol.subprotocols(),
         });
-        self.not_before = None;
         self.enter(Phase::Connecting { conn, endpoint });
         let timeout = self.config.connect_timeout;
         self.timers.set_after(Timer::Connect, now, timeout);
@@ -673,10 +645,14 @@ impl Client {
                             applied: cap,
                         }));
                     }
-                    self.server_hint = after.map(|a| a.min(cap));
+                    self.attempts.server_hint(after.map(|a| a.min(cap)));
                     self.lose_connection(now, Cause::ServerRequested(reason), true);
                 }
-                ProtocolEvent::Endpoints(found) => self.add_endpoints(found),
+                ProtocolEvent::Endpoints(found) => {
+                    let max = self.config.limits.max_endpoints;
+                    let configured = &self.config.endpoints;
+                    self.attempts.add_endpoints(found, configured, max);
+                }
                 ProtocolEvent::Fatal(error) if live => {
                     self.disconnect_current("fatal protocol error");
                     self.emit(Event::Error(Error::Protocol(error.clone())));
@@ -686,21 +662,6 @@ impl Client {
                 // Connection-bound events for a connection that ended earlier in this batch, a
                 // duplicate ack, a `Ready` outside the handshake.
                 _ => {}
-            }
-        }
-    }
-
-    /// R7: endpoints the server named join the rotation, up to the limit.
-    fn add_endpoints(&mut self, found: Vec<Endpoint>) {
-        for endpoint in found {
-            if self.endpoints.is_empty() {
-                self.endpoints = self.config.endpoints.clone();
-            }
-            if self.endpoints.len() >= self.config.limits.max_endpoints {
-                break;
-            }
-            if !self.endpoints.contains(&endpoint) {
-                self.endpoints.push(endpoint);
             }
         }
     }
@@ -767,9 +728,6 @@ impl Client {
                 // The stability timer may not have fired yet when the loss is reported at or
                 // after its deadline: the deadline, not the timer, decides.
                 let unstable = !*stable && !self.timers.is_due(Timer::Stable, now);
-                if !unstable {
-                    self.failures = 0;
-                }
                 self.emit(Event::Disconnected {
                     cause: cause.clone(),
                 });
@@ -780,56 +738,25 @@ impl Client {
         };
         self.outbox.requeue();
         self.expire_outbox(now);
-        if failed {
-            self.failures = self.failures.saturating_add(1);
-            if self
-                .config
-                .reconnect
-                .max_attempts
-                .is_some_and(|max| self.failures >= max)
-            {
-                let attempts = self.failures;
+        let policy = &self.config.reconnect;
+        match self
+            .attempts
+            .lost(now, failed, policy, &self.config.endpoints)
+        {
+            Next::GiveUp { attempts } => {
                 self.emit(Event::GaveUp { attempts });
                 self.finish(CloseReason::GaveUp { attempts });
-                return;
+            }
+            Next::Wait(delay) => {
+                self.enter(Phase::Backoff);
+                self.timers.set_after(Timer::Backoff, now, delay);
+                self.emit(Event::Reconnecting {
+                    attempt: self.attempts.failures().saturating_add(1),
+                    delay,
+                    cause,
+                });
             }
         }
-        // R7: the next attempt goes to the next endpoint.
-        self.endpoint_idx = (self.endpoint_idx + 1) % self.endpoints().len();
-        let delay = self.next_backoff(now, failed);
-        self.enter(Phase::Backoff);
-        self.timers.set_after(Timer::Backoff, now, delay);
-        self.emit(Event::Reconnecting {
-            attempt: self.failures + 1,
-            delay,
-            cause,
-        });
-    }
-
-    /// R1: the wait before the next attempt; after the n-th consecutive failure `b_(n-1)`,
-    /// after a healthy link `b_0`, on the fleet's schedule for this outage. R8: never sooner
-    /// than the server asked, which `network_online` keeps to as well.
-    fn next_backoff(&mut self, now: Instant, failed: bool) -> Duration {
-        let n = self.failures.saturating_sub(1);
-        if !failed {
-            // A healthy link was lost: a new outage.
-            self.outage_waits = None;
-        }
-        let k = match self.outage_waits {
-            Some(k) => k.saturating_add(1),
-            None => {
-                // A new outage: one draw places this client on the fleet's schedule for all of it.
-                self.jitter_draw = self.rng.unit();
-                0
-            }
-        };
-        self.outage_waits = Some(k);
-        let mut delay = backoff::delay(&self.config.reconnect, n, k, self.jitter_draw);
-        if let Some(hint) = self.server_hint.take() {
-            delay = delay.max(hint);
-            self.not_before = now.checked_add(hint);
-        }
-        delay
     }
 
     /// Tell the driver to close the live transport, if there is one (R5).
@@ -947,12 +874,7 @@ impl Client {
         self.outbox.requeue();
         self.expire_outbox(now);
         self.protocol = switch.protocol;
-        self.endpoints = switch.endpoints;
-        self.endpoint_idx = 0;
-        self.failures = 0;
-        self.outage_waits = None;
-        self.server_hint = None;
-        self.not_before = None;
+        self.attempts.restart(switch.endpoints);
         self.start_connect(now);
     }
 
@@ -1016,7 +938,7 @@ impl std::fmt::Debug for Client {
             .field("protocol", &self.protocol.name())
             .field("state", &self.state())
             .field("connection", &self.connection())
-            .field("failures", &self.failures)
+            .field("failures", &self.attempts.failures())
             .field("outbox", &self.outbox.len())
             .field("subscriptions", &self.desired.len())
             .finish_non_exhaustive()
