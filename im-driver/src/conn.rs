@@ -18,9 +18,9 @@ use im_proto::{ConnId, Event, Output, TransportEvent};
 use tracing::debug;
 use tungstenite::Message;
 
+use crate::owner::{HandOff, Owner};
 use crate::runtime::Runtime;
 use crate::transport::{self, Dialer};
-use crate::wake::Wakers;
 
 /// Opening a socket: the socket, or what to tell the core instead (a failure, a refusal).
 type Connecting<W> = Pin<Box<dyn Future<Output = Result<W, TransportEvent>> + Send>>;
@@ -53,14 +53,6 @@ struct Closing<W> {
 
 /// Frames fed to the core per pump at most, so timers and commands are never starved.
 const READ_BATCH: usize = 256;
-
-/// How long a reader that took a batch, with frames left in the socket, has to come back for
-/// them before the driver reads them instead (heartbeats answered, liveness noted, whatever
-/// the reader does). Not at once: on a multi-threaded runtime the driver would read the next
-/// batch on another core while the reader works through this one, both contending for the
-/// lock and passing every event between caches (async-std's throughput fell to ~0.65 of the
-/// raw loop's); a reader that is merely busy comes back well within this.
-const HAND_OFF_AFTER: Duration = Duration::from_millis(5);
 
 /// What a pump did that someone else must act on.
 #[derive(Default)]
@@ -100,9 +92,9 @@ pub(crate) struct Conn<R: Runtime> {
     /// driver). Here rather than in the driver's future, which must stay small (see
     /// `driver::Drive`).
     pub timer: Option<(Instant, Timer)>,
-    /// The reader took a batch with frames left in the socket: if it has not read again by
-    /// then, the driver reads for it (see [`HAND_OFF_AFTER`]).
-    hand_off_at: Option<Instant>,
+    /// The reader took a batch with frames left in the socket: if it has not read again in
+    /// time, the driver reads for it.
+    hand_off: HandOff,
     /// The driver task has ended; what is in `events` is all there will be.
     pub finished: bool,
 }
@@ -127,7 +119,7 @@ impl<R: Runtime> Conn<R> {
             closing: None,
             write_timeout,
             timer: None,
-            hand_off_at: None,
+            hand_off: HandOff::default(),
             finished: false,
         }
     }
@@ -140,7 +132,7 @@ impl<R: Runtime> Conn<R> {
             self.core.poll_timeout(),
             self.stalled_at,
             self.closing.as_ref().map(|c| c.deadline),
-            self.hand_off_at,
+            self.hand_off.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -166,27 +158,17 @@ impl<R: Runtime> Conn<R> {
         self.core.is_closed() && matches!(self.link, Link::None) && self.closing.is_none()
     }
 
-    /// The reader took a batch and frames are left in the socket: it has
-    /// [`HAND_OFF_AFTER`] to read them itself. Returns whether the driver must be woken (to arm
-    /// its timer for that).
+    /// The reader took a batch and frames are left in the socket: it has a moment to read them
+    /// itself ([`HandOff`]). Returns whether the driver must be woken (to arm its timer for
+    /// that).
     pub fn hand_off_later(&mut self, now: Instant) -> bool {
-        if self.hand_off_at.is_none() {
-            self.hand_off_at = Some(now + HAND_OFF_AFTER);
-        }
+        self.hand_off.reader_took_batch(now);
         self.needs_earlier_timer()
     }
 
-    /// Whether the driver leaves the socket to a reader that took a batch a moment ago. Once
-    /// that moment has passed the hand-off is over, whether or not the socket can be read (a
-    /// deadline left in the past would wake the driver again and again).
+    /// Whether the driver leaves the socket to a reader that took a batch a moment ago.
     pub fn defers_reading(&mut self, now: Instant) -> bool {
-        match self.hand_off_at {
-            Some(at) if now < at => true,
-            _ => {
-                self.hand_off_at = None;
-                false
-            }
-        }
+        self.hand_off.defers_driver(now)
     }
 
     /// Whether the socket is open and read (not held back for a reader that is behind).
@@ -197,7 +179,7 @@ impl<R: Runtime> Conn<R> {
     // ----- the driver task's part -----
 
     /// Poll the connect in progress (only the driver task does, with its own waker).
-    pub fn poll_connecting(&mut self, now: Instant, cx: &mut Context<'_>, wakers: &Wakers) {
+    pub fn poll_connecting(&mut self, now: Instant, cx: &mut Context<'_>, owner: &Owner) {
         let Link::Connecting(conn, opening) = &mut self.link else {
             return;
         };
@@ -207,7 +189,7 @@ impl<R: Runtime> Conn<R> {
             Poll::Ready(Ok(ws)) => {
                 debug!(protocol = self.core.protocol_name(), %conn, "open");
                 self.link = Link::Open(conn, ws);
-                wakers.set_socket_ready();
+                owner.set_socket_ready();
                 self.core
                     .handle_transport(now, conn, TransportEvent::Opened);
             }
@@ -231,7 +213,7 @@ impl<R: Runtime> Conn<R> {
 
     /// Carry out the core's outputs and, with `read`, feed it what the socket has (when the
     /// socket's waker said so). Socket operations are polled with the socket's waker.
-    pub fn pump(&mut self, now: Instant, read: bool, wakers: &Wakers, socket: &Waker) -> Pumped {
+    pub fn pump(&mut self, now: Instant, read: bool, owner: &Owner, socket: &Waker) -> Pumped {
         let mut cx = Context::from_waker(socket);
         let mut pumped = Pumped::default();
         self.progress_close(now, &mut cx);
@@ -242,7 +224,7 @@ impl<R: Runtime> Conn<R> {
             return pumped;
         }
         if read {
-            self.read(now, wakers, &mut cx);
+            self.read(now, owner, &mut cx);
         }
         while self.drain(now, &mut cx, &mut pumped) {
             if self.stalled_at.is_some() {
@@ -264,18 +246,18 @@ impl<R: Runtime> Conn<R> {
     /// The reader is gone: nothing is queued for it any more.
     pub fn drop_reader(&mut self, now: Instant) {
         self.reader_gone = true;
-        self.hand_off_at = None;
+        self.hand_off.read();
         self.events = VecDeque::new();
         self.watch_reader(now);
     }
 
     /// Feed the core the frames the socket has buffered, up to the room left for events.
-    fn read(&mut self, now: Instant, wakers: &Wakers, cx: &mut Context<'_>) {
-        if !self.is_reading() || !wakers.take_socket_ready() {
+    fn read(&mut self, now: Instant, owner: &Owner, cx: &mut Context<'_>) {
+        if !self.is_reading() || !owner.take_socket_ready() {
             return;
         }
         // Whoever reads now takes over what was left for the reader.
-        self.hand_off_at = None;
+        self.hand_off.read();
         let room = self.capacity.saturating_sub(self.events.len());
         let mut budget = if self.reader_gone {
             READ_BATCH
@@ -312,7 +294,7 @@ impl<R: Runtime> Conn<R> {
             budget -= 1;
             if budget == 0 {
                 // More may be buffered behind it.
-                wakers.set_socket_ready();
+                owner.set_socket_ready();
                 return;
             }
         }

@@ -18,31 +18,31 @@ use im_proto::Event;
 use tracing::debug;
 
 use crate::conn::{Conn, Link, Timer};
+use crate::owner::Owner;
 use crate::runtime::Runtime;
 use crate::transport::Dialer;
-use crate::wake::Wakers;
 
 /// State shared by the handles, the reader and the driver task, in one allocation per client.
 /// The lock is only ever held for a synchronous step, never across an `.await`.
 pub(crate) struct Shared<R: Runtime> {
     conn: Mutex<Conn<R>>,
-    wakers: Wakers,
+    owner: Owner,
     finished: AtomicBool,
     finished_event: event_listener::Event,
     /// How many `Client` handles exist: the last one's drop closes the client.
     handles: AtomicUsize,
 }
 
-/// The shared state is the waker every socket operation is polled with; [`Wakers`] routes its
+/// The shared state is the waker every socket operation is polled with; [`Owner`] routes its
 /// wake-ups. Made for each step (one count taken and given back) rather than kept in the state,
 /// which it would then keep alive by itself.
 impl<R: Runtime> Wake for Shared<R> {
     fn wake(self: Arc<Self>) {
-        self.wakers.socket_woke();
+        self.owner.socket_woke();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.wakers.socket_woke();
+        self.owner.socket_woke();
     }
 }
 
@@ -66,14 +66,14 @@ impl<R: Runtime> Shared<R> {
         let mut conn = self.lock();
         let now = R::now();
         let r = f(&mut conn.core, now);
-        let pumped = conn.pump(now, false, &self.wakers, &socket);
+        let pumped = conn.pump(now, false, &self.owner, &socket);
         let wake_driver = conn.needs_driver(&pumped);
         drop(conn);
         if pumped.events {
-            self.wakers.wake_reader();
+            self.owner.wake_reader();
         }
         if wake_driver {
-            self.wakers.wake_driver();
+            self.owner.wake_driver();
         }
         r
     }
@@ -109,17 +109,17 @@ impl<R: Runtime> Shared<R> {
     /// One turn of the driver task. It never loops: anything that needs another turn wakes
     /// the task again, so the lock is given up and the runtime's budget renewed in between.
     fn poll_drive(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.wakers.register_driver(cx.waker());
+        self.owner.register_driver(cx.waker());
         let socket = self.socket_waker();
         let mut conn = self.lock();
         let now = R::now();
-        conn.poll_connecting(now, cx, &self.wakers);
+        conn.poll_connecting(now, cx, &self.owner);
         // Read before firing deadlines: frames already waiting count as signs of life. Not
         // while they are left to a reader that took a batch a moment ago.
         let defer = conn.defers_reading(now);
-        let read = conn.pump(now, !defer, &self.wakers, &socket);
+        let read = conn.pump(now, !defer, &self.owner, &socket);
         conn.core.handle_timeout(now);
-        let fired = conn.pump(now, false, &self.wakers, &socket);
+        let fired = conn.pump(now, false, &self.owner, &socket);
         let events = read.events || fired.events;
         let result = if conn.is_done() {
             conn.shut();
@@ -129,14 +129,12 @@ impl<R: Runtime> Shared<R> {
             let mut again = false;
             if read.connect || fired.connect {
                 // A connect may just have started: polled now, it can wake this task.
-                conn.poll_connecting(now, cx, &self.wakers);
+                conn.poll_connecting(now, cx, &self.owner);
                 again = !matches!(conn.link, Link::Connecting(..));
             }
-            // The read budget ran out with frames still buffered, and no reader will read them.
-            again |= conn.is_reading()
-                && self.wakers.is_socket_ready()
-                && !self.wakers.is_reader_parked()
-                && !defer;
+            // The read budget ran out with frames still buffered: a parked reader is woken for
+            // them, or this task goes again.
+            again |= self.owner.after_driver_turn(conn.is_reading(), defer);
             let deadline = conn.next_deadline();
             if arm_timer::<R>(&mut conn.timer, deadline) {
                 if let Some((_, t)) = &mut conn.timer {
@@ -153,7 +151,7 @@ impl<R: Runtime> Shared<R> {
         };
         drop(conn);
         if events {
-            self.wakers.wake_reader();
+            self.owner.wake_reader();
         }
         result
     }
@@ -188,7 +186,7 @@ pub(crate) fn spawn<R: Runtime>(
 ) -> Arc<Shared<R>> {
     let shared = Arc::new(Shared {
         conn: Mutex::new(Conn::new(core, dialer, capacity, write_timeout)),
-        wakers: Wakers::new(),
+        owner: Owner::new(),
         finished: AtomicBool::new(false),
         finished_event: event_listener::Event::new(),
         // The one `Client` the builder returns.
@@ -215,7 +213,7 @@ impl<R: Runtime> Future for Drive<R> {
         }
         shared.finished.store(true, Ordering::Release);
         shared.finished_event.notify(usize::MAX);
-        shared.wakers.wake_reader();
+        shared.owner.wake_reader();
         Poll::Ready(())
     }
 }
@@ -249,7 +247,7 @@ impl<R: Runtime> Source for Shared<R> {
         cx: &mut Context<'_>,
         park: bool,
     ) -> Poll<bool> {
-        self.wakers.resume_reader();
+        self.owner.resume_reader();
         let mut conn = self.lock();
         let mut read = false;
         loop {
@@ -259,10 +257,10 @@ impl<R: Runtime> Source for Shared<R> {
                 // Frames are left in the socket and this reader is busy with a batch: the
                 // driver reads them if it does not come back soon.
                 let wake_driver =
-                    conn.is_reading() && self.wakers.is_socket_ready() && conn.hand_off_later(now);
+                    conn.is_reading() && self.owner.is_socket_ready() && conn.hand_off_later(now);
                 drop(conn);
                 if wake_driver {
-                    self.wakers.wake_driver();
+                    self.owner.wake_driver();
                 }
                 return Poll::Ready(true);
             }
@@ -271,14 +269,14 @@ impl<R: Runtime> Source for Shared<R> {
             }
             if !read {
                 read = true;
-                let pumped = conn.pump(now, true, &self.wakers, socket);
+                let pumped = conn.pump(now, true, &self.owner, socket);
                 if conn.needs_driver(&pumped) {
-                    self.wakers.wake_driver();
+                    self.owner.wake_driver();
                 }
                 continue;
             }
-            self.wakers.register_reader(cx.waker());
-            if park && conn.is_reading() && self.wakers.park_reader() {
+            self.owner.register_reader(cx.waker());
+            if park && conn.is_reading() && self.owner.park_reader() {
                 // Read again after a turn of the scheduler, not in this poll: the runtime's
                 // budget for this task may be what made the socket report nothing.
                 cx.waker().wake_by_ref();
@@ -288,12 +286,12 @@ impl<R: Runtime> Source for Shared<R> {
     }
 
     fn abandon(&self) {
-        self.wakers.abandon_reader();
+        self.owner.abandon_reader();
     }
 
     fn drop_reader(&self) {
-        self.wakers.abandon_reader();
+        self.owner.abandon_reader();
         self.lock().drop_reader(R::now());
-        self.wakers.wake_driver();
+        self.owner.wake_driver();
     }
 }

@@ -16,9 +16,9 @@ mod builder;
 mod client;
 mod conn;
 mod driver;
+mod owner;
 mod runtime;
 mod transport;
-mod wake;
 
 pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, Events, Recv, SendJsonError};
