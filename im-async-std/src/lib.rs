@@ -31,8 +31,12 @@
 #![warn(missing_debug_implementations)]
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
+
+use im_driver::AsyncTimer;
 
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -53,8 +57,8 @@ pub use im_proto::Nats;
 pub use im_proto::SocketIo;
 
 /// async-io's reactor and timers, with driver tasks on one executor thread.
-#[derive(Debug)]
-pub enum AsyncIo {}
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AsyncIo;
 
 /// The executor all driver tasks of this process run on: one thread, started on first use.
 fn executor() -> &'static async_executor::Executor<'static> {
@@ -73,27 +77,45 @@ fn executor() -> &'static async_executor::Executor<'static> {
 impl im_driver::Runtime for AsyncIo {
     type Ws = WebSocketStream<Socket>;
 
-    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
         executor().spawn(future).detach();
     }
 
-    async fn sleep_until(deadline: Instant) {
-        async_io::Timer::at(deadline).await;
+    fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
+        Box::pin(Timer(async_io::Timer::at(deadline)))
     }
 
-    fn now() -> Instant {
+    fn now(&self) -> Instant {
         Instant::now()
     }
 
-    async fn connect(
+    fn connect(
+        &self,
         request: Request,
         tls: Arc<rustls::ClientConfig>,
         config: WebSocketConfig,
-    ) -> Result<Self::Ws, WsError> {
-        let socket = Socket::open(&request, tls).await?;
-        let (ws, _response) =
-            async_tungstenite::client_async_with_config(request, socket, Some(config)).await?;
-        Ok(ws)
+    ) -> impl Future<Output = Result<Self::Ws, WsError>> + Send + 'static {
+        async move {
+            let socket = Socket::open(&request, tls).await?;
+            let (ws, _response) =
+                async_tungstenite::client_async_with_config(request, socket, Some(config))
+                    .await?;
+            Ok(ws)
+        }
+    }
+}
+
+/// async-io's timer, re-armed in place.
+#[derive(Debug)]
+struct Timer(async_io::Timer);
+
+impl AsyncTimer for Timer {
+    fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
+        self.0.set_at(deadline);
+    }
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
     }
 }
 

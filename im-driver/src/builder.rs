@@ -2,7 +2,6 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use crate::transport::{self, Dialer, HeaderFn};
 
 /// Builds a [`Client`]. Only an endpoint and a protocol are required.
 pub struct ClientBuilder<R> {
-    runtime: PhantomData<fn() -> R>,
+    runtime: R,
     config: ConfigBuilder,
     seed: Option<u64>,
     protocol: Option<Box<dyn Protocol>>,
@@ -28,9 +27,10 @@ pub struct ClientBuilder<R> {
     max_frame_bytes: usize,
 }
 
-impl<R> std::fmt::Debug for ClientBuilder<R> {
+impl<R: Runtime> std::fmt::Debug for ClientBuilder<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
+            .field("runtime", &self.runtime)
             .field("protocol", &self.protocol.as_ref().map(|p| p.name()))
             .field("headers", &self.headers.as_ref().map(|_| "<closure>"))
             .field("event_capacity", &self.event_capacity)
@@ -50,10 +50,18 @@ pub enum BuildError {
     Config(#[from] ConfigError),
 }
 
-impl<R> Default for ClientBuilder<R> {
+impl<R: Runtime + Default> Default for ClientBuilder<R> {
     fn default() -> Self {
+        ClientBuilder::with_runtime(R::default())
+    }
+}
+
+impl<R: Runtime> ClientBuilder<R> {
+    /// A builder for clients driven by `runtime` (a handle to your own executor, say);
+    /// [`Client::builder`] uses the runtime's default.
+    pub fn with_runtime(runtime: R) -> Self {
         ClientBuilder {
-            runtime: PhantomData,
+            runtime,
             config: Config::builder(),
             seed: None,
             protocol: None,
@@ -66,7 +74,7 @@ impl<R> Default for ClientBuilder<R> {
     }
 }
 
-impl<R: Runtime> Client<R> {
+impl<R: Runtime + Default> Client<R> {
     /// Start configuring a client.
     pub fn builder() -> ClientBuilder<R> {
         ClientBuilder::default()
@@ -194,10 +202,11 @@ impl<R: Runtime> ClientBuilder<R> {
             headers: self.headers,
             max_frame_bytes: self.max_frame_bytes,
         };
-        let start = R::now();
+        let start = self.runtime.now();
         let mut core = im_proto::Client::with_seed(config, seed, protocol, start)?;
         core.connect(start);
-        let shared = driver::spawn::<R>(core, dialer, self.event_capacity, self.write_timeout);
+        let (capacity, write_timeout) = (self.event_capacity, self.write_timeout);
+        let shared = driver::spawn(self.runtime, core, dialer, capacity, write_timeout);
         Ok((Client::new(shared.clone()), Events::new(shared)))
     }
 }

@@ -7,7 +7,6 @@
 //! its frame from the caller's task) all run the same step, whoever holds the lock.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -19,14 +18,11 @@ use tracing::debug;
 use tungstenite::Message;
 
 use crate::owner::{HandOff, Owner};
-use crate::runtime::Runtime;
+use crate::runtime::{AsyncTimer, BoxFuture, Runtime};
 use crate::transport::{self, Dialer};
 
 /// Opening a socket: the socket, or what to tell the core instead (a failure, a refusal).
-type Connecting<W> = Pin<Box<dyn Future<Output = Result<W, TransportEvent>> + Send>>;
-
-/// A runtime's sleep, boxed: `Conn` is not generic over its type.
-pub(crate) type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
+type Connecting<W> = BoxFuture<Result<W, TransportEvent>>;
 
 pub(crate) enum Link<R: Runtime> {
     None,
@@ -69,6 +65,7 @@ pub(crate) struct Pumped {
 
 pub(crate) struct Conn<R: Runtime> {
     pub core: im_proto::Client,
+    pub runtime: R,
     pub link: Link<R>,
     /// Inline, cloned into each connect (rare): one allocation fewer per idle connection.
     dialer: Dialer,
@@ -88,10 +85,11 @@ pub(crate) struct Conn<R: Runtime> {
     /// Boxed: a socket is large, and an idle connection would carry room for a second one.
     closing: Option<Box<Closing<R::Ws>>>,
     write_timeout: Duration,
-    /// The driver's timer and when it fires (a command that makes an earlier deadline wakes the
-    /// driver). Here rather than in the driver's future, which must stay small (see
-    /// `driver::Drive`).
-    pub timer: Option<(Instant, Timer)>,
+    /// The driver's timer, made once and re-armed, and when it fires (`None`: not armed). A
+    /// command that makes an earlier deadline wakes the driver. Here rather than in the
+    /// driver's future, which must stay small (see `driver::Drive`).
+    pub timer: Option<Pin<Box<dyn AsyncTimer>>>,
+    pub armed: Option<Instant>,
     /// The reader took a batch with frames left in the socket: if it has not read again in
     /// time, the driver reads for it.
     hand_off: HandOff,
@@ -101,6 +99,7 @@ pub(crate) struct Conn<R: Runtime> {
 
 impl<R: Runtime> Conn<R> {
     pub fn new(
+        runtime: R,
         core: im_proto::Client,
         dialer: Dialer,
         capacity: usize,
@@ -108,6 +107,7 @@ impl<R: Runtime> Conn<R> {
     ) -> Self {
         Conn {
             core,
+            runtime,
             link: Link::None,
             dialer,
             events: VecDeque::new(),
@@ -119,6 +119,7 @@ impl<R: Runtime> Conn<R> {
             closing: None,
             write_timeout,
             timer: None,
+            armed: None,
             hand_off: HandOff::default(),
             finished: false,
         }
@@ -146,11 +147,38 @@ impl<R: Runtime> Conn<R> {
     }
 
     fn needs_earlier_timer(&self) -> bool {
-        match (self.next_deadline(), self.timer.as_ref().map(|(at, _)| *at)) {
+        match (self.next_deadline(), self.armed) {
             (Some(next), Some(armed)) => next < armed,
             (Some(_), None) => true,
             (None, _) => false,
         }
+    }
+
+    /// Arm the driver's timer for the next deadline, unless it already fires no later, and poll
+    /// it. Returns whether it fired (the driver takes another turn).
+    ///
+    /// Re-armed only for an earlier deadline: a later one costs one early wake-up that finds
+    /// nothing due, while moving the timer on every wake-up would re-register it once per frame.
+    pub fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(at) = self.next_deadline() else {
+            self.armed = None;
+            return false;
+        };
+        if self.armed.is_none_or(|armed| armed > at) {
+            match &mut self.timer {
+                Some(timer) => timer.as_mut().reset(at),
+                None => self.timer = Some(self.runtime.new_timer(at)),
+            }
+            self.armed = Some(at);
+        }
+        let fired = self
+            .timer
+            .as_mut()
+            .is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
+        if fired {
+            self.armed = None;
+        }
+        fired
     }
 
     /// Nothing is left to do: the core closed and every socket is gone.
@@ -206,6 +234,7 @@ impl<R: Runtime> Conn<R> {
         self.drop_link();
         self.closing = None;
         self.timer = None;
+        self.armed = None;
         self.finished = true;
     }
 
@@ -318,7 +347,9 @@ impl<R: Runtime> Conn<R> {
                 } => {
                     debug!(protocol = self.core.protocol_name(), %conn, %endpoint, "connecting");
                     let dialer = self.dialer.clone();
-                    let open = async move { dialer.open::<R>(&endpoint, subprotocols).await };
+                    let runtime = self.runtime.clone();
+                    let open =
+                        async move { dialer.open(&runtime, &endpoint, subprotocols).await };
                     self.link = Link::Connecting(conn, Box::pin(open));
                     pumped.for_driver = true;
                     pumped.connect = true;

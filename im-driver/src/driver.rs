@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use im_proto::Event;
 use tracing::debug;
 
-use crate::conn::{Conn, Link, Timer};
+use crate::conn::{Conn, Link};
 use crate::owner::Owner;
-use crate::runtime::Runtime;
+use crate::runtime::{MaybeSend, MaybeSync, Runtime};
 use crate::transport::Dialer;
 
 /// State shared by the handles, the reader and the driver task, in one allocation per client.
@@ -64,7 +64,7 @@ impl<R: Runtime> Shared<R> {
     pub fn command<T>(self: &Arc<Self>, f: impl FnOnce(&mut im_proto::Client, Instant) -> T) -> T {
         let socket = self.socket_waker();
         let mut conn = self.lock();
-        let now = R::now();
+        let now = conn.runtime.now();
         let r = f(&mut conn.core, now);
         let pumped = conn.pump(now, false, &self.owner, &socket);
         let wake_driver = conn.needs_driver(&pumped);
@@ -112,7 +112,7 @@ impl<R: Runtime> Shared<R> {
         self.owner.register_driver(cx.waker());
         let socket = self.socket_waker();
         let mut conn = self.lock();
-        let now = R::now();
+        let now = conn.runtime.now();
         conn.poll_connecting(now, cx, &self.owner);
         // Read before firing deadlines: frames already waiting count as signs of life. Not
         // while they are left to a reader that took a batch a moment ago.
@@ -135,15 +135,7 @@ impl<R: Runtime> Shared<R> {
             // The read budget ran out with frames still buffered: a parked reader is woken for
             // them, or this task goes again.
             again |= self.owner.after_driver_turn(conn.is_reading(), defer);
-            let deadline = conn.next_deadline();
-            if arm_timer::<R>(&mut conn.timer, deadline) {
-                if let Some((_, t)) = &mut conn.timer {
-                    if t.as_mut().poll(cx).is_ready() {
-                        conn.timer = None;
-                        again = true;
-                    }
-                }
-            }
+            again |= conn.poll_timer(cx);
             if again {
                 cx.waker().wake_by_ref();
             }
@@ -157,42 +149,23 @@ impl<R: Runtime> Shared<R> {
     }
 }
 
-/// Arm `timer` for `deadline` unless it already fires no later. Returns whether a timer runs.
-///
-/// A timer is kept across wake-ups and re-armed only for an earlier deadline: a later deadline
-/// costs one early wake-up that finds nothing due, while arming a fresh timer on every wake-up
-/// registered one per frame.
-fn arm_timer<R: Runtime>(timer: &mut Option<(Instant, Timer)>, deadline: Option<Instant>) -> bool {
-    match deadline {
-        None => {
-            *timer = None;
-            false
-        }
-        Some(at) => {
-            if !matches!(timer, Some((armed, _)) if *armed <= at) {
-                *timer = Some((at, Box::pin(R::sleep_until(at))));
-            }
-            true
-        }
-    }
-}
-
 /// Start a client's driver task; returns what the handles and the reader share with it.
 pub(crate) fn spawn<R: Runtime>(
+    runtime: R,
     core: im_proto::Client,
     dialer: Dialer,
     capacity: usize,
     write_timeout: Duration,
 ) -> Arc<Shared<R>> {
     let shared = Arc::new(Shared {
-        conn: Mutex::new(Conn::new(core, dialer, capacity, write_timeout)),
+        conn: Mutex::new(Conn::new(runtime.clone(), core, dialer, capacity, write_timeout)),
         owner: Owner::new(),
         finished: AtomicBool::new(false),
         finished_event: event_listener::Event::new(),
         // The one `Client` the builder returns.
         handles: AtomicUsize::new(1),
     });
-    R::spawn(Drive(shared.clone()));
+    runtime.spawn(Drive(shared.clone()));
     shared
 }
 
@@ -219,7 +192,7 @@ impl<R: Runtime> Future for Drive<R> {
 }
 
 /// The reader's side, without the runtime's type: [`crate::Events`] is not generic.
-pub(crate) trait Source: Send + Sync {
+pub(crate) trait Source: MaybeSend + MaybeSync {
     /// Move every queued event into `into` (empty on entry), reading the socket first if
     /// none is queued. `Ready(false)` once the client has ended and nothing is left; `Pending`
     /// with the reader's waker registered (and, with `park`, the socket's wake-ups taken).
@@ -251,7 +224,7 @@ impl<R: Runtime> Source for Shared<R> {
         let mut conn = self.lock();
         let mut read = false;
         loop {
-            let now = R::now();
+            let now = conn.runtime.now();
             if !conn.events.is_empty() {
                 conn.take_events(now, into);
                 // Frames are left in the socket and this reader is busy with a batch: the
@@ -291,7 +264,10 @@ impl<R: Runtime> Source for Shared<R> {
 
     fn drop_reader(&self) {
         self.owner.abandon_reader();
-        self.lock().drop_reader(R::now());
+        let mut conn = self.lock();
+        let now = conn.runtime.now();
+        conn.drop_reader(now);
+        drop(conn);
         self.owner.wake_driver();
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The client handle, the event stream and the one task per client that runs the
 //! [`im_proto`] driver loop, written on `futures` so that any executor can run it. A runtime
-//! crate supplies a [`Runtime`]: spawning, a timer, its clock, and opening a WebSocket.
+//! crate supplies a [`Runtime`]: spawning, a re-armable timer, its clock, and opening a WebSocket.
 //! Applications use `im-tokio` or `im-async-std`, which are exactly that and nothing more.
 //!
 //! The socket is driven by whoever is there: a `send` writes its frame from the caller's task,
@@ -22,7 +22,7 @@ mod transport;
 
 pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, Events, Recv, SendJsonError};
-pub use runtime::{Destination, Runtime};
+pub use runtime::{AsyncTimer, Destination, MaybeSend, MaybeSync, Runtime};
 pub use transport::{default_tls, ws_config, HeaderFn};
 
 /// Everything an application names, re-exported by `im-tokio` and `im-async-std` (the vendor

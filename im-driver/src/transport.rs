@@ -76,13 +76,14 @@ impl Dialer {
 
     pub(crate) async fn open<R: Runtime>(
         &self,
+        runtime: &R,
         endpoint: &Endpoint,
         subprotocols: &[&str],
     ) -> Result<R::Ws, TransportEvent> {
         let request = self
             .request(endpoint, subprotocols)
             .map_err(TransportEvent::Failed)?;
-        R::connect(request, self.tls.clone(), ws_config(self.max_frame_bytes))
+        runtime.connect(request, self.tls.clone(), ws_config(self.max_frame_bytes))
             .await
             .map_err(|e| match &e {
                 // An answer, not a failure: the core decides what a refusal means.

@@ -36,8 +36,12 @@
 #![warn(missing_debug_implementations)]
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
+
+use im_driver::AsyncTimer;
 
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -57,35 +61,61 @@ pub use im_proto::Nats;
 #[cfg(feature = "socketio")]
 pub use im_proto::SocketIo;
 
-/// The tokio runtime, as `im-driver` needs it.
-#[derive(Debug)]
-pub enum Tokio {}
+/// The tokio runtime, as `im-driver` needs it: tasks go to the runtime the client is built
+/// in (`tokio::spawn`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tokio;
 
 impl im_driver::Runtime for Tokio {
     type Ws = WebSocketStream<Socket>;
 
-    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
         tokio::spawn(future);
     }
 
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep_until(deadline.into())
+    fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
+        Box::pin(Timer {
+            sleep: tokio::time::sleep_until(deadline.into()),
+        })
     }
 
-    fn now() -> Instant {
+    fn now(&self) -> Instant {
         // tokio's clock, so paused-time tests drive the core too.
         tokio::time::Instant::now().into_std()
     }
 
-    async fn connect(
+    fn connect(
+        &self,
         request: Request,
         tls: Arc<rustls::ClientConfig>,
         config: WebSocketConfig,
-    ) -> Result<Self::Ws, WsError> {
-        let socket = Socket::open(&request, tls).await?;
-        let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(request, socket, Some(config)).await?;
-        Ok(ws)
+    ) -> impl Future<Output = Result<Self::Ws, WsError>> + Send + 'static {
+        async move {
+            let socket = Socket::open(&request, tls).await?;
+            let (ws, _response) =
+                tokio_tungstenite::client_async_with_config(request, socket, Some(config))
+                    .await?;
+            Ok(ws)
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// tokio's sleep, re-armed in place.
+    #[derive(Debug)]
+    struct Timer {
+        #[pin]
+        sleep: tokio::time::Sleep,
+    }
+}
+
+impl AsyncTimer for Timer {
+    fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        self.project().sleep.reset(deadline.into());
+    }
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.project().sleep.poll(cx)
     }
 }
 

@@ -351,12 +351,12 @@ const KEY: &str = "demo-key";
 const STEP: Duration = Duration::from_secs(10);
 
 /// A demo user: the client, and the events it got (printed as they arrive).
-struct User<R: Runtime> {
+struct User<R: Runtime + Default> {
     client: Client<R>,
     seen: mpsc::Receiver<Event>,
 }
 
-impl<R: Runtime> User<R> {
+impl<R: Runtime + Default> User<R> {
     fn start(
         narrator: &'static Narrator,
         name: &'static str,
@@ -364,7 +364,7 @@ impl<R: Runtime> User<R> {
     ) -> User<R> {
         let (client, mut events) = builder.connect().expect("valid demo configuration");
         let (mut tx, seen) = mpsc::channel(1024);
-        R::spawn(async move {
+        R::default().spawn(async move {
             while let Some(event) = events.recv().await {
                 narrator.event(name, &event);
                 let _ = tx.try_send(event);
@@ -395,7 +395,7 @@ async fn within<F: std::future::Future>(f: F) -> Option<F::Output> {
     crate::wait::timeout(STEP, f).await
 }
 
-fn builder<R: Runtime>(args: &Args, url: &str, user: u64) -> ClientBuilder<R> {
+fn builder<R: Runtime + Default>(args: &Args, url: &str, user: u64) -> ClientBuilder<R> {
     let builder = Client::<R>::builder()
         .endpoint(url)
         .reconnect(args.policy())
@@ -419,7 +419,7 @@ fn builder<R: Runtime>(args: &Args, url: &str, user: u64) -> ClientBuilder<R> {
 }
 
 /// The embedded scenario: chat, restart, kick. Narrated; exits non-zero if a step fails.
-pub async fn scenario<R: Runtime>(mut args: Args) -> std::io::Result<()> {
+pub async fn scenario<R: Runtime + Default>(mut args: Args) -> std::io::Result<()> {
     let narrator: &'static Narrator = Box::leak(Box::new(Narrator::new(args.json)));
     args.key = KEY.into();
     args.reconnect_initial = Duration::from_millis(300);
@@ -521,7 +521,7 @@ pub async fn scenario<R: Runtime>(mut args: Args) -> std::io::Result<()> {
 }
 
 /// Connect to `url`, send every stdin line as a chat message, print the events.
-pub async fn interactive<R: Runtime>(url: String, args: Args) -> std::io::Result<()> {
+pub async fn interactive<R: Runtime + Default>(url: String, args: Args) -> std::io::Result<()> {
     let narrator: &'static Narrator = Box::leak(Box::new(Narrator::new(args.json)));
     let (client, mut events) = builder::<R>(&args, &url, args.user)
         .connect()
@@ -532,7 +532,7 @@ pub async fn interactive<R: Runtime>(url: String, args: Args) -> std::io::Result
     // Fates of sent messages, so that end of input waits for them instead of dropping them.
     let (mut fates, mut settled) = mpsc::channel(1024);
     let (done_tx, done) = futures_channel::oneshot::channel::<()>();
-    R::spawn(async move {
+    R::default().spawn(async move {
         while let Some(event) = events.recv().await {
             narrator.event("", &event);
             if matches!(
@@ -579,7 +579,7 @@ pub async fn interactive<R: Runtime>(url: String, args: Args) -> std::io::Result
 }
 
 /// Run the demo as its flags say.
-pub async fn run<R: Runtime>(args: Args) -> std::io::Result<()> {
+pub async fn run<R: Runtime + Default>(args: Args) -> std::io::Result<()> {
     match args.url.clone() {
         Some(url) => interactive::<R>(url, args).await,
         None => scenario::<R>(args).await,

@@ -41,7 +41,7 @@ fn closed_clients_leave_nothing_allocated() {
 
 /// Live heap before and after [`CLIENTS`] clients' whole lives, after one warm-up client (TLS
 /// configuration, runtime tables and the like are made once).
-async fn comes_back<R: Runtime>(url: &str, runtime: &str) {
+async fn comes_back<R: Runtime + Default>(url: &str, runtime: &str) {
     live_and_close::<R>(url, 1).await;
     let before = live_bytes();
     live_and_close::<R>(url, CLIENTS).await;
@@ -63,7 +63,7 @@ async fn comes_back<R: Runtime>(url: &str, runtime: &str) {
 
 /// `n` clients at once: each connects, joins a room, sends a message and reads its ack (so the
 /// reader, a command and the driver task have all polled the socket), then closes; all dropped.
-async fn live_and_close<R: Runtime>(url: &str, n: usize) {
+async fn live_and_close<R: Runtime + Default>(url: &str, n: usize) {
     let mut clients = Vec::with_capacity(n);
     for i in 0..n {
         let (client, events) = im_driver::Client::<R>::builder()

@@ -20,7 +20,7 @@ fn fast() -> ReconnectPolicy {
 }
 
 /// The TLS defaults, on each runtime's own socket code (`im_tokio::Socket`, `im_async_std::Socket`).
-async fn self_signed_server_is_refused<R: im_driver::Runtime>() {
+async fn self_signed_server_is_refused<R: im_driver::Runtime + Default>() {
     let (server, _cert) = LiveChatServer::start_tls("k").unwrap();
     let (client, mut events) = im_driver::Client::<R>::builder()
         .endpoint(server.url())
@@ -45,7 +45,7 @@ async fn self_signed_server_is_refused<R: im_driver::Runtime>() {
     client.close().await;
 }
 
-async fn explicitly_trusted_certificate_works<R: im_driver::Runtime>() {
+async fn explicitly_trusted_certificate_works<R: im_driver::Runtime + Default>() {
     let (server, cert) = LiveChatServer::start_tls("k").unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.into()).unwrap();

@@ -157,7 +157,7 @@ async fn raw_async_throughput(url: &str, n: usize) -> Duration {
 // ---------------------------------------------------------------------------------------------
 
 /// An im client logged in as `user`, once its connection is ready.
-async fn im_connected<R: im_driver::Runtime>(
+async fn im_connected<R: im_driver::Runtime + Default>(
     url: &str,
     user: u64,
 ) -> (im_driver::Client<R>, im_driver::Events) {
@@ -175,7 +175,7 @@ async fn im_connected<R: im_driver::Runtime>(
     (client, events)
 }
 
-async fn im_throughput<R: im_driver::Runtime>(url: &str, n: usize, user: u64) -> Duration {
+async fn im_throughput<R: im_driver::Runtime + Default>(url: &str, n: usize, user: u64) -> Duration {
     let (client, mut events) = im_connected::<R>(url, user).await;
     let start = Instant::now();
     client.subscribe(&format!("blast:{n}")).unwrap();

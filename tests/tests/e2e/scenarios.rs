@@ -31,7 +31,7 @@ pub fn fast_policy() -> ReconnectPolicy {
     }
 }
 
-fn client<R: Runtime>(url: &str, user: u64) -> ClientBuilder<R> {
+fn client<R: Runtime + Default>(url: &str, user: u64) -> ClientBuilder<R> {
     Client::<R>::builder()
         .endpoint(url)
         .protocol(LiveChat::new(ROOM, user, KEY))
@@ -56,7 +56,7 @@ async fn subscribed(events: &mut Events, channel: &str) {
     .await;
 }
 
-pub async fn connect_auth_and_message<R: Runtime>() {
+pub async fn connect_auth_and_message<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut alice_events) = client::<R>(&server.url(), 1).connect().unwrap();
     let (bob, mut bob_events) = client::<R>(&server.url(), 2).connect().unwrap();
@@ -87,7 +87,7 @@ pub async fn connect_auth_and_message<R: Runtime>() {
 }
 
 pub async fn server_close_reconnects_with_backoff_resubscribes_and_delivers_queued_in_order<
-    R: Runtime,
+    R: Runtime + Default,
 >() {
     let mut server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
@@ -147,14 +147,14 @@ pub async fn server_close_reconnects_with_backoff_resubscribes_and_delivers_queu
     alice.close().await;
 }
 
-pub async fn half_open_link_is_detected_within_interval_plus_timeout<R: Runtime>() {
+pub async fn half_open_link_is_detected_within_interval_plus_timeout<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     half_open_is_detected(&server, "", |url| client::<R>(url, 1)).await;
 }
 
 /// Connect with a client-driven heartbeat and wait for one answered heartbeat, so the link is
 /// known good right before a fault.
-pub async fn heartbeating<R: Runtime>(
+pub async fn heartbeating<R: Runtime + Default>(
     builder: ClientBuilder<R>,
     interval: Duration,
     timeout: Duration,
@@ -174,7 +174,7 @@ pub async fn heartbeating<R: Runtime>(
 /// H2 on a half-open link: through the fault proxy turned black hole, the client declares the
 /// link dead within interval + timeout (+ scheduling slack), and reconnects once the proxy
 /// heals. On any server dialect, through `login`; `what` prefixes the printed figure.
-pub async fn half_open_is_detected<R: Runtime>(
+pub async fn half_open_is_detected<R: Runtime + Default>(
     server: &LiveChatServer,
     what: &str,
     login: impl Fn(&str) -> ClientBuilder<R>,
@@ -199,14 +199,14 @@ pub async fn half_open_is_detected<R: Runtime>(
     alice.close().await;
 }
 
-pub async fn kicked_client_never_reconnects<R: Runtime>() {
+pub async fn kicked_client_never_reconnects<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     second_login_kicks_the_first(&server, |url| client::<R>(url, 1)).await;
 }
 
 /// The same user logs in twice: the first session is kicked (`conn_close`), closes for good and
 /// never reconnects. On any server dialect, through `login` (a builder for that user).
-pub async fn second_login_kicks_the_first<R: Runtime>(
+pub async fn second_login_kicks_the_first<R: Runtime + Default>(
     server: &LiveChatServer,
     login: impl Fn(&str) -> ClientBuilder<R>,
 ) {
@@ -255,7 +255,7 @@ impl Tally {
     }
 }
 
-pub async fn first_connect_refused_is_retried<R: Runtime>() {
+pub async fn first_connect_refused_is_retried<R: Runtime + Default>() {
     let port = free_port();
     let url = format!("ws://127.0.0.1:{port}/ws");
     let (alice, mut events) = client::<R>(&url, 1).connect().unwrap();
@@ -273,7 +273,7 @@ pub async fn first_connect_refused_is_retried<R: Runtime>() {
     alice.close().await;
 }
 
-pub async fn max_attempts_gives_up<R: Runtime>() {
+pub async fn max_attempts_gives_up<R: Runtime + Default>() {
     let port = free_port();
     let url = format!("ws://127.0.0.1:{port}/ws");
     let (alice, mut events) = client::<R>(&url, 1)
@@ -302,7 +302,7 @@ pub async fn max_attempts_gives_up<R: Runtime>() {
     ));
 }
 
-pub async fn hostile_frames_are_errors_and_the_connection_survives<R: Runtime>() {
+pub async fn hostile_frames_are_errors_and_the_connection_survives<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     alice.subscribe("lobby").unwrap();
@@ -347,7 +347,7 @@ pub async fn hostile_frames_are_errors_and_the_connection_survives<R: Runtime>()
     alice.close().await;
 }
 
-pub async fn close_ends_the_driver_and_nothing_reconnects<R: Runtime>() {
+pub async fn close_ends_the_driver_and_nothing_reconnects<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     connected(&mut events).await;
@@ -360,7 +360,7 @@ pub async fn close_ends_the_driver_and_nothing_reconnects<R: Runtime>() {
 
 /// Clones share one connection: dropping one leaves the client working, dropping the last one
 /// closes it as `close` would.
-pub async fn dropping_the_last_handle_closes_the_client<R: Runtime>() {
+pub async fn dropping_the_last_handle_closes_the_client<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     connected(&mut events).await;
@@ -391,7 +391,7 @@ async fn ends_closed_by_user(events: &mut Events) {
     );
 }
 
-pub async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order<R: Runtime>() {
+pub async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order<R: Runtime + Default>() {
     let mut server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     let total = 2_000;
@@ -459,7 +459,7 @@ pub async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order<R: 
     alice.close().await;
 }
 
-pub async fn unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects<R: Runtime>() {
+pub async fn unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1)
         .heartbeat(HeartbeatMode::ClientDriven {
@@ -488,7 +488,7 @@ pub async fn unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects<R: 
     alice.close().await;
 }
 
-pub async fn hung_websocket_handshake_times_out_and_is_retried<R: Runtime>() {
+pub async fn hung_websocket_handshake_times_out_and_is_retried<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     server.set_hang_handshake(true);
     let (alice, mut events) = client::<R>(&server.url(), 1)
@@ -506,7 +506,7 @@ pub async fn hung_websocket_handshake_times_out_and_is_retried<R: Runtime>() {
     alice.close().await;
 }
 
-pub async fn reset_connection_is_reestablished<R: Runtime>() {
+pub async fn reset_connection_is_reestablished<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
     let (alice, mut events) = client::<R>(&proxy.url("/ws"), 1).connect().unwrap();
@@ -527,7 +527,7 @@ pub async fn reset_connection_is_reestablished<R: Runtime>() {
     alice.close().await;
 }
 
-pub async fn round_trip_time_reflects_link_delay<R: Runtime>() {
+pub async fn round_trip_time_reflects_link_delay<R: Runtime + Default>() {
     let server = LiveChatServer::start(KEY).unwrap();
     let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
     let (alice, mut events) = client::<R>(&proxy.url("/ws"), 1)
@@ -560,7 +560,7 @@ pub async fn round_trip_time_reflects_link_delay<R: Runtime>() {
 /// waiting (its `recv` dropped by a timeout) and then stays away for ten dead-link bounds does
 /// not stall the link — heartbeat replies are still read, so no dead link is declared — and
 /// what arrived meanwhile is all there, in order, read afterwards as a `Stream`.
-pub async fn an_absent_reader_does_not_stall_the_link<R: Runtime>() {
+pub async fn an_absent_reader_does_not_stall_the_link<R: Runtime + Default>() {
     use futures_util::StreamExt;
 
     let server = LiveChatServer::start(KEY).unwrap();

@@ -21,7 +21,7 @@ const ROOM: u64 = 3;
 /// The home room every client of these scenarios is in (`auth2`'s `room_id`).
 const HOME: &str = "livechat_3";
 
-fn client<R: Runtime>(url: &str, user: u64) -> ClientBuilder<R> {
+fn client<R: Runtime + Default>(url: &str, user: u64) -> ClientBuilder<R> {
     Client::<R>::builder()
         .endpoint(url)
         .protocol(LiveChat::new(ROOM, user, KEY))
@@ -46,7 +46,7 @@ async fn all_sent(events: &mut Events, ids: &[im_proto::SendId]) {
     .await;
 }
 
-pub async fn seed_exact_ready_after_auth2_chats_at_most_once<R: Runtime>() {
+pub async fn seed_exact_ready_after_auth2_chats_at_most_once<R: Runtime + Default>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     let (alice, mut alice_events) = client::<R>(&server.url(), 1).connect().unwrap();
     let (bob, mut bob_events) = client::<R>(&server.url(), 2).connect().unwrap();
@@ -76,7 +76,7 @@ pub async fn seed_exact_ready_after_auth2_chats_at_most_once<R: Runtime>() {
     bob.close().await;
 }
 
-pub async fn seed_exact_offline_queue_goes_out_once_in_order_after_reconnect<R: Runtime>() {
+pub async fn seed_exact_offline_queue_goes_out_once_in_order_after_reconnect<R: Runtime + Default>() {
     let mut server = LiveChatServer::start_seed_exact(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     connected(&mut events).await;
@@ -107,12 +107,12 @@ pub async fn seed_exact_offline_queue_goes_out_once_in_order_after_reconnect<R: 
     alice.close().await;
 }
 
-pub async fn seed_exact_half_open_link_is_detected_within_interval_plus_timeout<R: Runtime>() {
+pub async fn seed_exact_half_open_link_is_detected_within_interval_plus_timeout<R: Runtime + Default>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     half_open_is_detected(&server, "seed-exact: ", |url| client::<R>(url, 1)).await;
 }
 
-pub async fn seed_exact_silent_server_is_a_dead_link_and_the_client_reconnects<R: Runtime>() {
+pub async fn seed_exact_silent_server_is_a_dead_link_and_the_client_reconnects<R: Runtime + Default>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     let (interval, timeout) = (Duration::from_millis(300), Duration::from_millis(300));
     let (alice, mut events) = heartbeating(client::<R>(&server.url(), 1), interval, timeout).await;
@@ -138,14 +138,14 @@ pub async fn seed_exact_silent_server_is_a_dead_link_and_the_client_reconnects<R
     alice.close().await;
 }
 
-pub async fn seed_exact_kick_never_reconnects<R: Runtime>() {
+pub async fn seed_exact_kick_never_reconnects<R: Runtime + Default>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     second_login_kicks_the_first(&server, |url| client::<R>(url, 1)).await;
 }
 
 /// A server that logs the client in and drops it at once: every drop before `stable_after`
 /// is a failed attempt (R2), so the attempt count and the waits grow instead of restarting.
-pub async fn seed_exact_flapping_server_backs_off<R: Runtime>() {
+pub async fn seed_exact_flapping_server_backs_off<R: Runtime + Default>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     server.set_close_after_login(true);
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
@@ -170,7 +170,7 @@ pub async fn seed_exact_flapping_server_backs_off<R: Runtime>() {
     alice.close().await;
 }
 
-pub async fn seed_exact_flapping_server_with_max_attempts_gives_up<R: Runtime>() {
+pub async fn seed_exact_flapping_server_with_max_attempts_gives_up<R: Runtime + Default>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     server.set_close_after_login(true);
     let (alice, mut events) = client::<R>(&server.url(), 1)
