@@ -89,6 +89,8 @@ impl im_driver::Runtime for AsyncIo {
         Instant::now()
     }
 
+    // Not an `async fn`: the future must not borrow `self` (the driver keeps it past the call).
+    #[allow(clippy::manual_async_fn)]
     fn connect(
         &self,
         request: Request,

@@ -84,6 +84,8 @@ impl im_driver::Runtime for Tokio {
         tokio::time::Instant::now().into_std()
     }
 
+    // Not an `async fn`: the future must not borrow `self` (the driver keeps it past the call).
+    #[allow(clippy::manual_async_fn)]
     fn connect(
         &self,
         request: Request,
