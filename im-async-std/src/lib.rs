@@ -100,8 +100,7 @@ impl im_driver::Runtime for AsyncIo {
         async move {
             let socket = Socket::open(&request, tls).await?;
             let (ws, _response) =
-                async_tungstenite::client_async_with_config(request, socket, Some(config))
-                    .await?;
+                async_tungstenite::client_async_with_config(request, socket, Some(config)).await?;
             Ok(ws)
         }
     }

@@ -348,8 +348,7 @@ impl<R: Runtime> Conn<R> {
                     debug!(protocol = self.core.protocol_name(), %conn, %endpoint, "connecting");
                     let dialer = self.dialer.clone();
                     let runtime = self.runtime.clone();
-                    let open =
-                        async move { dialer.open(&runtime, &endpoint, subprotocols).await };
+                    let open = async move { dialer.open(&runtime, &endpoint, subprotocols).await };
                     self.link = Link::Connecting(conn, Box::pin(open));
                     pumped.for_driver = true;
                     pumped.connect = true;

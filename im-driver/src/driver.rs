@@ -158,7 +158,13 @@ pub(crate) fn spawn<R: Runtime>(
     write_timeout: Duration,
 ) -> Arc<Shared<R>> {
     let shared = Arc::new(Shared {
-        conn: Mutex::new(Conn::new(runtime.clone(), core, dialer, capacity, write_timeout)),
+        conn: Mutex::new(Conn::new(
+            runtime.clone(),
+            core,
+            dialer,
+            capacity,
+            write_timeout,
+        )),
         owner: Owner::new(),
         finished: AtomicBool::new(false),
         finished_event: event_listener::Event::new(),

@@ -83,7 +83,8 @@ impl Dialer {
         let request = self
             .request(endpoint, subprotocols)
             .map_err(TransportEvent::Failed)?;
-        runtime.connect(request, self.tls.clone(), ws_config(self.max_frame_bytes))
+        runtime
+            .connect(request, self.tls.clone(), ws_config(self.max_frame_bytes))
             .await
             .map_err(|e| match &e {
                 // An answer, not a failure: the core decides what a refusal means.

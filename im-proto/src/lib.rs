@@ -107,8 +107,7 @@ pub use output::{
     Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
 };
 pub use protocol::{
-    check_json_depth, Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent,
-    SendInfo,
+    check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
 };
 #[cfg(feature = "livechat")]
 pub use protocols::livechat::LiveChat;

@@ -4,9 +4,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::error::EncodeError;
 use crate::message::{Delivery, OutgoingMessage, SendId};
 use crate::output::{Event, Output, Undelivered};
-use crate::protocol::{Encoded, Protocol, SendInfo};
+use crate::protocol::{Context, Protocol, SendInfo};
 use crate::queue::Outputs;
 use crate::transport::ConnId;
 
@@ -25,6 +26,12 @@ pub(crate) struct Entry {
     pub ack_deadline: Option<Instant>,
     /// Q3: retransmissions made after ack timeouts.
     pub ack_retries: u32,
+}
+
+/// A protocol that accepted a message without transmitting it broke its contract: the message
+/// is handed back rather than held for an ack that cannot come.
+fn no_frame() -> EncodeError {
+    EncodeError::Other("the protocol accepted the message but transmitted no frame for it".into())
 }
 
 impl Entry {
@@ -178,15 +185,16 @@ impl Outbox {
     /// Q2, Q3: transmit every held message not yet sent on `conn`, in FIFO order. A message
     /// no ack will answer is `Sent` and gone; one the server will ack stays, due by
     /// `now + ack_timeout`; one the protocol cannot encode is handed back.
+    /// Anything else the protocol reports while sending stays in `cx` for the caller.
     pub fn flush(
         &mut self,
-        now: Instant,
         conn: ConnId,
         ack_timeout: Duration,
         protocol: &mut dyn Protocol,
+        cx: &mut Context<'_>,
         out: &mut Outputs,
     ) {
-        let ack_deadline = now.checked_add(ack_timeout);
+        let ack_deadline = cx.now.checked_add(ack_timeout);
         let mut done = Vec::new();
         let mut failed = Vec::new();
         for entry in self.unsent_on(conn) {
@@ -195,9 +203,13 @@ impl Outbox {
                 key: &entry.key,
                 redelivery: entry.ever_sent,
             };
-            match protocol.encode_message(&entry.msg, info) {
-                Ok(Encoded { frame, delivery }) => {
-                    out.push(Output::Transmit { conn, frame });
+            let mark = cx.mark();
+            let sent = protocol
+                .on_send(cx, &entry.msg, info)
+                .and_then(|()| cx.take_delivery().ok_or_else(no_frame));
+            match sent {
+                Ok(delivery) => {
+                    cx.take_transmits(|frame| out.push(Output::Transmit { conn, frame }));
                     entry.sent_on = Some(conn);
                     entry.ever_sent = true;
                     match delivery {
@@ -208,7 +220,10 @@ impl Outbox {
                         }
                     }
                 }
-                Err(error) => failed.push((entry.id, error)),
+                Err(error) => {
+                    cx.roll_back(mark);
+                    failed.push((entry.id, error));
+                }
             }
         }
         for id in done {

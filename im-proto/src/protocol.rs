@@ -4,6 +4,12 @@
 //! owns bytes: it turns frames into [`ProtocolEvent`]s and user intents into frames. It never
 //! sees a socket or a clock it did not get from the core, so every vendor is testable in virtual
 //! time with [`crate::sim`].
+//!
+//! The trait speaks one way: each `on_*` method is something that happened (the socket opened,
+//! a frame arrived, a heartbeat or a message is due, a channel is wanted, the client closes),
+//! and the protocol answers through its [`Context`] alone — frames to send
+//! ([`Context::transmit`], [`Context::transmit_message`]) and what it learnt
+//! ([`Context::emit`]). A return value only says whether it could do what was asked.
 
 use std::time::{Duration, Instant};
 
@@ -25,8 +31,10 @@ pub struct Context<'a> {
     events: &'a mut Vec<ProtocolEvent>,
     /// The core's queue of outputs, for a message that comes first in its input: nothing the
     /// core must act on precedes it, so it is queued for the user at once instead of passing
-    /// through `events` (one move of a ~120-byte message fewer per chat frame).
+    /// through `events` (one move of a message fewer per chat frame).
     direct: Option<&'a mut Outputs>,
+    /// What [`Context::transmit_message`] said of the message being sent.
+    delivery: Option<Delivery>,
 }
 
 impl<'a> Context<'a> {
@@ -42,6 +50,7 @@ impl<'a> Context<'a> {
             limits,
             events,
             direct: None,
+            delivery: None,
         }
     }
 
@@ -62,9 +71,59 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// Send a frame on the current connection (handshake replies, pongs, automatic acks).
+    /// Send a frame on the current connection (handshake steps, heartbeats, pongs, automatic
+    /// acks, subscriptions, a goodbye).
     pub fn transmit(&mut self, frame: Frame) {
         self.events.push(ProtocolEvent::Transmit(frame));
+    }
+
+    /// Send the frame of the message [`Protocol::on_send`] was given, and say what the server
+    /// will do about it. `AtLeastOnce`: the server will acknowledge it
+    /// ([`ProtocolEvent::Acked`]) and the core holds the message until it does; `AtMostOnce`:
+    /// no ack will come, the message is `Sent` once written.
+    pub fn transmit_message(&mut self, frame: Frame, delivery: Delivery) {
+        self.delivery = Some(delivery);
+        self.transmit(frame);
+    }
+
+    /// Whether [`transmit_message`](Self::transmit_message) was called since the last take.
+    pub(crate) fn take_delivery(&mut self) -> Option<Delivery> {
+        self.delivery.take()
+    }
+
+    /// How many events are reported so far (a mark to roll back to).
+    pub(crate) fn mark(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Forget what was reported since `mark` (a send the protocol refused half-way).
+    pub(crate) fn roll_back(&mut self, mark: usize) {
+        self.events.truncate(mark);
+        self.delivery = None;
+    }
+
+    /// Hand every frame to send so far to `f`, in order, keeping the other events.
+    pub(crate) fn take_transmits(&mut self, mut f: impl FnMut(Frame)) {
+        if self
+            .events
+            .iter()
+            .all(|e| matches!(e, ProtocolEvent::Transmit(_)))
+        {
+            for event in self.events.drain(..) {
+                if let ProtocolEvent::Transmit(frame) = event {
+                    f(frame);
+                }
+            }
+            return;
+        }
+        let mut kept = Vec::new();
+        for event in self.events.drain(..) {
+            match event {
+                ProtocolEvent::Transmit(frame) => f(frame),
+                other => kept.push(other),
+            }
+        }
+        *self.events = kept;
     }
 }
 
@@ -117,42 +176,16 @@ pub struct SendInfo<'a> {
     pub redelivery: bool,
 }
 
-/// An outgoing message on the wire, and what the server will do about it.
-#[derive(Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Encoded {
-    pub frame: Frame,
-    /// `AtLeastOnce`: the server will acknowledge this frame ([`ProtocolEvent::Acked`]) and the
-    /// core holds the message until it does; `AtMostOnce`: no ack will come, the message is
-    /// `Sent` once written.
-    pub delivery: Delivery,
-}
-
-impl Encoded {
-    /// A frame no ack will answer: the message ends `Sent` once written.
-    pub fn at_most_once(frame: Frame) -> Self {
-        Encoded {
-            frame,
-            delivery: Delivery::AtMostOnce,
-        }
-    }
-
-    /// A frame the server will acknowledge: the message is held until [`ProtocolEvent::Acked`].
-    pub fn at_least_once(frame: Frame) -> Self {
-        Encoded {
-            frame,
-            delivery: Delivery::AtLeastOnce,
-        }
-    }
-}
-
 /// A vendor's wire protocol.
 ///
 /// The core calls these in a fixed order per connection: [`on_open`](Protocol::on_open) once the
-/// transport is up, then [`on_frame`](Protocol::on_frame) for every inbound frame; the
-/// `encode_*` and [`heartbeat`](Protocol::heartbeat) methods only after the protocol emitted
-/// [`ProtocolEvent::Ready`]. Per-connection state must be reset in `on_open`: a new connection
-/// is a new session.
+/// transport is up, then [`on_frame`](Protocol::on_frame) for every inbound frame;
+/// [`on_heartbeat`](Protocol::on_heartbeat), [`on_send`](Protocol::on_send),
+/// [`on_subscribe`](Protocol::on_subscribe) and [`on_unsubscribe`](Protocol::on_unsubscribe)
+/// only after the protocol emitted [`ProtocolEvent::Ready`]; [`on_close`](Protocol::on_close)
+/// before a user close of a ready connection. Per-connection state must be reset in `on_open`:
+/// a new connection is a new session. Everything a protocol sends or learns goes through the
+/// [`Context`]; see the module docs.
 pub trait Protocol: Send + 'static {
     /// Short name for logs and errors.
     fn name(&self) -> &'static str;
@@ -168,6 +201,12 @@ pub trait Protocol: Send + 'static {
         None
     }
 
+    /// Refuse, at `send` time, a message this protocol can never carry (a binary body on a
+    /// JSON-only wire), so the caller gets a `Result` instead of a later `Undelivered`.
+    fn validate(&self, _msg: &OutgoingMessage) -> Result<(), EncodeError> {
+        Ok(())
+    }
+
     /// The transport opened: start the handshake (or emit `Ready` at once if there is none).
     fn on_open(&mut self, cx: &mut Context<'_>);
 
@@ -175,34 +214,31 @@ pub trait Protocol: Send + 'static {
     /// connection carries on; emit [`ProtocolEvent::Fatal`] to end it.
     fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError>;
 
-    /// The frame to send as a client-driven heartbeat.
-    fn heartbeat(&mut self, now: Instant) -> Frame;
+    /// A client-driven heartbeat is due (H1, or an H4 probe): transmit it.
+    fn on_heartbeat(&mut self, cx: &mut Context<'_>);
 
-    /// Refuse, at `send` time, a message this protocol can never carry (a binary body on a
-    /// JSON-only wire), so the caller gets a `Result` instead of a later `Undelivered`.
-    fn validate(&self, _msg: &OutgoingMessage) -> Result<(), EncodeError> {
-        Ok(())
-    }
-
-    /// The frame for one message, and whether the server will ack it. Each message decides
-    /// for itself (its [`OutgoingMessage::delivery`], else the protocol's default): an ack the
-    /// server will not send must never be waited for, and a message that asked for acks the
-    /// server cannot give is refused with [`EncodeError::Unsupported`], not sent silently weaker.
-    fn encode_message(
+    /// Send one message: its frame goes out with [`Context::transmit_message`], exactly once,
+    /// saying whether the server will ack it. Each message decides for itself (its
+    /// [`OutgoingMessage::delivery`], else the protocol's default): an ack the server will not
+    /// send must never be waited for, and a message that asked for acks the server cannot give
+    /// is refused with [`EncodeError::Unsupported`], not sent silently weaker. On `Err` nothing
+    /// it reported is sent, and the message is handed back.
+    fn on_send(
         &mut self,
+        cx: &mut Context<'_>,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Encoded, EncodeError>;
+    ) -> Result<(), EncodeError>;
 
-    /// The frame that subscribes to `channel`, or `None` if the vendor has no such thing.
-    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError>;
+    /// The user wants `channel`: transmit the subscription, if the vendor has such a thing.
+    fn on_subscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError>;
 
-    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError>;
+    /// The user no longer wants `channel`.
+    fn on_unsubscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError>;
 
-    /// A goodbye frame sent before a user close (MQTT DISCONNECT).
-    fn on_close(&mut self) -> Option<Frame> {
-        None
-    }
+    /// The user closes a ready connection: transmit a goodbye, if the vendor has one (MQTT
+    /// DISCONNECT).
+    fn on_close(&mut self, _cx: &mut Context<'_>) {}
 }
 
 /// Refuse JSON nested deeper than `limit` before parsing it: a cheap scan of brackets outside

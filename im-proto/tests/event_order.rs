@@ -111,21 +111,23 @@ impl im_proto::Protocol for Scripted {
         }
         Ok(())
     }
-    fn heartbeat(&mut self, _now: Instant) -> Frame {
-        Frame::Text("ping".into())
+    fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
+        cx.transmit(Frame::Text("ping".into()));
     }
-    fn encode_message(
+    fn on_send(
         &mut self,
+        _cx: &mut Context<'_>,
         _msg: &OutgoingMessage,
         _send: SendInfo<'_>,
-    ) -> Result<im_proto::Encoded, EncodeError> {
+    ) -> Result<(), EncodeError> {
         Err(EncodeError::Other("receive only".into()))
     }
-    fn encode_subscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(None)
+    fn on_subscribe(&mut self, _cx: &mut Context<'_>, _channel: &str) -> Result<(), EncodeError> {
+        Ok(())
     }
-    fn encode_unsubscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(None)
+
+    fn on_unsubscribe(&mut self, _cx: &mut Context<'_>, _channel: &str) -> Result<(), EncodeError> {
+        Ok(())
     }
 }
 

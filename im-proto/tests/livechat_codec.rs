@@ -3,7 +3,7 @@ mod support;
 
 use im_proto::protocols::livechat::Dialect;
 use im_proto::{
-    Delivery, EncodeError, Encoded, Frame, Limits, LiveChat, OutgoingMessage, Protocol,
+    Delivery, EncodeError, Frame, Limits, LiveChat, OutgoingMessage, Protocol,
     ProtocolError, ProtocolEvent, SendId, SendInfo,
 };
 use serde_json::Value;
@@ -17,13 +17,20 @@ fn run(p: &mut LiveChat, frame: &str) -> (Vec<ProtocolEvent>, Result<(), Protoco
 const IM_AUTH1: &str = r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s","dialect":"im"}}"#;
 const SEED_AUTH1: &str = r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s"}}"#;
 
+/// A message's frame, and whether the server will ack it.
+struct Encoded {
+    frame: Frame,
+    delivery: Delivery,
+}
+
 fn encode(p: &mut LiveChat, msg: &OutgoingMessage) -> Result<Encoded, EncodeError> {
     let send = SendInfo {
         id: SendId(3),
         key: "tag-3",
         redelivery: false,
     };
-    p.encode_message(msg, send)
+    let (delivery, frame) = p.encode_message(msg, send)?;
+    Ok(Encoded { frame, delivery })
 }
 
 #[test]

@@ -95,8 +95,7 @@ impl im_driver::Runtime for Tokio {
         async move {
             let socket = Socket::open(&request, tls).await?;
             let (ws, _response) =
-                tokio_tungstenite::client_async_with_config(request, socket, Some(config))
-                    .await?;
+                tokio_tungstenite::client_async_with_config(request, socket, Some(config)).await?;
             Ok(ws)
         }
     }

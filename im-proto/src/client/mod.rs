@@ -332,7 +332,7 @@ impl Client {
     }
 
     /// Add `channel` to the desired set (S1); subscribes now if `Ready`, else on the next `Ready`.
-    pub fn subscribe(&mut self, _now: Instant, channel: &str) -> Result<(), SubscribeError> {
+    pub fn subscribe(&mut self, now: Instant, channel: &str) -> Result<(), SubscribeError> {
         if self.is_closed() {
             return Err(SubscribeError::Closed);
         }
@@ -348,34 +348,35 @@ impl Client {
         }
         self.desired.insert(channel.to_owned());
         if let Phase::Ready { conn, .. } = self.phase {
-            let encoded = self.protocol.encode_subscribe(channel);
-            self.transmit_encoded(conn, channel, encoded);
+            self.send_subscribe(now, conn, channel);
         }
         Ok(())
     }
 
     /// Remove `channel` from the desired set. Returns whether it was there.
-    pub fn unsubscribe(&mut self, _now: Instant, channel: &str) -> bool {
+    pub fn unsubscribe(&mut self, now: Instant, channel: &str) -> bool {
         if self.is_closed() || !self.desired.remove(channel) {
             return false;
         }
         if let Phase::Ready { conn, .. } = self.phase {
-            let encoded = self.protocol.encode_unsubscribe(channel);
-            self.transmit_encoded(conn, channel, encoded);
+            let result = self.speak(now, conn, |p, cx| {
+                all_or_nothing(cx, |cx| p.on_unsubscribe(cx, channel))
+            });
+            self.subscribe_failed(channel, result);
         }
         true
     }
 
     /// Close for good (R4): the connection is shut, undelivered messages are handed back (Q4),
     /// `Closed` is the last event and nothing is scheduled afterwards.
-    pub fn close(&mut self, _now: Instant) {
-        self.shut(CloseReason::User);
+    pub fn close(&mut self, now: Instant) {
+        self.shut(now, CloseReason::User);
     }
 
     /// Close for good because the driver cannot go on (its user stopped reading events). Like
     /// [`close`](Self::close), with the given reason.
-    pub fn close_with(&mut self, _now: Instant, reason: CloseReason) {
-        self.shut(reason);
+    pub fn close_with(&mut self, now: Instant, reason: CloseReason) {
+        self.shut(now, reason);
     }
 
     /// The driver stopped (`false`) or resumed (`true`) reading the socket, for backpressure
@@ -551,11 +552,7 @@ impl Client {
         });
         let timeout = self.config.handshake_timeout;
         self.timers.set_after(Timer::Handshake, now, timeout);
-        let mut events = std::mem::take(&mut self.scratch);
-        let mut cx = Context::new(now, heartbeat, &self.config.limits, &mut events);
-        self.protocol.on_open(&mut cx);
-        self.apply(now, conn, &mut events);
-        self.scratch = events;
+        self.speak(now, conn, |p, cx| p.on_open(cx));
     }
 
     fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
@@ -692,8 +689,7 @@ impl Client {
         // S1: every Ready re-establishes the whole desired set.
         let channels: Vec<String> = self.desired.iter().cloned().collect();
         for channel in channels {
-            let encoded = self.protocol.encode_subscribe(&channel);
-            self.transmit_encoded(conn, &channel, encoded);
+            self.send_subscribe(now, conn, &channel);
         }
         // Q2: what waited goes out first, in order.
         self.flush_outbox(now, conn);
@@ -770,14 +766,12 @@ impl Client {
         }
     }
 
-    fn shut(&mut self, reason: CloseReason) {
+    fn shut(&mut self, now: Instant, reason: CloseReason) {
         if self.is_closed() {
             return;
         }
         if let Phase::Ready { conn, .. } = self.phase {
-            if let Some(frame) = self.protocol.on_close() {
-                self.push_out(Output::Transmit { conn, frame });
-            }
+            self.speak(now, conn, |p, cx| p.on_close(cx));
         }
         self.disconnect_current("client closed");
         self.finish(reason);
@@ -802,8 +796,8 @@ impl Client {
         };
         let conn = *conn;
         link.heartbeat_sent(now, &mut self.timers);
-        let frame = heartbeat_frame(link.mode, &mut *self.protocol, now);
-        self.push_out(Output::Transmit { conn, frame });
+        let mode = link.mode;
+        self.heartbeat(now, conn, mode);
     }
 
     /// H4: don't trust stale state; ask the link whether it is alive.
@@ -813,8 +807,21 @@ impl Client {
         };
         let conn = *conn;
         if link.probe(now, &mut self.timers) == Some(Probe::Heartbeat) {
-            let frame = heartbeat_frame(link.mode, &mut *self.protocol, now);
-            self.push_out(Output::Transmit { conn, frame });
+            let mode = link.mode;
+            self.heartbeat(now, conn, mode);
+        }
+    }
+
+    /// A heartbeat of the link's mode: a WebSocket ping, or the protocol's own.
+    fn heartbeat(&mut self, now: Instant, conn: ConnId, mode: HeartbeatMode) {
+        match mode {
+            HeartbeatMode::WebSocketPing { .. } => {
+                self.push_out(Output::Transmit {
+                    conn,
+                    frame: Frame::Ping(Vec::new()),
+                });
+            }
+            _ => self.speak(now, conn, |p, cx| p.on_heartbeat(cx)),
         }
     }
 
@@ -831,16 +838,17 @@ impl Client {
     /// Transmit every held message not yet sent on `conn` (Q2, Q3). Not while leaving this
     /// vendor: new messages wait for the next one.
     fn flush_outbox(&mut self, now: Instant, conn: ConnId) {
-        if self.switching.is_none() {
-            let ack_timeout = self.config.ack_timeout;
-            self.outbox.flush(
-                now,
-                conn,
-                ack_timeout,
-                &mut *self.protocol,
-                &mut self.outputs,
-            );
+        if self.switching.is_some() {
+            return;
         }
+        let ack_timeout = self.config.ack_timeout;
+        let mut events = std::mem::take(&mut self.scratch);
+        let mut cx = Context::new(now, self.heartbeat_mode(), &self.config.limits, &mut events);
+        let protocol = &mut *self.protocol;
+        (self.outbox).flush(conn, ack_timeout, protocol, &mut cx, &mut self.outputs);
+        // Anything else the protocol reported while sending.
+        self.apply(now, conn, &mut events);
+        self.scratch = events;
     }
 
     /// Q3: overdue acks: retransmit while retries remain, then hand back.
@@ -897,19 +905,47 @@ impl Client {
 
     // ----- what goes out -----
 
-    fn transmit_encoded(
+    /// Let the protocol answer something that happened on `conn` (through its context), then
+    /// act on what it reported.
+    fn speak<T>(
         &mut self,
+        now: Instant,
         conn: ConnId,
-        channel: &str,
-        encoded: Result<Option<Frame>, crate::EncodeError>,
-    ) {
-        match encoded {
-            Ok(Some(frame)) => self.push_out(Output::Transmit { conn, frame }),
-            Ok(None) => {}
-            Err(error) => self.emit(Event::Error(Error::Subscribe {
+        f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>) -> T,
+    ) -> T {
+        let mut events = std::mem::take(&mut self.scratch);
+        let mode = self.heartbeat_mode();
+        let mut cx = Context::new(now, mode, &self.config.limits, &mut events);
+        let result = f(&mut *self.protocol, &mut cx);
+        self.apply(now, conn, &mut events);
+        self.scratch = events;
+        result
+    }
+
+    /// The heartbeat mode in force: the link's, the one the handshake settled, or the
+    /// configured one.
+    fn heartbeat_mode(&self) -> HeartbeatMode {
+        match &self.phase {
+            Phase::Ready { link, .. } => link.mode,
+            Phase::Handshaking { heartbeat, .. } => *heartbeat,
+            _ => self.config.heartbeat,
+        }
+    }
+
+    /// S1: ask the server for `channel`.
+    fn send_subscribe(&mut self, now: Instant, conn: ConnId, channel: &str) {
+        let result = self.speak(now, conn, |p, cx| {
+            all_or_nothing(cx, |cx| p.on_subscribe(cx, channel))
+        });
+        self.subscribe_failed(channel, result);
+    }
+
+    fn subscribe_failed(&mut self, channel: &str, result: Result<(), crate::EncodeError>) {
+        if let Err(error) = result {
+            self.emit(Event::Error(Error::Subscribe {
                 channel: channel.to_owned(),
                 error,
-            })),
+            }));
         }
     }
 
@@ -923,12 +959,17 @@ impl Client {
     }
 }
 
-/// The heartbeat frame of a mode: a WebSocket ping, or the protocol's own.
-fn heartbeat_frame(mode: HeartbeatMode, protocol: &mut dyn Protocol, now: Instant) -> Frame {
-    match mode {
-        HeartbeatMode::WebSocketPing { .. } => Frame::Ping(Vec::new()),
-        _ => protocol.heartbeat(now),
+/// Run `f`; if it fails, nothing it reported is kept (a refused request sends nothing).
+fn all_or_nothing(
+    cx: &mut Context<'_>,
+    f: impl FnOnce(&mut Context<'_>) -> Result<(), crate::EncodeError>,
+) -> Result<(), crate::EncodeError> {
+    let mark = cx.mark();
+    let result = f(cx);
+    if result.is_err() {
+        cx.roll_back(mark);
     }
+    result
 }
 
 impl std::fmt::Debug for Client {

@@ -15,9 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::message::{Body, Delivery, Message, OutgoingMessage};
-use crate::protocol::{
-    Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent, SendInfo,
-};
+use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
 use crate::transport::{Endpoint, Frame};
 
 /// A NATS client session.
@@ -331,10 +329,6 @@ impl Protocol for Nats {
         result
     }
 
-    fn heartbeat(&mut self, _now: Instant) -> Frame {
-        Self::op("PING\r\n".into())
-    }
-
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
         if msg.delivery == Some(Delivery::AtLeastOnce) {
             return Err(EncodeError::Unsupported {
@@ -351,20 +345,60 @@ impl Protocol for Nats {
         check_subject(&msg.channel, false)
     }
 
-    fn encode_message(
+    fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
+        let frame = self.heartbeat_frame(cx.now);
+        cx.transmit(frame);
+    }
+
+    fn on_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &OutgoingMessage,
+        send: SendInfo<'_>,
+    ) -> Result<(), EncodeError> {
+        let (delivery, frame) = self.encode_message(msg, send)?;
+        cx.transmit_message(frame, delivery);
+        Ok(())
+    }
+
+    fn on_subscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        if let Some(frame) = self.encode_subscribe(channel)? {
+            cx.transmit(frame);
+        }
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        if let Some(frame) = self.encode_unsubscribe(channel)? {
+            cx.transmit(frame);
+        }
+        Ok(())
+    }
+}
+
+/// The frames the [`Protocol`] methods transmit: the vendor's codec, callable on its own.
+impl Nats {
+    /// The frame [`Protocol::on_heartbeat`] transmits.
+    pub fn heartbeat_frame(&mut self, _now: Instant) -> Frame {
+        Self::op("PING\r\n".into())
+    }
+
+    /// The frame [`Protocol::on_send`] transmits for `msg`, and whether the server will ack it.
+    pub fn encode_message(
         &mut self,
         msg: &OutgoingMessage,
         _send: SendInfo<'_>,
-    ) -> Result<Encoded, EncodeError> {
+    ) -> Result<(Delivery, Frame), EncodeError> {
         self.validate(msg)?;
         let payload = msg.body.as_bytes();
         let mut out = format!("PUB {} {}\r\n", msg.channel, payload.len()).into_bytes();
         out.extend_from_slice(payload);
         out.extend_from_slice(b"\r\n");
-        Ok(Encoded::at_most_once(Frame::Binary(out)))
+        Ok((Delivery::AtMostOnce, Frame::Binary(out)))
     }
 
-    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+    /// The frame [`Protocol::on_subscribe`] transmits, if the vendor subscribes at all.
+    pub fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         check_subject(channel, true)?;
         let sid = self.next_sid;
         // Per connection and one per subject: 2^64 subscriptions never come, and a wrap would
@@ -374,7 +408,8 @@ impl Protocol for Nats {
         Ok(Some(Self::op(format!("SUB {channel} {sid}\r\n"))))
     }
 
-    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+    /// The frame [`Protocol::on_unsubscribe`] transmits, if any.
+    pub fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         Ok(self
             .sids
             .remove(channel)

@@ -28,8 +28,7 @@ use serde_json::Value;
 use crate::config::HeartbeatMode;
 use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
 use crate::protocol::{
-    check_json_depth, Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent,
-    SendInfo,
+    check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
 };
 use crate::transport::{Endpoint, Frame};
 
@@ -298,11 +297,6 @@ impl Protocol for SocketIo {
         Ok(())
     }
 
-    fn heartbeat(&mut self, _now: Instant) -> Frame {
-        // Only used if the configuration forces a client-driven mode: Engine.IO's pong.
-        Frame::Text("3".into())
-    }
-
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
         if msg.retain {
             return Err(EncodeError::Unsupported {
@@ -320,11 +314,57 @@ impl Protocol for SocketIo {
         }
     }
 
-    fn encode_message(
+    fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
+        let frame = self.heartbeat_frame(cx.now);
+        cx.transmit(frame);
+    }
+
+    fn on_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &OutgoingMessage,
+        send: SendInfo<'_>,
+    ) -> Result<(), EncodeError> {
+        let (delivery, frame) = self.encode_message(msg, send)?;
+        cx.transmit_message(frame, delivery);
+        Ok(())
+    }
+
+    fn on_subscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        if let Some(frame) = self.encode_subscribe(channel)? {
+            cx.transmit(frame);
+        }
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        if let Some(frame) = self.encode_unsubscribe(channel)? {
+            cx.transmit(frame);
+        }
+        Ok(())
+    }
+
+    fn on_close(&mut self, cx: &mut Context<'_>) {
+        if let Some(frame) = self.goodbye() {
+            cx.transmit(frame);
+        }
+    }
+}
+
+/// The frames the [`Protocol`] methods transmit: the vendor's codec, callable on its own.
+impl SocketIo {
+    /// The frame [`Protocol::on_heartbeat`] transmits.
+    pub fn heartbeat_frame(&mut self, _now: Instant) -> Frame {
+        // Only used if the configuration forces a client-driven mode: Engine.IO's pong.
+        Frame::Text("3".into())
+    }
+
+    /// The frame [`Protocol::on_send`] transmits for `msg`, and whether the server will ack it.
+    pub fn encode_message(
         &mut self,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Encoded, EncodeError> {
+    ) -> Result<(Delivery, Frame), EncodeError> {
         self.validate(msg)?;
         let arg = match &msg.body {
             Body::Json(raw) => raw.get().to_owned(),
@@ -337,18 +377,18 @@ impl Protocol for SocketIo {
             None => self.ack_emits,
         };
         if !acked {
-            return Ok(Encoded::at_most_once(self.emit(None, &msg.channel, &arg)));
+            return Ok((Delivery::AtMostOnce, self.emit(None, &msg.channel, &arg)));
         }
         let ack = self.ack_id()?;
         self.inflight.insert(ack, send.id);
-        Ok(Encoded::at_least_once(self.emit(
-            Some(ack),
-            &msg.channel,
-            &arg,
-        )))
+        Ok((
+            Delivery::AtLeastOnce,
+            self.emit(Some(ack), &msg.channel, &arg),
+        ))
     }
 
-    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+    /// The frame [`Protocol::on_subscribe`] transmits, if the vendor subscribes at all.
+    pub fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         let Some((join, _)) = &self.room_events else {
             // Listening to an event needs nothing from the server.
             return Ok(None);
@@ -361,7 +401,8 @@ impl Protocol for SocketIo {
         Ok(Some(self.emit(Some(ack), &join, &room)))
     }
 
-    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+    /// The frame [`Protocol::on_unsubscribe`] transmits, if any.
+    pub fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         let Some((_, leave)) = &self.room_events else {
             return Ok(None);
         };
@@ -372,7 +413,8 @@ impl Protocol for SocketIo {
         Ok(Some(self.emit(None, &leave, &room)))
     }
 
-    fn on_close(&mut self) -> Option<Frame> {
+    /// The frame [`Protocol::on_close`] transmits, if any.
+    pub fn goodbye(&mut self) -> Option<Frame> {
         Some(Frame::Text(format!("41{}", self.ns_prefix()).into()))
     }
 }

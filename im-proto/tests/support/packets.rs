@@ -6,7 +6,7 @@
 //! (payload: `[chan len][chan][key len][key][body]`) PUBACK=4 PINGREQ=5 PINGRESP=6 SUBSCRIBE=8.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use im_proto::{
     Body, Context, EncodeError, Frame, Message, OutgoingMessage, Protocol, ProtocolError,
@@ -117,15 +117,16 @@ impl Protocol for Packets {
         Ok(())
     }
 
-    fn heartbeat(&mut self, _now: Instant) -> Frame {
-        packet(PINGREQ, 0, &[])
+    fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
+        cx.transmit(packet(PINGREQ, 0, &[]));
     }
 
-    fn encode_message(
+    fn on_send(
         &mut self,
+        cx: &mut Context<'_>,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<im_proto::Encoded, EncodeError> {
+    ) -> Result<(), EncodeError> {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.inflight.insert(self.next_id, send.id);
         let kind = if send.redelivery {
@@ -134,18 +135,17 @@ impl Protocol for Packets {
             PUBLISH
         };
         let payload = publish_payload(&msg.channel, send.key, msg.body.as_bytes())?;
-        Ok(im_proto::Encoded::at_least_once(packet(
-            kind,
-            self.next_id,
-            &payload,
-        )))
+        let frame = packet(kind, self.next_id, &payload);
+        cx.transmit_message(frame, im_proto::Delivery::AtLeastOnce);
+        Ok(())
     }
 
-    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(Some(packet(SUBSCRIBE, 0, channel.as_bytes())))
+    fn on_subscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        cx.transmit(packet(SUBSCRIBE, 0, channel.as_bytes()));
+        Ok(())
     }
 
-    fn encode_unsubscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(None)
+    fn on_unsubscribe(&mut self, _cx: &mut Context<'_>, _channel: &str) -> Result<(), EncodeError> {
+        Ok(())
     }
 }

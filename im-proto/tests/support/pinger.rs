@@ -4,7 +4,7 @@
 //! server → client: `0{"pingInterval":ms,"pingTimeout":ms}`, `2`, `4<channel>:<text>`
 //! client → server: `3`, `4<channel>:<text>`; no acks.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use im_proto::{
     Body, Context, EncodeError, Frame, HeartbeatMode, Message, OutgoingMessage, Protocol,
@@ -59,30 +59,31 @@ impl Protocol for Pinger {
         Ok(())
     }
 
-    fn heartbeat(&mut self, _now: Instant) -> Frame {
+    fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
         // Never asked for: the server drives. Answering `3` is the only client heartbeat there is.
-        Frame::Text("3".into())
+        cx.transmit(Frame::Text("3".into()));
     }
 
-    fn encode_message(
+    fn on_send(
         &mut self,
+        cx: &mut Context<'_>,
         msg: &OutgoingMessage,
         _send: SendInfo<'_>,
-    ) -> Result<im_proto::Encoded, EncodeError> {
+    ) -> Result<(), EncodeError> {
         let text = msg.body.as_text().ok_or(EncodeError::UnsupportedBody {
             protocol: "pinger",
             body: "binary",
         })?;
-        Ok(im_proto::Encoded::at_most_once(Frame::Text(
-            format!("4{}:{text}", msg.channel).into(),
-        )))
+        let frame = Frame::Text(format!("4{}:{text}", msg.channel).into());
+        cx.transmit_message(frame, im_proto::Delivery::AtMostOnce);
+        Ok(())
     }
 
-    fn encode_subscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(None)
+    fn on_subscribe(&mut self, _cx: &mut Context<'_>, _channel: &str) -> Result<(), EncodeError> {
+        Ok(())
     }
 
-    fn encode_unsubscribe(&mut self, _channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(None)
+    fn on_unsubscribe(&mut self, _cx: &mut Context<'_>, _channel: &str) -> Result<(), EncodeError> {
+        Ok(())
     }
 }

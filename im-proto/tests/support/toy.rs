@@ -6,11 +6,11 @@
 //! `ACK <packet>`, `IN <ch> <body>`, `KICK`, `RETRY <ms>`, `DENIED`, `SUBOK <ch>`, `NODES <url>…`
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use im_proto::{
-    Body, Context, Delivery, EncodeError, Encoded, Endpoint, Frame, HeartbeatMode, Message,
-    OutgoingMessage, Protocol, ProtocolError, ProtocolEvent, SendId, SendInfo,
+    Body, Context, Delivery, EncodeError, Endpoint, Frame, HeartbeatMode, Message, OutgoingMessage,
+    Protocol, ProtocolError, ProtocolEvent, SendId, SendInfo,
 };
 
 #[derive(Debug, Default)]
@@ -139,15 +139,16 @@ impl Protocol for Toy {
         Ok(())
     }
 
-    fn heartbeat(&mut self, _now: Instant) -> Frame {
-        Frame::Text("PING".into())
+    fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
+        cx.transmit(Frame::Text("PING".into()));
     }
 
-    fn encode_message(
+    fn on_send(
         &mut self,
+        cx: &mut Context<'_>,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Encoded, EncodeError> {
+    ) -> Result<(), EncodeError> {
         let packet = self.next_packet;
         self.next_packet = self.next_packet.wrapping_add(1);
         let body = String::from_utf8_lossy(msg.body.as_bytes()).replace(' ', "_");
@@ -158,21 +159,25 @@ impl Protocol for Toy {
             None => self.acks,
         };
         if !acked {
-            return Ok(Encoded::at_most_once(frame));
+            cx.transmit_message(frame, Delivery::AtMostOnce);
+            return Ok(());
         }
         self.packets.insert(packet, send.id);
-        Ok(Encoded::at_least_once(frame))
+        cx.transmit_message(frame, Delivery::AtLeastOnce);
+        Ok(())
     }
 
-    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(Some(Frame::Text(format!("SUB {channel}").into())))
+    fn on_subscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        cx.transmit(Frame::Text(format!("SUB {channel}").into()));
+        Ok(())
     }
 
-    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
-        Ok(Some(Frame::Text(format!("UNSUB {channel}").into())))
+    fn on_unsubscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        cx.transmit(Frame::Text(format!("UNSUB {channel}").into()));
+        Ok(())
     }
 
-    fn on_close(&mut self) -> Option<Frame> {
-        Some(Frame::Text("BYE".into()))
+    fn on_close(&mut self, cx: &mut Context<'_>) {
+        cx.transmit(Frame::Text("BYE".into()));
     }
 }

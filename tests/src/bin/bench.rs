@@ -175,7 +175,11 @@ async fn im_connected<R: im_driver::Runtime + Default>(
     (client, events)
 }
 
-async fn im_throughput<R: im_driver::Runtime + Default>(url: &str, n: usize, user: u64) -> Duration {
+async fn im_throughput<R: im_driver::Runtime + Default>(
+    url: &str,
+    n: usize,
+    user: u64,
+) -> Duration {
     let (client, mut events) = im_connected::<R>(url, user).await;
     let start = Instant::now();
     client.subscribe(&format!("blast:{n}")).unwrap();

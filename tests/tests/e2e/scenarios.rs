@@ -391,7 +391,9 @@ async fn ends_closed_by_user(events: &mut Events) {
     );
 }
 
-pub async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order<R: Runtime + Default>() {
+pub async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order<
+    R: Runtime + Default,
+>() {
     let mut server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     let total = 2_000;
@@ -459,7 +461,9 @@ pub async fn soak_2000_sends_across_10_restarts_arrive_exactly_once_in_order<R: 
     alice.close().await;
 }
 
-pub async fn unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects<R: Runtime + Default>() {
+pub async fn unanswered_heartbeats_are_a_dead_link_and_the_client_reconnects<
+    R: Runtime + Default,
+>() {
     let server = LiveChatServer::start(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1)
         .heartbeat(HeartbeatMode::ClientDriven {

@@ -76,7 +76,9 @@ pub async fn seed_exact_ready_after_auth2_chats_at_most_once<R: Runtime + Defaul
     bob.close().await;
 }
 
-pub async fn seed_exact_offline_queue_goes_out_once_in_order_after_reconnect<R: Runtime + Default>() {
+pub async fn seed_exact_offline_queue_goes_out_once_in_order_after_reconnect<
+    R: Runtime + Default,
+>() {
     let mut server = LiveChatServer::start_seed_exact(KEY).unwrap();
     let (alice, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
     connected(&mut events).await;
@@ -107,12 +109,16 @@ pub async fn seed_exact_offline_queue_goes_out_once_in_order_after_reconnect<R: 
     alice.close().await;
 }
 
-pub async fn seed_exact_half_open_link_is_detected_within_interval_plus_timeout<R: Runtime + Default>() {
+pub async fn seed_exact_half_open_link_is_detected_within_interval_plus_timeout<
+    R: Runtime + Default,
+>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     half_open_is_detected(&server, "seed-exact: ", |url| client::<R>(url, 1)).await;
 }
 
-pub async fn seed_exact_silent_server_is_a_dead_link_and_the_client_reconnects<R: Runtime + Default>() {
+pub async fn seed_exact_silent_server_is_a_dead_link_and_the_client_reconnects<
+    R: Runtime + Default,
+>() {
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     let (interval, timeout) = (Duration::from_millis(300), Duration::from_millis(300));
     let (alice, mut events) = heartbeating(client::<R>(&server.url(), 1), interval, timeout).await;

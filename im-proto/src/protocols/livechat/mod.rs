@@ -23,9 +23,7 @@ use serde_json::{json, Value};
 
 use self::inbound::{Inbound, Str};
 use crate::message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
-use crate::protocol::{
-    Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent, SendInfo,
-};
+use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
 use crate::text::Text;
 use crate::transport::Frame;
 
@@ -256,10 +254,6 @@ impl Protocol for LiveChat {
         Ok(())
     }
 
-    fn heartbeat(&mut self, _now: Instant) -> Frame {
-        Frame::Text(r#"{"cmd":"wd_heartbeat"}"#.into())
-    }
-
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
         if msg.retain {
             return Err(EncodeError::Unsupported {
@@ -279,11 +273,50 @@ impl Protocol for LiveChat {
         }
     }
 
-    fn encode_message(
+    fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
+        let frame = self.heartbeat_frame(cx.now);
+        cx.transmit(frame);
+    }
+
+    fn on_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &OutgoingMessage,
+        send: SendInfo<'_>,
+    ) -> Result<(), EncodeError> {
+        let (delivery, frame) = self.encode_message(msg, send)?;
+        cx.transmit_message(frame, delivery);
+        Ok(())
+    }
+
+    fn on_subscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        if let Some(frame) = self.encode_subscribe(channel)? {
+            cx.transmit(frame);
+        }
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        if let Some(frame) = self.encode_unsubscribe(channel)? {
+            cx.transmit(frame);
+        }
+        Ok(())
+    }
+}
+
+/// The frames the [`Protocol`] methods transmit: the vendor's codec, callable on its own.
+impl LiveChat {
+    /// The frame [`Protocol::on_heartbeat`] transmits.
+    pub fn heartbeat_frame(&mut self, _now: Instant) -> Frame {
+        Frame::Text(r#"{"cmd":"wd_heartbeat"}"#.into())
+    }
+
+    /// The frame [`Protocol::on_send`] transmits for `msg`, and whether the server will ack it.
+    pub fn encode_message(
         &mut self,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Encoded, EncodeError> {
+    ) -> Result<(Delivery, Frame), EncodeError> {
         self.validate(msg)?;
         // The im dialect acks every chat frame; asking it for less changes nothing on the wire,
         // but the message is then `Sent`, not held for the ack.
@@ -308,22 +341,24 @@ impl Protocol for LiveChat {
             Text::from_utf8(frame.into()).map_err(|e| EncodeError::Other(e.to_string()))?,
         );
         if !acked {
-            return Ok(Encoded::at_most_once(frame));
+            return Ok((Delivery::AtMostOnce, frame));
         }
         self.awaiting_ack
             .entry(send.key.to_owned())
             .or_default()
             .push_back(send.id);
-        Ok(Encoded::at_least_once(frame))
+        Ok((Delivery::AtLeastOnce, frame))
     }
 
-    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+    /// The frame [`Protocol::on_subscribe`] transmits, if the vendor subscribes at all.
+    pub fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         // The seed has no rooms but the home room named in auth2: the server decides.
         Ok((self.dialect == Some(Dialect::Im))
             .then(|| text_frame(json!({"cmd": "join", "room": channel}))))
     }
 
-    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+    /// The frame [`Protocol::on_unsubscribe`] transmits, if any.
+    pub fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         Ok((self.dialect == Some(Dialect::Im))
             .then(|| text_frame(json!({"cmd": "leave", "room": channel}))))
     }

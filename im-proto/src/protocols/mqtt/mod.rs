@@ -18,9 +18,7 @@ use std::time::Instant;
 pub use codec::{CodecError, Packet};
 
 use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
-use crate::protocol::{
-    Context, EncodeError, Encoded, Protocol, ProtocolError, ProtocolEvent, SendInfo,
-};
+use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
 use crate::transport::Frame;
 
 /// CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
@@ -252,19 +250,60 @@ impl Protocol for Mqtt {
         Ok(())
     }
 
-    fn heartbeat(&mut self, _now: Instant) -> Frame {
-        Self::frame(&Packet::PingReq)
-    }
-
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
         check_topic(&msg.channel, false)
     }
 
-    fn encode_message(
+    fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
+        let frame = self.heartbeat_frame(cx.now);
+        cx.transmit(frame);
+    }
+
+    fn on_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &OutgoingMessage,
+        send: SendInfo<'_>,
+    ) -> Result<(), EncodeError> {
+        let (delivery, frame) = self.encode_message(msg, send)?;
+        cx.transmit_message(frame, delivery);
+        Ok(())
+    }
+
+    fn on_subscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        if let Some(frame) = self.encode_subscribe(channel)? {
+            cx.transmit(frame);
+        }
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
+        if let Some(frame) = self.encode_unsubscribe(channel)? {
+            cx.transmit(frame);
+        }
+        Ok(())
+    }
+
+    fn on_close(&mut self, cx: &mut Context<'_>) {
+        if let Some(frame) = self.goodbye() {
+            cx.transmit(frame);
+        }
+    }
+}
+
+/// The frames the [`Protocol`] methods transmit: the vendor's codec, callable on its own.
+impl Mqtt {
+    /// The frame [`Protocol::on_heartbeat`] transmits.
+    pub fn heartbeat_frame(&mut self, _now: Instant) -> Frame {
+        Self::frame(&Packet::PingReq)
+    }
+
+    /// The frame [`Protocol::on_send`] transmits for `msg`, and whether the server will ack it.
+    pub fn encode_message(
         &mut self,
         msg: &OutgoingMessage,
         send: SendInfo<'_>,
-    ) -> Result<Encoded, EncodeError> {
+    ) -> Result<(Delivery, Frame), EncodeError> {
         check_topic(&msg.channel, false)?;
         let qos = match msg.delivery {
             Some(Delivery::AtLeastOnce) => 1,
@@ -284,12 +323,13 @@ impl Protocol for Mqtt {
             payload: msg.body.as_bytes().to_vec(),
         });
         Ok(match packet_id {
-            Some(_) => Encoded::at_least_once(frame),
-            None => Encoded::at_most_once(frame),
+            Some(_) => (Delivery::AtLeastOnce, frame),
+            None => (Delivery::AtMostOnce, frame),
         })
     }
 
-    fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+    /// The frame [`Protocol::on_subscribe`] transmits, if the vendor subscribes at all.
+    pub fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         check_topic(channel, true)?;
         // One pending SUBACK per topic: a resubscribe replaces the older one.
         self.subscribing.retain(|_, topic| topic != channel);
@@ -301,7 +341,8 @@ impl Protocol for Mqtt {
         })))
     }
 
-    fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+    /// The frame [`Protocol::on_unsubscribe`] transmits, if any.
+    pub fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         check_topic(channel, true)?;
         // No `Subscribed` later for a topic no longer wanted.
         self.subscribing.retain(|_, topic| topic != channel);
@@ -312,7 +353,8 @@ impl Protocol for Mqtt {
         })))
     }
 
-    fn on_close(&mut self) -> Option<Frame> {
+    /// The frame [`Protocol::on_close`] transmits, if any.
+    pub fn goodbye(&mut self) -> Option<Frame> {
         Some(Self::frame(&Packet::Disconnect))
     }
 }
