@@ -40,7 +40,7 @@ def strip(text):
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
     out, i = [], 0
-    for m in re.finditer(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", text):
+    for m in re.finditer(r"#\[cfg\((?:test|all\(test[^\]]*)\)\]\s*mod\s+\w+\s*\{", text):
         if m.start() < i:
             continue
         out.append(text[i : m.start()])
@@ -53,10 +53,37 @@ def strip(text):
     return "".join(out)
 
 
-def resolve(path, here, mods):
+def root_names(mods):
+    """What the crate root re-exports: a name to the module it comes from (`pub use a::B`)."""
+    names = {}
+    root = mods.get(())
+    if root is None:
+        return names
+    code = strip(open(root, encoding="utf-8").read())
+    for use in re.findall(r"\bpub\s+use\s+([^;]+);", code):
+        prefix, _, group = use.partition("{")
+        prefix = [p for p in prefix.replace(" ", "").split("::") if p]
+        items = re.split(r",", group.replace("}", "")) if group else [prefix.pop()] if prefix else []
+        for item in items:
+            item = item.strip()
+            if not item or not prefix:
+                continue
+            parts = prefix + [p for p in item.split(" as ")[0].split("::") if p]
+            alias = item.split(" as ")[-1].split("::")[-1].strip()
+            if prefix[0] not in ("crate", "self", "super"):
+                parts = ["crate"] + parts
+            target = resolve(tuple(parts), (), mods, {})
+            if target:
+                names[alias] = target
+    return names
+
+
+def resolve(path, here, mods, reexports):
     """The deepest known module a path names, or None."""
     if path[0] == "crate":
         base, rest = (), path[1:]
+        if rest and rest[0] in reexports and () + (rest[0],) not in mods:
+            return reexports[rest[0]]
     elif path[0] == "super":
         base, rest = here, path
         while rest and rest[0] == "super":
@@ -75,6 +102,7 @@ def resolve(path, here, mods):
 
 def edges_of(mods):
     graph = {m: set() for m in mods}
+    reexports = root_names(mods)
     for here, path in mods.items():
         code = strip(open(path, encoding="utf-8").read())
         names = []
@@ -92,7 +120,7 @@ def edges_of(mods):
         for name in names:
             if not name:
                 continue
-            target = resolve(tuple(name), here, mods)
+            target = resolve(tuple(name), here, mods, reexports)
             if target is None or target == here:
                 continue
             # A module naming its own descendant (a child it declares) contains it.

@@ -213,9 +213,9 @@ impl<R: Runtime> ClientBuilder<R> {
 
 /// The settings of the client last built, if they are still in use and equal to `config`,
 /// else `config`. Clients opened in a row with the same settings (endpoints included) share one
-/// read-only copy: 264 bytes fewer per client, where most of a process's clients are alike.
-/// Remembered weakly: the settings are dropped with their last client (their 280-byte block is
-/// freed when the next client is built).
+/// read-only copy, where most of a process's clients are alike (docs/PERFORMANCE.md).
+/// Remembered weakly: the settings are dropped with their last client (their block is freed
+/// when the next client is built).
 fn shared_config(config: Config) -> Arc<Config> {
     static LAST: Mutex<Weak<Config>> = Mutex::new(Weak::new());
     let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);

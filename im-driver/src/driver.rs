@@ -176,10 +176,8 @@ pub(crate) fn spawn<R: Runtime>(
 }
 
 /// The driver task's future: the shared state and nothing else, since every idle connection
-/// keeps one. tokio's task cell is header, scheduler, trailer and the future, in blocks of 128
-/// bytes; the first block leaves 24 bytes for the future, so the timer lives in `Conn` (as an
-/// `async fn` under `Instrumented`, holding its timer and a tracing span, the future took 112
-/// bytes and the cell 256).
+/// keeps one and a runtime's task cell grows with it (tokio's by a whole block: see
+/// docs/PERFORMANCE.md); the timer lives in `Conn`.
 struct Drive<R: Runtime>(Arc<Shared<R>>);
 
 impl<R: Runtime> Future for Drive<R> {

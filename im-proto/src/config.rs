@@ -28,9 +28,8 @@ impl Default for ReconnectPolicy {
     /// Growing ×1.2 to a 5 s cap (Socket.IO's `reconnectionDelayMax`) keeps recovery within a
     /// few seconds of an outage's end while the fleet's attempt rate falls during it; ×1.2
     /// rather than ×1.5 because a fleet's arrivals after an outage vary in density by
-    /// `(m−1)/ln m` across one wait (1.10 here, 1.23 at ×1.5, which with the noise of 2,000
-    /// independent clients put the busiest 100 ms above 1.5× the even rate on real sockets);
-    /// the cost is about 15 attempts per client in an outage's first 30 s instead of 10. ±50 %
+    /// `(m−1)/ln m` across one wait, which a larger multiplier makes too uneven for a herd
+    /// bound of 1.5× (figures in docs/PERFORMANCE.md), at the cost of more attempts. ±50 %
     /// jitter (Socket.IO's `randomizationFactor`), one phase per outage (R1,
     /// `backoff::delay`), spreads a fleet whenever its outage ends (the herd test sweeps 0–30 s). 5 s stability like reconnecting-websocket's
     /// `minUptime`: a server that accepts and drops at once must not reset the backoff. Never

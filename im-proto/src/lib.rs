@@ -102,13 +102,12 @@ pub use client::{Client, SwitchError, CLOSE_NORMAL};
 pub use config::{
     Config, ConfigBuilder, ConfigError, HeartbeatMode, Limits, OnAuthRefusal, ReconnectPolicy,
 };
+pub use error::{EncodeError, ProtocolError};
 pub use message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
 pub use output::{
     Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
 };
-pub use protocol::{
-    check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
-};
+pub use protocol::{check_json_depth, Context, Protocol, ProtocolEvent, SendInfo};
 #[cfg(feature = "livechat")]
 pub use protocols::livechat::LiveChat;
 #[cfg(feature = "mqtt")]

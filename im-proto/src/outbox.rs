@@ -47,7 +47,8 @@ impl Entry {
 }
 
 /// The idempotency key of a message sent without one: `tag` as 16 hex digits, a dash, `id`.
-/// Digits written directly: `format!("{:016x}")` cost ~200 instructions on every send.
+/// Digits written directly: `format!("{:016x}")` was a measurable share of every send
+/// (docs/PERFORMANCE.md).
 pub(crate) fn generated_key(tag: u64, id: SendId) -> String {
     use std::fmt::Write;
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -12,8 +12,8 @@ use bytes::{Buf, Bytes};
 use shared::Shared;
 
 /// Texts this short are copied rather than shared. A shared slice costs two atomic operations
-/// on its buffer's count (one to take it, one to drop it), ~22 ns on the benchmark machine; a
-/// channel name of a few bytes copies in a fraction of that. 20 keeps `Text` at 32 bytes.
+/// on its buffer's count (one to take it, one to drop it); a channel name of a few bytes copies
+/// in a fraction of that time (docs/PERFORMANCE.md). 20 keeps `Text` at 32 bytes.
 const INLINE: usize = 20;
 
 /// Immutable UTF-8 text whose clones and slices share one buffer.
@@ -35,8 +35,8 @@ enum Repr {
 }
 
 /// The shared buffer of checked UTF-8: tungstenite's own type with the `tungstenite` feature,
-/// so a frame it read (and checked) becomes a `Text` without a second check, ~10 ns for a
-/// 64-byte frame; `bytestring`'s otherwise. Both are a `Bytes` known to hold UTF-8.
+/// so a frame it read (and checked) becomes a `Text` without a second check; `bytestring`'s
+/// otherwise. Both are a `Bytes` known to hold UTF-8.
 #[cfg(feature = "tungstenite")]
 mod shared {
     use bytes::Bytes;
@@ -106,8 +106,7 @@ impl Text {
     /// `part` as a `Text` sharing this one's buffer when it lies within it (a `&str` a parser
     /// borrowed from [`as_str`](Self::as_str)); a copy otherwise, and when it is short.
     // Inlined: a decoder's short parts (a channel name per message) take the first branch, and
-    // left to itself the compiler's choice here came and went with unrelated changes (±30
-    // instructions per message).
+    // left to itself the compiler's choice here came and went with unrelated changes.
     #[inline]
     pub fn slice_ref(&self, part: &str) -> Text {
         if let Some(inline) = inline(part) {

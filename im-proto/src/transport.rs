@@ -76,7 +76,7 @@ pub enum TransportEvent {
     /// A message arrived that the transport could not turn into a [`Frame`] (a text frame with
     /// invalid UTF-8). Reported to the user; the connection carries on, and it counts as
     /// inbound traffic (H3).
-    Rejected(crate::ProtocolError),
+    Rejected(crate::error::ProtocolError),
 }
 
 /// A server address the driver can open, as a WebSocket URL.

@@ -3,8 +3,8 @@ mod support;
 
 use im_proto::protocols::livechat::Dialect;
 use im_proto::{
-    Delivery, EncodeError, Frame, Limits, LiveChat, OutgoingMessage, Protocol,
-    ProtocolError, ProtocolEvent, SendId, SendInfo,
+    Delivery, EncodeError, Frame, Limits, LiveChat, OutgoingMessage, Protocol, ProtocolError,
+    ProtocolEvent, SendId, SendInfo,
 };
 use serde_json::Value;
 

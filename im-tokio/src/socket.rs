@@ -1,7 +1,7 @@
 //! The byte stream under the WebSocket: plain TCP, or TLS kept behind a box.
 //!
-//! tokio-tungstenite's `MaybeTlsStream` is as large as its TLS variant (about 1 KB of rustls
-//! state) even for a plain `ws://` connection, and every idle connection keeps one. Boxing the
+//! tokio-tungstenite's `MaybeTlsStream` is as large as its TLS variant (rustls' state,
+//! docs/PERFORMANCE.md) even for a plain `ws://` connection, and every idle connection keeps one. Boxing the
 //! TLS side keeps a plain connection at the size of its `TcpStream`; a TLS connection pays one
 //! pointer more.
 

@@ -23,6 +23,7 @@ pub use self::switch::SwitchError;
 use self::timer::{Timer, TimerTable};
 use crate::backoff::Rng;
 use crate::config::{Config, ConfigError, HeartbeatMode, OnAuthRefusal};
+use crate::error::{EncodeError, ProtocolError};
 use crate::message::{OutgoingMessage, SendId};
 use crate::outbox::{generated_key, Entry, Outbox};
 use crate::output::{Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError};
@@ -252,7 +253,8 @@ impl Client {
         self.arm_outbox_timers();
     }
 
-    /// Fire every timer due at or before `now`, in [`Timer::ORDER`].
+    /// Fire every deadline due at or before `now` (the outbox's first, then the connection's:
+    /// see `Timer::ORDER` in the source).
     pub fn handle_timeout(&mut self, now: Instant) {
         let Some(first) = self.timers.next() else {
             return;
@@ -569,7 +571,7 @@ impl Client {
         }
         if frame.len() > limit {
             let size = frame.len();
-            let error = crate::ProtocolError::TooLarge { size, limit };
+            let error = ProtocolError::TooLarge { size, limit };
             self.emit(Event::Error(Error::Protocol(error)));
             return;
         }
@@ -940,7 +942,7 @@ impl Client {
         self.subscribe_failed(channel, result);
     }
 
-    fn subscribe_failed(&mut self, channel: &str, result: Result<(), crate::EncodeError>) {
+    fn subscribe_failed(&mut self, channel: &str, result: Result<(), EncodeError>) {
         if let Err(error) = result {
             self.emit(Event::Error(Error::Subscribe {
                 channel: channel.to_owned(),
@@ -962,8 +964,8 @@ impl Client {
 /// Run `f`; if it fails, nothing it reported is kept (a refused request sends nothing).
 fn all_or_nothing(
     cx: &mut Context<'_>,
-    f: impl FnOnce(&mut Context<'_>) -> Result<(), crate::EncodeError>,
-) -> Result<(), crate::EncodeError> {
+    f: impl FnOnce(&mut Context<'_>) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
     let mark = cx.mark();
     let result = f(cx);
     if result.is_err() {

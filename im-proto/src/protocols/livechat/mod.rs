@@ -322,8 +322,7 @@ impl LiveChat {
         // but the message is then `Sent`, not held for the ack.
         let acked = self.dialect == Some(Dialect::Im) && msg.delivery != Some(Delivery::AtMostOnce);
         // Written directly: a JSON body is already JSON text (valid by construction), so it is
-        // spliced in rather than parsed into a `Value` and printed again (~10,000 instructions
-        // per send before).
+        // spliced in rather than parsed into a `Value` and printed again.
         let mut frame =
             Vec::with_capacity(48 + send.key.len() + msg.channel.len() + msg.body.len());
         frame.extend_from_slice(br#"{"cmd":"chat","msg_id":"#);

@@ -1,8 +1,8 @@
 //! The livechat envelope in one pass, for the frames servers actually send.
 //!
-//! serde's derived decoder spends about 2,600 instructions on a 64-byte chat frame (a visitor
-//! per field, `Option` wrappers, moves of a 200-byte struct); this scanner reads the same frame
-//! once, byte by byte. It checks JSON exactly as serde_json does where it accepts (strings,
+//! serde's derived decoder visits every field, wraps each in an `Option` and moves a large
+//! struct around, more work than the rest of the client together (docs/PERFORMANCE.md); this
+//! scanner reads the same frame once, byte by byte. It checks JSON exactly as serde_json does where it accepts (strings,
 //! escapes, numbers, literals, nesting, trailing bytes) and declines (`None`) everything it
 //! does not decode exactly as serde would: an escape in a string it returns, `null` for a
 //! field, a duplicate field, a number other than a plain `u64` for `after_ms`, a key with an
@@ -27,8 +27,8 @@ pub(super) fn envelope(text: &str, max_depth: usize) -> Option<Inbound<'_>> {
 /// Decode `text`'s envelope into `out` (default on entry), or `None` to let serde do it (`out`
 /// then holds a part of the frame, to be overwritten).
 ///
-/// In place rather than returned: the envelope is ~200 bytes, and moving it out of here and out
-/// of the caller was two `memcpy` calls per frame, ~5 % of the receive path's samples in `perf`.
+/// In place rather than returned: the envelope is large, and moving it out of here and out of
+/// the caller was two `memcpy` calls per frame (docs/PERFORMANCE.md).
 pub(super) fn envelope_into<'a>(
     text: &'a str,
     max_depth: usize,
