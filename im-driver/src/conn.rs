@@ -335,6 +335,8 @@ impl<R: Runtime> Conn<R> {
         let mut any = false;
         let mut wrote = false;
         while self.held.is_none() {
+            // The events before the next instruction, in one move rather than one each.
+            self.take_core_events(pumped);
             let output = self.core.poll_output();
             any |= !matches!(output, Output::Timeout(_));
             match output {
@@ -387,6 +389,27 @@ impl<R: Runtime> Conn<R> {
             any = true;
         }
         any
+    }
+
+    /// Move the core's events before its next instruction to the reader's queue.
+    fn take_core_events(&mut self, pumped: &mut Pumped) {
+        if self.reader_gone {
+            let mut unread = VecDeque::new();
+            self.core.take_events(&mut unread);
+            return;
+        }
+        let start = self.events.len();
+        if self.core.take_events(&mut self.events) == 0 {
+            return;
+        }
+        if self.events.len() > self.capacity {
+            // Past capacity, the events go one by one (heartbeat reports may be skipped).
+            for event in self.events.split_off(start) {
+                self.deliver(event, pumped);
+            }
+        } else {
+            pumped.events = true;
+        }
     }
 
     /// Queue one event for the reader.

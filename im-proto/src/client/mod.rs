@@ -12,7 +12,7 @@ mod link;
 mod switch;
 mod timer;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -118,7 +118,7 @@ impl Client {
         mut config: Arc<Config>,
         seed: u64,
         protocol: Box<dyn Protocol>,
-        _now: Instant,
+        now: Instant,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut rng = Rng::new(seed);
@@ -133,7 +133,7 @@ impl Client {
             config,
             protocol,
             phase: Phase::Idle,
-            timers: TimerTable::default(),
+            timers: TimerTable::new(now),
             attempts: Attempts::new(rng),
             tag,
             next_conn: 0,
@@ -460,6 +460,15 @@ impl Client {
         Output::Timeout(self.poll_timeout())
     }
 
+    /// The events [`poll_output`](Self::poll_output) would return next, up to the next
+    /// instruction, moved into `into` at once; returns how many. The same drain in bulk, for a
+    /// driver that hands events over in batches: a buffer moved (a swap when `into` is empty)
+    /// rather than a call and a move per event. Interleave it with `poll_output` freely; the
+    /// order is the queue's.
+    pub fn take_events(&mut self, into: &mut VecDeque<Event>) -> usize {
+        self.outputs.take_events(into)
+    }
+
     /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` when nothing is
     /// scheduled (always after `Closed`). The same instant the last drain ended with
     /// ([`Output::Timeout`]), for a driver that needs it again without draining.
@@ -510,6 +519,12 @@ impl Client {
     /// of every input that may have changed them.
     fn arm_outbox_timers(&mut self) {
         if self.is_closed() {
+            return;
+        }
+        if self.outbox.len() == 0 {
+            // The common case of a receiving client: nothing to scan.
+            self.timers.stop(Timer::Expiry);
+            self.timers.stop(Timer::AckTimeout);
             return;
         }
         self.timers.set(Timer::Expiry, self.outbox.next_expiry());
@@ -783,7 +798,7 @@ impl Client {
     /// then `Closed`.
     fn finish(&mut self, reason: CloseReason) {
         self.phase = Phase::Closed(reason.clone());
-        self.timers = TimerTable::default();
+        self.timers.clear();
         self.switching = None;
         self.outbox.close(&mut self.outputs);
         self.emit(Event::Closed { reason });
