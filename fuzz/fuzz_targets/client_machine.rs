@@ -3,7 +3,8 @@
 //! from zero to `Duration::MAX`, huge multipliers, an outbox of one): transport events (current
 //! and stale generations), scripted and hostile frames through the real decoders, time that
 //! advances, jumps, stands still and goes back, and every user command (sends with shared keys,
-//! deliveries and TTLs of every size, vendor switches, `set_reading`, `close_with`). After every
+//! deliveries and TTLs of every size, vendor switches, `set_reading`, `close_with`,
+//! `take_events`). After every
 //! step: no panic, never two live connections, nothing scheduled after `Closed`, no `Connect`
 //! after a close or kick, the outbox within its bounds, every drain ending in the deadline
 //! `poll_timeout` reports, and no deadline left overdue (no busy loop).
@@ -38,6 +39,7 @@ enum Op {
     Unsubscribe(u8),
     Close,
     CloseWith,
+    TakeEvents,
     NetworkOnline,
     Reading(bool),
     Switch(u8),
@@ -389,6 +391,14 @@ fuzz_target!(|input: Input| {
             }
             Op::CloseWith => {
                 w.client.close_with(w.now, CloseReason::EventsOverflow { pending: 1 });
+                w.drain();
+            }
+            Op::TakeEvents => {
+                let mut taken = std::collections::VecDeque::new();
+                w.client.take_events(&mut taken);
+                for event in taken {
+                    w.event(event);
+                }
                 w.drain();
             }
             Op::NetworkOnline => {

@@ -27,6 +27,10 @@
 //!      nothing more about it.
 //!    - [`Output::Event`]: hand the [`Event`] to the application.
 //!    - [`Output::Timeout`]: the drain is over; it carries the next deadline.
+//!
+//!    A driver that hands events over in batches may call [`Client::take_events`] before each
+//!    `poll_output`: it moves the events that come next, up to the next instruction, in one
+//!    step (the same drain, the same order).
 //! 3. Wait until whichever comes first:
 //!    - the deadline: call [`Client::handle_timeout`]`(now)`;
 //!    - a frame or close on the socket: call

@@ -1,5 +1,6 @@
 //! The output stream: one drain (`Client::poll_output`) gives instructions and events in the
-//! order the client made them, and ends in the deadline (`Output::Timeout`).
+//! order the client made them, and ends in the deadline (`Output::Timeout`); taking the events
+//! in bulk (`Client::take_events`) keeps that order.
 
 use std::time::Instant;
 
@@ -81,6 +82,26 @@ fn one_drain_keeps_events_among_instructions_and_ends_in_the_timeout() {
         last.last(),
         Some(Output::Event(Event::Closed { .. }))
     ));
+}
+
+/// A driver that takes events in bulk (`take_events` before each `poll_output`) sees exactly
+/// the order `poll_output` alone gives.
+#[test]
+fn taking_events_in_bulk_keeps_the_order() {
+    let one_by_one = script(drain);
+    let in_bulk = script(|core| {
+        let mut all = Vec::new();
+        let mut events = std::collections::VecDeque::new();
+        loop {
+            core.take_events(&mut events);
+            all.extend(events.drain(..).map(Output::Event));
+            match core.poll_output() {
+                Output::Timeout(_) => break all,
+                output => all.push(output),
+            }
+        }
+    });
+    assert_eq!(one_by_one, in_bulk);
 }
 
 /// Emits, per frame, what the frame's words name: `M<x>` a message with body `x`, `T<x>` a

@@ -269,6 +269,8 @@ enum Op {
     Back(Duration),
     SetReading(bool),
     CloseWith,
+    /// Events taken in bulk (`take_events`) rather than one `poll_output` each.
+    TakeEvents,
     /// A send under a key another send has too.
     SendDupKey,
     /// The server refuses the credentials (fatal).
@@ -361,6 +363,7 @@ fn op_strategy(allow: Allow) -> BoxedStrategy<Op> {
             (2, ms(1..=60_000).prop_map(Op::Back).boxed()),
             (2, any::<bool>().prop_map(Op::SetReading).boxed()),
             (1, Just(Op::CloseWith).boxed()),
+            (2, Just(Op::TakeEvents).boxed()),
             (2, Just(Op::SendDupKey).boxed()),
             (1, Just(Op::Denied).boxed()),
             (1, Just(Op::Oversized).boxed()),
@@ -630,6 +633,15 @@ impl Run {
             Op::CloseWith => {
                 let reason = im_proto::CloseReason::EventsOverflow { pending: 1 };
                 self.h.client.close_with(now, reason);
+                self.h.settle();
+            }
+            Op::TakeEvents => {
+                // Events taken in bulk go to the journal as the harness would have put them.
+                let mut taken = std::collections::VecDeque::new();
+                self.h.client.take_events(&mut taken);
+                for e in taken {
+                    self.h.journal.push((now, Record::Output(Output::Event(e))));
+                }
                 self.h.settle();
             }
             Op::SendDupKey => {
