@@ -1843,11 +1843,14 @@ fn h2_silent_link_dies_at_deadline(
     };
     let mut run = Run::new(setup.clone());
     run.h.run_for(setup.latency);
-    // Keep the link busy for a while (server pings in server-driven mode), then go silent.
+    // Keep the link busy for a while (server pings in server-driven mode), then go silent. A
+    // ping sent now arrives `latency` later, so the gaps between arrivals stay within the
+    // window only if pings go out more often than every `window - latency` (the mode
+    // strategy keeps that at 200 ms or more).
+    let step = Duration::from_millis(250).min((setup.window() - setup.latency) / 2);
     let until = run.now() + before_silence;
     while run.now() < until {
-        run.h
-            .run_for(Duration::from_millis(250).min(until - run.now()));
+        run.h.run_for(step.min(until - run.now()));
         run.h.server_send(Frame::Text("SPING".into()));
         run.check_step();
     }
@@ -1903,6 +1906,50 @@ fn h2_frame_arriving_at_the_deadline_does_not_revive_the_link() {
         Duration::from_millis(250),
         0,
     );
+}
+
+/// Found by the million-case run: with a 400 ms window and 150 ms latency, pings every 250 ms
+/// arrived 400 ms apart, and the link died before the silence the property is about.
+#[test]
+fn h2_keeps_the_link_busy_within_its_window_before_the_silence() {
+    let mode = HeartbeatMode::ClientDriven {
+        interval: Duration::from_millis(300),
+        timeout: Duration::from_millis(100),
+    };
+    h2_silent_link_dies_at_deadline(
+        mode,
+        Duration::from_millis(150),
+        Duration::from_millis(400),
+        0,
+    );
+}
+
+/// Found by the million-case run: answers lagging 2.4 s behind heartbeats sent every 300 ms
+/// leave nine unanswered, one more than the link remembers; the oldest was dropped and every
+/// later answer matched to the heartbeat after its own (2.1 s reported for 2.4 s). The forgotten
+/// ones are now counted, and their answers report no round-trip time (here, every answer: the
+/// link always has one heartbeat more out than it remembers), never a wrong one.
+#[test]
+fn h3_answers_lagging_more_heartbeats_than_remembered_are_matched_to_their_own() {
+    let mut setup = fixed_setup();
+    setup.mode = HeartbeatMode::ClientDriven {
+        interval: Duration::from_millis(300),
+        timeout: Duration::from_millis(2_686),
+    };
+    setup.latency = Duration::from_millis(2_400);
+    let run = run_case(setup.clone(), &[Op::Advance(Duration::from_millis(20_000))]);
+    let answers: Vec<Option<Duration>> = run
+        .h
+        .events()
+        .filter_map(|e| match e {
+            Event::Heartbeat { rtt } => Some(*rtt),
+            _ => None,
+        })
+        .collect();
+    assert!(answers.len() > 20, "the answers arrive: {}", answers.len());
+    for rtt in answers.into_iter().flatten() {
+        assert_eq!(rtt, setup.latency, "H3: round-trip time misreported");
+    }
 }
 
 fn fixed_setup() -> Setup {

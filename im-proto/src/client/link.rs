@@ -20,10 +20,15 @@ pub(crate) struct Link {
     /// H3: send times of unanswered heartbeats, oldest first. Pongs carry no id, and servers
     /// answer in order, so each pong answers the oldest. Bounded by [`MAX_UNANSWERED`].
     unanswered: VecDeque<Instant>,
+    /// Heartbeats older than those in `unanswered`, forgotten to keep it bounded: the next
+    /// pongs answer them, and their round-trip time is not known (reported as `None`, never as
+    /// a newer heartbeat's).
+    forgotten: u32,
 }
 
-/// Heartbeats remembered for RTT; more than this many unanswered means the link is dying anyway
-/// (H2 declares it dead after `interval + timeout`), and the oldest are forgotten.
+/// Heartbeats remembered for RTT. More can be unanswered on a slow but live link (answers
+/// lagging by more intervals than this, within the timeout): the oldest are then forgotten and
+/// only counted, so that each answer is still matched to its own heartbeat.
 const MAX_UNANSWERED: usize = 8;
 
 /// What an H4 probe sends.
@@ -53,6 +58,7 @@ impl Link {
             probing: false,
             paused: !reading,
             unanswered: VecDeque::new(),
+            forgotten: 0,
         };
         link.watch_from(now, timers);
         link
@@ -121,8 +127,12 @@ impl Link {
         Some(probe)
     }
 
-    /// H3: the answer to the oldest unanswered heartbeat; its round-trip time.
+    /// H3: the answer to the oldest unanswered heartbeat; its round-trip time, when known.
     pub fn pong(&mut self, now: Instant) -> Option<Duration> {
+        if self.forgotten > 0 {
+            self.forgotten -= 1;
+            return None;
+        }
         self.unanswered
             .pop_front()
             .map(|sent| now.saturating_duration_since(sent))
@@ -131,6 +141,7 @@ impl Link {
     fn remember(&mut self, now: Instant) {
         if self.unanswered.len() == MAX_UNANSWERED {
             self.unanswered.pop_front();
+            self.forgotten = self.forgotten.saturating_add(1);
         }
         self.unanswered.push_back(now);
     }
