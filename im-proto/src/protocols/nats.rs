@@ -345,35 +345,7 @@ impl Protocol for Nats {
         check_subject(&msg.channel, false)
     }
 
-    fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
-        let frame = self.heartbeat_frame(cx.now);
-        cx.transmit(frame);
-    }
-
-    fn on_send(
-        &mut self,
-        cx: &mut Context<'_>,
-        msg: &OutgoingMessage,
-        send: SendInfo<'_>,
-    ) -> Result<(), EncodeError> {
-        let (delivery, frame) = self.encode_message(msg, send)?;
-        cx.transmit_message(frame, delivery);
-        Ok(())
-    }
-
-    fn on_subscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
-        if let Some(frame) = self.encode_subscribe(channel)? {
-            cx.transmit(frame);
-        }
-        Ok(())
-    }
-
-    fn on_unsubscribe(&mut self, cx: &mut Context<'_>, channel: &str) -> Result<(), EncodeError> {
-        if let Some(frame) = self.encode_unsubscribe(channel)? {
-            cx.transmit(frame);
-        }
-        Ok(())
-    }
+    transmit_through_codec!();
 }
 
 /// The frames the [`Protocol`] methods transmit: the vendor's codec, callable on its own.
