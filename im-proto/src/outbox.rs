@@ -204,10 +204,10 @@ impl Outbox {
                 key: &entry.key,
                 redelivery: entry.ever_sent,
             };
-            let mark = cx.mark();
-            let sent = protocol
-                .on_send(cx, &entry.msg, info)
-                .and_then(|()| cx.take_delivery().ok_or_else(no_frame));
+            let sent = cx.all_or_nothing(|cx| {
+                protocol.on_send(cx, &entry.msg, info)?;
+                cx.take_delivery().ok_or_else(no_frame)
+            });
             match sent {
                 Ok(delivery) => {
                     cx.take_transmits(|frame| out.push(Output::Transmit { conn, frame }));
@@ -221,10 +221,7 @@ impl Outbox {
                         }
                     }
                 }
-                Err(error) => {
-                    cx.roll_back(mark);
-                    failed.push((entry.id, error));
-                }
+                Err(error) => failed.push((entry.id, error)),
             }
         }
         for id in done {

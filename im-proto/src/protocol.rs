@@ -91,15 +91,19 @@ impl<'a> Context<'a> {
         self.delivery.take()
     }
 
-    /// How many events are reported so far (a mark to roll back to).
-    pub(crate) fn mark(&self) -> usize {
-        self.events.len()
-    }
-
-    /// Forget what was reported since `mark` (a send the protocol refused half-way).
-    pub(crate) fn roll_back(&mut self, mark: usize) {
-        self.events.truncate(mark);
-        self.delivery = None;
+    /// Run a request the protocol may refuse; if it does, nothing it reported meanwhile is kept
+    /// (a refused request sends nothing, not half of itself).
+    pub(crate) fn all_or_nothing<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mark = self.events.len();
+        let result = f(self);
+        if result.is_err() {
+            self.events.truncate(mark);
+            self.delivery = None;
+        }
+        result
     }
 
     /// Hand every frame to send so far to `f`, in order, keeping the other events.

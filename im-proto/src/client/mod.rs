@@ -362,7 +362,7 @@ impl Client {
         }
         if let Phase::Ready { conn, .. } = self.phase {
             let result = self.speak(now, conn, |p, cx| {
-                all_or_nothing(cx, |cx| p.on_unsubscribe(cx, channel))
+                cx.all_or_nothing(|cx| p.on_unsubscribe(cx, channel))
             });
             self.subscribe_failed(channel, result);
         }
@@ -574,16 +574,11 @@ impl Client {
 
     fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
         let limit = self.config.limits.max_frame_bytes;
-        let mut heartbeat = self.config.heartbeat;
-        match &mut self.phase {
-            Phase::Ready { link, .. } => {
-                // H3: any inbound frame proves liveness, one too large to use included.
-                link.saw_inbound(now, &mut self.timers);
-                heartbeat = link.mode;
-            }
-            Phase::Handshaking { heartbeat: hb, .. } => heartbeat = *hb,
-            _ => {}
+        if let Phase::Ready { link, .. } = &mut self.phase {
+            // H3: any inbound frame proves liveness, one too large to use included.
+            link.saw_inbound(now, &mut self.timers);
         }
+        let heartbeat = self.heartbeat_mode();
         if frame.len() > limit {
             let size = frame.len();
             let error = ProtocolError::TooLarge { size, limit };
@@ -952,7 +947,7 @@ impl Client {
     /// S1: ask the server for `channel`.
     fn send_subscribe(&mut self, now: Instant, conn: ConnId, channel: &str) {
         let result = self.speak(now, conn, |p, cx| {
-            all_or_nothing(cx, |cx| p.on_subscribe(cx, channel))
+            cx.all_or_nothing(|cx| p.on_subscribe(cx, channel))
         });
         self.subscribe_failed(channel, result);
     }
@@ -974,19 +969,6 @@ impl Client {
     fn push_out(&mut self, output: Output) {
         self.outputs.push(output);
     }
-}
-
-/// Run `f`; if it fails, nothing it reported is kept (a refused request sends nothing).
-fn all_or_nothing(
-    cx: &mut Context<'_>,
-    f: impl FnOnce(&mut Context<'_>) -> Result<(), EncodeError>,
-) -> Result<(), EncodeError> {
-    let mark = cx.mark();
-    let result = f(cx);
-    if result.is_err() {
-        cx.roll_back(mark);
-    }
-    result
 }
 
 impl std::fmt::Debug for Client {
