@@ -88,8 +88,8 @@ pub(crate) struct Conn<R: Runtime> {
     /// The driver's timer, made once and re-armed, and when it fires (`None`: not armed). A
     /// command that makes an earlier deadline wakes the driver. Here rather than in the
     /// driver's future, which must stay small (see `driver::Drive`).
-    pub timer: Option<Pin<Box<dyn AsyncTimer>>>,
-    pub armed: Option<Instant>,
+    timer: Option<Pin<Box<dyn AsyncTimer>>>,
+    armed: Option<Instant>,
     /// The reader took a batch with frames left in the socket: if it has not read again in
     /// time, the driver reads for it.
     hand_off: HandOff,

@@ -73,11 +73,14 @@ impl Outputs {
     /// Move the events before the next instruction into `into`, in order; how many. A swap
     /// when `into` is empty.
     pub fn take_events(&mut self, into: &mut VecDeque<Event>) -> usize {
-        if !matches!(self.runs.front(), Some(Run::Events(_))) {
-            return 0;
-        }
-        let Some(Run::Events(mut run)) = self.runs.pop_front() else {
-            return 0;
+        let mut run = match self.runs.pop_front() {
+            Some(Run::Events(run)) => run,
+            Some(instruction) => {
+                // An instruction is next: it stays first.
+                self.runs.push_front(instruction);
+                return 0;
+            }
+            None => return 0,
         };
         let n = run.len();
         if into.is_empty() {

@@ -3,6 +3,12 @@
 /// The `Protocol` methods that hand a vendor's codec output to the context, for a vendor type
 /// with `heartbeat_frame`, `encode_message`, `encode_subscribe` and `encode_unsubscribe` (each
 /// vendor's public codec): written once, expanded inside each `impl Protocol`.
+#[cfg(any(
+    feature = "livechat",
+    feature = "mqtt",
+    feature = "nats",
+    feature = "socketio"
+))]
 macro_rules! transmit_through_codec {
     () => {
         fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
