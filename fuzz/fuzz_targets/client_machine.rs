@@ -220,8 +220,8 @@ impl World {
     fn target(&self, stale: bool) -> ConnId {
         match (stale, self.last_conn) {
             (false, Some(c)) => c,
-            (_, Some(c)) => ConnId(c.0.wrapping_sub(1)),
-            (_, None) => ConnId(7),
+            (_, Some(c)) => ConnId::from_raw(c.get().wrapping_sub(1)),
+            (_, None) => ConnId::from_raw(7),
         }
     }
 
@@ -257,13 +257,7 @@ impl World {
 
 fn config(input: &Input) -> Option<Config> {
     let s = &input.settings;
-    let limits = Limits {
-        outbox_messages: usize::from(s.outbox_messages % 16) + 1,
-        outbox_bytes: 2_048,
-        max_subscriptions: 4,
-        max_frame_bytes: 4_096,
-        ..Limits::default()
-    };
+    let limits = Limits::default().outbox_messages(usize::from(s.outbox_messages % 16) + 1).outbox_bytes(2_048).max_subscriptions(4).max_frame_bytes(4_096);
     let (interval, timeout) = (s.interval.get(), s.timeout.get());
     let heartbeat = match s.heartbeat % 4 {
         0 => HeartbeatMode::ClientDriven { interval, timeout },

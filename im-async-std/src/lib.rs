@@ -23,16 +23,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The driver task is spawned on a small executor of its own thread (async-io's reactor drives
-//! its sockets and timers), so the client works the same whether the application runs
-//! async-std, smol, or `futures::executor::block_on`.
+//! Each client's task runs on async-std's executor, on every core (feature `async-std`, on by
+//! default); under smol, give the client your executor with [`AsyncIo::with_executor`], or any
+//! spawner with [`AsyncIo::with_spawner`]. async-io's reactor drives the sockets and timers
+//! either way.
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(not(feature = "async-std"))]
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -56,29 +59,94 @@ pub use im_proto::Nats;
 #[cfg(feature = "socketio")]
 pub use im_proto::SocketIo;
 
-/// async-io's reactor and timers, with driver tasks on one executor thread.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AsyncIo;
+/// async-io's reactor and timers, and an executor for the clients' tasks: by default
+/// async-std's (feature `async-std`, on by default), which runs on every core; or the executor
+/// you run ([`AsyncIo::with_executor`], e.g. a `smol::Executor`); or any spawner
+/// ([`AsyncIo::with_spawner`]).
+#[derive(Clone, Default)]
+pub struct AsyncIo {
+    spawner: Spawner,
+}
 
-/// The executor all driver tasks of this process run on: one thread, started on first use.
-fn executor() -> &'static async_executor::Executor<'static> {
-    static EXECUTOR: OnceLock<&'static async_executor::Executor<'static>> = OnceLock::new();
-    EXECUTOR.get_or_init(|| {
-        let ex: &'static async_executor::Executor<'static> =
-            Box::leak(Box::new(async_executor::Executor::new()));
-        std::thread::Builder::new()
-            .name("im-async-std".into())
-            .spawn(move || async_io::block_on(ex.run(std::future::pending::<()>())))
-            .expect("spawn the im-async-std executor thread");
-        ex
-    })
+/// A task for a spawner: the client's driver.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+#[derive(Clone, Default)]
+enum Spawner {
+    #[default]
+    Default,
+    Executor(Arc<async_executor::Executor<'static>>),
+    Custom(Arc<dyn Fn(Task) + Send + Sync>),
+}
+
+impl std::fmt::Debug for AsyncIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let spawner = match self.spawner {
+            Spawner::Default if cfg!(feature = "async-std") => "async-std",
+            Spawner::Default => "im-async-std's own",
+            Spawner::Executor(_) => "executor",
+            Spawner::Custom(_) => "custom",
+        };
+        f.debug_struct("AsyncIo")
+            .field("spawner", &spawner)
+            .finish()
+    }
+}
+
+impl AsyncIo {
+    /// Run clients' tasks on `executor`: smol's (`smol::Executor` is this type) or any
+    /// `async_executor::Executor` your threads run.
+    pub fn with_executor(executor: Arc<async_executor::Executor<'static>>) -> Self {
+        AsyncIo {
+            spawner: Spawner::Executor(executor),
+        }
+    }
+
+    /// Run clients' tasks with `spawn` (detached: the task ends with the client).
+    pub fn with_spawner(spawn: impl Fn(Task) + Send + Sync + 'static) -> Self {
+        AsyncIo {
+            spawner: Spawner::Custom(Arc::new(spawn)),
+        }
+    }
+}
+
+/// Without the `async-std` feature and without an executor given: an executor of this crate's
+/// own, one thread per core, started on first use.
+#[cfg(not(feature = "async-std"))]
+fn own_executor() -> &'static async_executor::Executor<'static> {
+    static EXECUTOR: OnceLock<async_executor::Executor<'static>> = OnceLock::new();
+    let mut started = false;
+    let executor = EXECUTOR.get_or_init(|| {
+        started = true;
+        async_executor::Executor::new()
+    });
+    if started {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for i in 0..threads {
+            let run = move || async_io::block_on(executor.run(std::future::pending::<()>()));
+            // A thread that cannot start leaves the others; with none, tasks would never run,
+            // which the first client's connect reports.
+            let _ = std::thread::Builder::new()
+                .name(format!("im-async-std-{i}"))
+                .spawn(run);
+        }
+    }
+    executor
 }
 
 impl im_driver::Runtime for AsyncIo {
     type Ws = WebSocketStream<Socket>;
 
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        executor().spawn(future).detach();
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Result<(), SpawnError> {
+        match &self.spawner {
+            #[cfg(feature = "async-std")]
+            Spawner::Default => drop(async_std::task::spawn(future)),
+            #[cfg(not(feature = "async-std"))]
+            Spawner::Default => own_executor().spawn(future).detach(),
+            Spawner::Executor(executor) => executor.spawn(future).detach(),
+            Spawner::Custom(spawn) => spawn(Box::pin(future)),
+        }
+        Ok(())
     }
 
     fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
@@ -94,9 +162,9 @@ impl im_driver::Runtime for AsyncIo {
     fn connect(
         &self,
         request: Request,
-        tls: Arc<rustls::ClientConfig>,
+        tls: Option<Arc<rustls::ClientConfig>>,
         config: WebSocketConfig,
-    ) -> impl Future<Output = Result<Self::Ws, WsError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Self::Ws, WsError>> + Send + 'static + use<> {
         async move {
             let socket = Socket::open(&request, tls).await?;
             let (ws, _response) =
@@ -120,7 +188,4 @@ impl AsyncTimer for Timer {
     }
 }
 
-/// A connection to a messaging vendor, driven by one task. See [`im_driver::Client`].
-pub type Client = im_driver::Client<AsyncIo>;
-/// Configures and starts a [`Client`].
-pub type ClientBuilder = im_driver::ClientBuilder<AsyncIo>;
+im_driver::runtime_client!(AsyncIo);

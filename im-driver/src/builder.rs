@@ -2,36 +2,63 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use im_proto::{
-    Config, ConfigBuilder, ConfigError, Endpoint, HeartbeatMode, Limits, Protocol, ReconnectPolicy,
+    Config, ConfigBuilder, ConfigError, Endpoint, HeartbeatMode, Limits, OnAuthRefusal, Protocol,
+    ReconnectPolicy,
 };
 
 use crate::client::{Client, Events};
+use crate::dial::{Dialer, HeaderFn};
 use crate::driver;
-use crate::runtime::Runtime;
-use crate::transport::{self, Dialer, HeaderFn};
+use crate::runtime::{Runtime, SpawnError};
+use crate::tls;
 
 /// Builds a [`Client`]. Only an endpoint and a protocol are required.
 pub struct ClientBuilder<R> {
     runtime: R,
-    config: ConfigBuilder,
+    settings: Settings,
+    name: Option<String>,
     seed: Option<u64>,
     protocol: Option<Box<dyn Protocol>>,
     headers: Option<HeaderFn>,
     tls: Option<Arc<rustls::ClientConfig>>,
     event_capacity: usize,
     write_timeout: Duration,
-    max_frame_bytes: usize,
+}
+
+/// This client's own settings, or settings it shares with others.
+// Not boxed: a builder lives for one expression, and the own settings are the common case.
+#[allow(clippy::large_enum_variant)]
+enum Settings {
+    Own(ConfigBuilder),
+    Shared(Arc<Config>),
+}
+
+impl Settings {
+    /// The builder to change: a shared configuration is copied first (copy on write).
+    fn edit(self, f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Self {
+        let own = match self {
+            Settings::Own(builder) => builder,
+            Settings::Shared(config) => ConfigBuilder::from(Arc::unwrap_or_clone(config)),
+        };
+        Settings::Own(f(own))
+    }
 }
 
 impl<R: Runtime> std::fmt::Debug for ClientBuilder<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("runtime", &self.runtime)
+            .field("name", &self.name)
             .field("protocol", &self.protocol.as_ref().map(|p| p.name()))
+            .field(
+                "shared_config",
+                &matches!(self.settings, Settings::Shared(_)),
+            )
             .field("headers", &self.headers.as_ref().map(|_| "<closure>"))
             .field("event_capacity", &self.event_capacity)
             .finish_non_exhaustive()
@@ -48,6 +75,9 @@ pub enum BuildError {
     ZeroEventCapacity,
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The runtime cannot run the client's task (tokio: no runtime on this thread).
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
 }
 
 impl<R: Runtime + Default> Default for ClientBuilder<R> {
@@ -62,14 +92,14 @@ impl<R: Runtime> ClientBuilder<R> {
     pub fn with_runtime(runtime: R) -> Self {
         ClientBuilder {
             runtime,
-            config: Config::builder(),
+            settings: Settings::Own(Config::builder()),
+            name: None,
             seed: None,
             protocol: None,
             headers: None,
             tls: None,
             event_capacity: 256,
             write_timeout: Duration::from_secs(10),
-            max_frame_bytes: Limits::default().max_frame_bytes,
         }
     }
 }
@@ -82,11 +112,16 @@ impl<R: Runtime + Default> Client<R> {
 }
 
 impl<R: Runtime> ClientBuilder<R> {
-    /// A server address (`ws://` or `wss://`; Socket.IO also takes `http(s)://host[:port][/ns]`).
-    /// Call again to add failover endpoints.
-    pub fn endpoint(mut self, url: impl Into<Endpoint>) -> Self {
-        self.config = self.config.endpoint(url);
+    fn edit(mut self, f: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Self {
+        self.settings = self.settings.edit(f);
         self
+    }
+
+    /// A server address (`ws://` or `wss://`; Socket.IO also takes `http(s)://host[:port][/ns]`)
+    /// as a `&str`, `String`, `&String` or `url::Url`. Call again to add failover endpoints.
+    pub fn endpoint(self, url: impl Into<Endpoint>) -> Self {
+        let endpoint = url.into();
+        self.edit(|c| c.endpoint(endpoint))
     }
 
     /// The vendor's wire protocol.
@@ -95,54 +130,66 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.config = self.config.reconnect(policy);
+    /// Settings shared with other clients: build a [`Config`] once, put it in an `Arc`, and
+    /// give each client a clone. Clients alike then keep one copy between them (a process with
+    /// thousands of clients saves a few hundred bytes each). Endpoints and every setting come
+    /// from it; a setting changed after this call gives this client its own copy.
+    pub fn config(mut self, config: Arc<Config>) -> Self {
+        self.settings = Settings::Shared(config);
         self
     }
 
-    pub fn heartbeat(mut self, mode: HeartbeatMode) -> Self {
-        self.config = self.config.heartbeat(mode);
-        self
+    /// How reconnect delays grow and when to give up (R1–R3).
+    pub fn reconnect(self, policy: ReconnectPolicy) -> Self {
+        self.edit(|c| c.reconnect(policy))
     }
 
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.max_frame_bytes = limits.max_frame_bytes;
-        self.config = self.config.limits(limits);
-        self
+    /// Who keeps the link alive and how a dead one is noticed (H1–H4).
+    pub fn heartbeat(self, mode: HeartbeatMode) -> Self {
+        self.edit(|c| c.heartbeat(mode))
     }
 
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.config = self.config.connect_timeout(d);
-        self
+    /// Bounds on what a server or the application can make the client hold (Q1).
+    pub fn limits(self, limits: Limits) -> Self {
+        self.edit(|c| c.limits(limits))
     }
 
-    pub fn handshake_timeout(mut self, d: Duration) -> Self {
-        self.config = self.config.handshake_timeout(d);
-        self
+    /// Time from starting a connect to the open WebSocket. Default 10 s.
+    pub fn connect_timeout(self, d: Duration) -> Self {
+        self.edit(|c| c.connect_timeout(d))
     }
 
-    pub fn outbox_ttl(mut self, ttl: Option<Duration>) -> Self {
-        self.config = self.config.outbox_ttl(ttl);
-        self
+    /// Time from the open WebSocket to the protocol's `Ready`. Default 10 s.
+    pub fn handshake_timeout(self, d: Duration) -> Self {
+        self.edit(|c| c.handshake_timeout(d))
+    }
+
+    /// How long a message may wait in the outbox; `None` (the default) until close.
+    pub fn outbox_ttl(self, ttl: Option<Duration>) -> Self {
+        self.edit(|c| c.outbox_ttl(ttl))
     }
 
     /// HTTP 401/403 to the upgrade: retry (the default; the `headers` closure may bring fresh
-    /// credentials) or close (see [`OnAuthRefusal`](im_proto::OnAuthRefusal)).
-    pub fn on_auth_refusal(mut self, policy: im_proto::OnAuthRefusal) -> Self {
-        self.config = self.config.on_auth_refusal(policy);
-        self
+    /// credentials) or close (see [`OnAuthRefusal`]).
+    pub fn on_auth_refusal(self, policy: OnAuthRefusal) -> Self {
+        self.edit(|c| c.on_auth_refusal(policy))
     }
 
     /// Q3: how long a message sent for an ack waits for it before a retry (see
-    /// [`Config::ack_timeout`](im_proto::Config::ack_timeout)).
-    pub fn ack_timeout(mut self, d: Duration) -> Self {
-        self.config = self.config.ack_timeout(d);
-        self
+    /// [`Config::ack_timeout`]).
+    pub fn ack_timeout(self, d: Duration) -> Self {
+        self.edit(|c| c.ack_timeout(d))
     }
 
     /// Q3: retries after an ack timeout before `Undelivered { AckTimeout }`.
-    pub fn ack_retries(mut self, retries: u32) -> Self {
-        self.config = self.config.ack_retries(retries);
+    pub fn ack_retries(self, retries: u32) -> Self {
+        self.edit(|c| c.ack_retries(retries))
+    }
+
+    /// A name for this client in the logs (the `name` field of its span), beside the id every
+    /// client gets. Never put a credential here: logs are not secret.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -162,7 +209,8 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
-    /// TLS configuration for `wss://`. Default: rustls with the webpki roots, verification on.
+    /// TLS configuration for `wss://` (build it with the re-exported [`rustls`]). Default:
+    /// [`default_tls`](crate::default_tls), which follows the crate's features.
     pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
         self
@@ -181,52 +229,63 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
-    /// Start the client: one task on the runtime, connecting at once.
-    ///
-    /// # Panics
-    /// Where the runtime cannot spawn (tokio: outside a runtime).
+    /// Start the client: one task on the runtime, connecting at once. Never panics: a missing
+    /// runtime is [`BuildError::Spawn`].
     pub fn connect(self) -> Result<(Client<R>, Events), BuildError> {
         let protocol = self.protocol.ok_or(BuildError::NoProtocol)?;
         if self.event_capacity == 0 {
             return Err(BuildError::ZeroEventCapacity);
         }
-        let mut config = self.config.build()?;
-        let seed = self.seed.unwrap_or_else(random_seed);
-        // Each client has its own seed (R1, and its idempotency keys); the settings it shares
-        // carry none.
-        config.seed = None;
-        config.endpoints.shrink_to_fit();
-        let config = shared_config(config);
-        let dialer = Dialer {
-            tls: self.tls.unwrap_or_else(transport::default_tls),
-            headers: self.headers,
-            max_frame_bytes: self.max_frame_bytes,
+        let config = match self.settings {
+            Settings::Shared(config) => {
+                config.validate()?;
+                config
+            }
+            Settings::Own(builder) => {
+                let mut config = builder.build()?;
+                config.endpoints.shrink_to_fit();
+                Arc::new(config)
+            }
         };
+        // Each client has its own seed (R1, and its idempotency keys), whatever it shares: a
+        // seed in shared settings is not used.
+        let seed = self.seed.unwrap_or_else(random_seed);
+        let dialer = Dialer {
+            tls: self.tls.map_or_else(tls::default_tls, Ok),
+            headers: self.headers,
+            max_frame_bytes: config.limits.max_frame_bytes,
+        };
+        let id = next_id();
+        let span = tracing::info_span!(
+            "im_client",
+            id,
+            name = tracing::field::Empty,
+            vendor = protocol.name()
+        );
+        if let Some(name) = &self.name {
+            span.record("name", name.as_str());
+        }
         let start = self.runtime.now();
         let mut core = im_proto::Client::with_seed(config, seed, protocol, start)?;
-        core.connect(start);
+        span.in_scope(|| core.connect(start));
         let (capacity, write_timeout) = (self.event_capacity, self.write_timeout);
-        let shared = driver::spawn(self.runtime, core, dialer, capacity, write_timeout);
+        let shared = driver::spawn(
+            self.runtime,
+            core,
+            dialer,
+            capacity,
+            write_timeout,
+            id,
+            span,
+        )?;
         Ok((Client::new(shared.clone()), Events::new(shared)))
     }
 }
 
-/// The settings of the client last built, if they are still in use and equal to `config`,
-/// else `config`. Clients opened in a row with the same settings (endpoints included) share one
-/// read-only copy, where most of a process's clients are alike (docs/PERFORMANCE.md).
-/// Remembered weakly: the settings are dropped with their last client (their block is freed
-/// when the next client is built).
-fn shared_config(config: Config) -> Arc<Config> {
-    static LAST: Mutex<Weak<Config>> = Mutex::new(Weak::new());
-    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(existing) = last.upgrade() {
-        if *existing == config {
-            return existing;
-        }
-    }
-    let config = Arc::new(config);
-    *last = Arc::downgrade(&config);
-    config
+/// Client ids: 1, 2, 3, … in the order clients are built in this process.
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A random seed from the OS-seeded hasher keys, without another dependency.
@@ -234,39 +293,4 @@ fn random_seed() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(0x696d);
     h.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(url: &str) -> Config {
-        Config::builder().endpoint(url).build().unwrap()
-    }
-
-    // The only test in this crate that builds configurations through `shared_config`.
-    #[test]
-    fn clients_built_alike_share_their_settings_and_only_then() {
-        let a = shared_config(settings("ws://a.example/ws"));
-        let b = shared_config(settings("ws://a.example/ws"));
-        assert!(Arc::ptr_eq(&a, &b), "equal settings, one copy");
-        let c = shared_config(settings("ws://c.example/ws"));
-        assert!(!Arc::ptr_eq(&a, &c), "another endpoint, another copy");
-        assert_eq!(c.endpoints[0].url(), "ws://c.example/ws");
-        let d = shared_config(settings("ws://a.example/ws"));
-        assert!(
-            !Arc::ptr_eq(&a, &d),
-            "only the last settings are remembered"
-        );
-        assert_eq!(*a, *d);
-        drop((a, b, d));
-        let e = Config::builder()
-            .endpoint("ws://c.example/ws")
-            .connect_timeout(Duration::from_secs(3))
-            .build()
-            .unwrap();
-        let e = shared_config(e);
-        assert!(!Arc::ptr_eq(&c, &e), "another timeout, another copy");
-        assert_eq!(e.connect_timeout, Duration::from_secs(3));
-    }
 }

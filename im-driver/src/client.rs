@@ -113,8 +113,19 @@ impl<R: Runtime> Client<R> {
         protocol: impl Protocol,
         endpoints: Vec<Endpoint>,
     ) -> Result<(), SwitchError> {
-        self.shared()
-            .command(|core, now| core.switch_protocol(now, Box::new(protocol), endpoints))
+        let vendor = protocol.name();
+        self.shared().command(|core, now| {
+            core.switch_protocol(now, Box::new(protocol), endpoints)?;
+            Ok::<_, SwitchError>(())
+        })?;
+        self.shared().span().record("vendor", vendor);
+        Ok(())
+    }
+
+    /// This client's id in the process (1, 2, … in the order clients were built): the `id`
+    /// field of its tracing span, so its log lines can be found among a thousand clients'.
+    pub fn id(&self) -> u64 {
+        self.shared().id
     }
 
     pub fn state(&self) -> State {

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use futures_util::Sink;
-use im_proto::{ConnId, Event, Output, TransportEvent};
+use im_proto::{ConnId, Event, Output, TransportError, TransportEvent};
 use tracing::debug;
 use tungstenite::Message;
 
+use crate::dial::{self, Dialer};
 use crate::owner::{HandOff, Owner};
 use crate::runtime::{AsyncTimer, BoxFuture, Runtime};
-use crate::transport::{self, Dialer};
 
 /// Opening a socket: the socket, or what to tell the core instead (a failure, a refusal).
 type Connecting<W> = BoxFuture<Result<W, TransportEvent>>;
@@ -300,7 +300,7 @@ impl<R: Runtime> Conn<R> {
                 Poll::Pending => return,
                 Poll::Ready(next) => next,
             };
-            let Some(event) = transport::to_event(next) else {
+            let Some(event) = dial::to_event(next) else {
                 continue;
             };
             let lost = matches!(
@@ -317,7 +317,7 @@ impl<R: Runtime> Conn<R> {
             if rejected {
                 // The error is reported; the stream is fused after it, and RFC 6455 §8.1
                 // requires failing the connection anyway.
-                self.fail(now, conn, transport::FUSED.into());
+                self.fail(now, conn, dial::fused());
                 return;
             }
             budget -= 1;
@@ -357,7 +357,7 @@ impl<R: Runtime> Conn<R> {
                 }
                 Output::Transmit { conn, frame } => {
                     if self.link.id() == Some(conn) {
-                        self.write(now, cx, transport::to_message(frame));
+                        self.write(now, cx, dial::to_message(frame));
                         wrote = true;
                     }
                 }
@@ -368,7 +368,7 @@ impl<R: Runtime> Conn<R> {
                         if let Link::Open(_, ws) = std::mem::replace(&mut self.link, Link::None) {
                             self.closing = Some(Box::new(Closing {
                                 ws,
-                                close: Some(transport::close_frame(code, reason)),
+                                close: Some(dial::close_frame(code, reason)),
                                 deadline: now + self.write_timeout,
                             }));
                             self.progress_close(now, cx);
@@ -441,7 +441,7 @@ impl<R: Runtime> Conn<R> {
             }
         };
         if let Err(e) = result {
-            self.fail(now, conn, transport::describe(&e));
+            self.fail(now, conn, dial::classify(&e));
         }
     }
 
@@ -457,7 +457,7 @@ impl<R: Runtime> Conn<R> {
                     self.stalled_at = None;
                 }
             }
-            Poll::Ready(Err(e)) => self.fail(now, conn, transport::describe(&e)),
+            Poll::Ready(Err(e)) => self.fail(now, conn, dial::classify(&e)),
             Poll::Pending => {
                 self.stalled_at.get_or_insert(now + self.write_timeout);
             }
@@ -492,7 +492,7 @@ impl<R: Runtime> Conn<R> {
         if now < stalled_at {
             return false;
         }
-        self.fail(now, conn, "write stalled".to_owned());
+        self.fail(now, conn, TransportError::WriteStalled(self.write_timeout));
         true
     }
 
@@ -525,7 +525,7 @@ impl<R: Runtime> Conn<R> {
     }
 
     /// The link failed: the core is told, the socket dropped.
-    fn fail(&mut self, now: Instant, conn: ConnId, error: String) {
+    fn fail(&mut self, now: Instant, conn: ConnId, error: TransportError) {
         debug!(protocol = self.core.protocol_name(), %conn, %error, "link failed");
         self.drop_link();
         self.core

@@ -18,14 +18,19 @@ use im_proto::Event;
 use tracing::debug;
 
 use crate::conn::{Conn, Link};
+use crate::dial::Dialer;
 use crate::owner::Owner;
-use crate::runtime::{MaybeSend, MaybeSync, Runtime};
-use crate::transport::Dialer;
+use crate::runtime::{MaybeSend, MaybeSync, Runtime, SpawnError};
 
 /// State shared by the handles, the reader and the driver task, in one allocation per client.
 /// The lock is only ever held for a synchronous step, never across an `.await`.
 pub(crate) struct Shared<R: Runtime> {
     conn: Mutex<Conn<R>>,
+    /// The client's id in this process (1, 2, …): the `id` field of its span.
+    pub id: u64,
+    /// The client's span (its id, name and vendor), entered whenever the core is called, so
+    /// that every line it and the driver log says which client it is.
+    span: tracing::Span,
     owner: Owner,
     finished: AtomicBool,
     finished_event: event_listener::Event,
@@ -52,10 +57,18 @@ impl<R: Runtime> Shared<R> {
         Waker::from(self.clone())
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, Conn<R>> {
+    /// The connection, locked, inside the client's span.
+    pub fn lock(&self) -> Locked<'_, R> {
         // A panic elsewhere cannot leave the core half-updated in a way that matters more than
         // stopping every client call would.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        Locked {
+            conn: self.conn.lock().unwrap_or_else(PoisonError::into_inner),
+            _span: self.span.enter(),
+        }
+    }
+
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// Run a user command against the core with the current time, then carry out what it
@@ -149,6 +162,27 @@ impl<R: Runtime> Shared<R> {
     }
 }
 
+/// The locked connection, with the client's span entered for as long as the lock is held
+/// (dropped in this order: the lock first).
+pub(crate) struct Locked<'a, R: Runtime> {
+    conn: MutexGuard<'a, Conn<R>>,
+    _span: tracing::span::Entered<'a>,
+}
+
+impl<R: Runtime> std::ops::Deref for Locked<'_, R> {
+    type Target = Conn<R>;
+
+    fn deref(&self) -> &Conn<R> {
+        &self.conn
+    }
+}
+
+impl<R: Runtime> std::ops::DerefMut for Locked<'_, R> {
+    fn deref_mut(&mut self) -> &mut Conn<R> {
+        &mut self.conn
+    }
+}
+
 /// Start a client's driver task; returns what the handles and the reader share with it.
 pub(crate) fn spawn<R: Runtime>(
     runtime: R,
@@ -156,8 +190,12 @@ pub(crate) fn spawn<R: Runtime>(
     dialer: Dialer,
     capacity: usize,
     write_timeout: Duration,
-) -> Arc<Shared<R>> {
+    id: u64,
+    span: tracing::Span,
+) -> Result<Arc<Shared<R>>, SpawnError> {
     let shared = Arc::new(Shared {
+        id,
+        span,
         conn: Mutex::new(Conn::new(
             runtime.clone(),
             core,
@@ -171,8 +209,8 @@ pub(crate) fn spawn<R: Runtime>(
         // The one `Client` the builder returns.
         handles: AtomicUsize::new(1),
     });
-    runtime.spawn(Drive(shared.clone()));
-    shared
+    runtime.spawn(Drive(shared.clone()))?;
+    Ok(shared)
 }
 
 /// The driver task's future: the shared state and nothing else, since every idle connection

@@ -14,24 +14,41 @@
 
 mod builder;
 mod client;
+mod concrete;
 mod conn;
+mod dial;
 mod driver;
 mod owner;
 mod runtime;
-mod transport;
+mod tls;
 
 pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, Events, Recv, SendJsonError};
-pub use runtime::{AsyncTimer, Destination, MaybeSend, MaybeSync, Runtime};
-pub use transport::{default_tls, ws_config, HeaderFn};
+pub use dial::HeaderFn;
+pub use runtime::{AsyncTimer, Destination, MaybeSend, MaybeSync, Runtime, SpawnError, Unresolved};
+/// The TLS library, for building your own [`ClientBuilder::tls`] configuration.
+pub use rustls;
+pub use tls::{default_tls, DefaultTlsError};
+
+/// The WebSocket limits the driver opens every connection with (for raw loops that compare
+/// with it, as the benchmark's).
+#[doc(hidden)]
+pub use dial::ws_config;
+
+#[doc(hidden)]
+pub use serde as __serde;
 
 /// Everything an application names, re-exported by `im-tokio` and `im-async-std` (the vendor
-/// protocols come from there, by feature).
+/// protocols come from there, by feature), beside their own `Client` and `ClientBuilder`.
 pub mod api {
-    pub use crate::{default_tls, BuildError, Events, HeaderFn, Recv, SendJsonError};
+    pub use crate::{
+        default_tls, rustls, BuildError, DefaultTlsError, Events, HeaderFn, Recv, SendJsonError,
+        SpawnError,
+    };
     pub use im_proto::{
-        Body, Cause, CloseReason, Delivery, EncodeError, Endpoint, Error, Event, HeartbeatMode,
-        Limits, Message, OnAuthRefusal, OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy,
-        SendError, SendId, State, SubscribeError, SwitchError, Undelivered,
+        Body, Cause, CertificateError, CloseReason, Config, ConfigBuilder, ConfigError, Delivery,
+        EncodeError, Endpoint, Event, HeartbeatMode, Limits, Message, OnAuthRefusal,
+        OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, ReportedError, SendError,
+        SendId, State, SubscribeError, SwitchError, TlsError, TransportError, Undelivered,
     };
 }

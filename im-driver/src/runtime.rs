@@ -9,6 +9,8 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -63,8 +65,12 @@ pub trait Runtime: Clone + Debug + MaybeSend + MaybeSync + 'static {
         + MaybeSend
         + 'static;
 
-    /// Run `future` in the background until it completes (the client's driver task).
-    fn spawn<F: Future<Output = ()> + MaybeSend + 'static>(&self, future: F);
+    /// Run `future` in the background until it completes (the client's driver task), or say
+    /// why it cannot run (tokio: called outside a runtime, with no handle given).
+    fn spawn<F: Future<Output = ()> + MaybeSend + 'static>(
+        &self,
+        future: F,
+    ) -> Result<(), SpawnError>;
 
     /// A timer that fires at `deadline`; the driver keeps it and re-arms it with
     /// [`AsyncTimer::reset`].
@@ -74,13 +80,23 @@ pub trait Runtime: Clone + Debug + MaybeSend + MaybeSync + 'static {
     fn now(&self) -> Instant;
 
     /// Open the WebSocket described by `request` (TCP, TLS for `wss://`, the upgrade).
+    /// `tls` is given for `wss://` and only then. Report a failed name lookup as
+    /// [`Destination::unresolved`] and a TLS failure as the `io::Error` around the
+    /// `rustls::Error` that tokio-rustls and futures-rustls return: the driver turns both into
+    /// typed causes.
     fn connect(
         &self,
         request: Request,
-        tls: Arc<rustls::ClientConfig>,
+        tls: Option<Arc<rustls::ClientConfig>>,
         config: WebSocketConfig,
-    ) -> impl Future<Output = Result<Self::Ws, WsError>> + MaybeSend + 'static;
+    ) -> impl Future<Output = Result<Self::Ws, WsError>> + MaybeSend + 'static + use<Self>;
 }
+
+/// The runtime cannot run the client's task; [`ClientBuilder::connect`](crate::ClientBuilder::connect)
+/// returns it as `BuildError::Spawn`.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the client's task: {0}")]
+pub struct SpawnError(pub String);
 
 /// A timer that can be moved to another instant without being re-created.
 pub trait AsyncTimer: Debug + MaybeSend + 'static {
@@ -101,7 +117,46 @@ pub struct Destination {
     pub tls: Option<ServerName<'static>>,
 }
 
+/// A host name that did not resolve: the payload of the `io::Error` from
+/// [`Destination::unresolved`], which the driver reports as `TransportError::Dns`.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot resolve {host}: {detail}")]
+pub struct Unresolved {
+    pub(crate) host: String,
+    pub(crate) detail: String,
+}
+
 impl Destination {
+    /// The error for a failed lookup of this destination's host (`why` is what the resolver said;
+    /// `None` when it found no address).
+    pub fn unresolved(&self, why: Option<io::Error>) -> io::Error {
+        io::Error::other(Unresolved {
+            host: self.host.clone(),
+            detail: why.map_or_else(|| "no address".to_owned(), |e| e.to_string()),
+        })
+    }
+
+    /// Connect to the first of `addrs` that accepts, with `connect` (the runtime's TCP
+    /// connect); the last refusal if none does.
+    pub async fn connect_first<S, F, Fut>(
+        &self,
+        addrs: impl IntoIterator<Item = SocketAddr>,
+        connect: F,
+    ) -> io::Result<S>
+    where
+        F: Fn(SocketAddr) -> Fut,
+        Fut: Future<Output = io::Result<S>>,
+    {
+        let mut last = None;
+        for addr in addrs {
+            match connect(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| self.unresolved(None)))
+    }
+
     /// The destination of `request`: `ws://` or `wss://`, the default port for the scheme.
     pub fn of(request: &Request) -> Result<Self, WsError> {
         let uri = request.uri();

@@ -106,10 +106,7 @@ mod tests {
 
     #[test]
     fn ceiling_grows_then_caps() {
-        let p = ReconnectPolicy {
-            multiplier: 2.0,
-            ..ReconnectPolicy::default()
-        };
+        let p = ReconnectPolicy::default().multiplier(2.0);
         assert_eq!(ceiling(&p, 0), Duration::from_secs(1));
         assert_eq!(ceiling(&p, 1), Duration::from_secs(2));
         assert_eq!(ceiling(&p, 2), Duration::from_secs(4));
@@ -129,10 +126,7 @@ mod tests {
 
     #[test]
     fn full_jitter_is_never_zero() {
-        let p = ReconnectPolicy {
-            jitter: 1.0,
-            ..ReconnectPolicy::default()
-        };
+        let p = ReconnectPolicy::default().jitter(1.0);
         let mut rng = Rng::new(1);
         for n in 0..10_000 {
             assert!(delay(&p, n % 8, n % 9, rng.unit()) >= MIN_DELAY);

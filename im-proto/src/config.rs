@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use crate::transport::Endpoint;
 
-/// How reconnect delays grow (rules R1–R3).
+/// How reconnect delays grow (rules R1–R3). Start from the default and change what you need:
+/// `ReconnectPolicy::default().initial(Duration::from_millis(500)).max_attempts(Some(10))`;
+/// [`ConfigBuilder::build`] checks the result.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReconnectPolicy {
     /// `b_0`, the wait after the first failure.
     pub initial: Duration,
@@ -43,6 +46,44 @@ impl Default for ReconnectPolicy {
             stable_after: Duration::from_secs(5),
             max_attempts: None,
         }
+    }
+}
+
+impl ReconnectPolicy {
+    /// `b_0`, the wait after the first failure (R1).
+    pub fn initial(mut self, delay: Duration) -> Self {
+        self.initial = delay;
+        self
+    }
+
+    /// How much each wait grows over the last (R1); at least 1.
+    pub fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier;
+        self
+    }
+
+    /// The longest wait (R1).
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// The share of each wait drawn at random, in `[0, 1]` (R1).
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// How long a connection must stay `Ready` to count as healthy (R2).
+    pub fn stable_after(mut self, after: Duration) -> Self {
+        self.stable_after = after;
+        self
+    }
+
+    /// Consecutive failures before giving up (R3); `None` never gives up.
+    pub fn max_attempts(mut self, attempts: Option<u32>) -> Self {
+        self.max_attempts = attempts;
+        self
     }
 }
 
@@ -142,9 +183,10 @@ pub enum OnAuthRefusal {
     Close,
 }
 
-/// Bounds on everything a peer or the user can make the client hold. Build it as
-/// `Limits { outbox_messages: 10, ..Limits::default() }`.
+/// Bounds on everything a peer or the user can make the client hold. Start from the default:
+/// `Limits::default().outbox_messages(10)`; [`ConfigBuilder::build`] refuses a zero.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest inbound frame; larger ones are reported as an error and discarded. 1 MiB: far above
     /// any chat message, far below what would hurt a phone.
@@ -178,6 +220,50 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Largest inbound frame.
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes;
+        self
+    }
+
+    /// Largest outgoing message body `send` accepts.
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Messages the outbox holds (Q1).
+    pub fn outbox_messages(mut self, messages: usize) -> Self {
+        self.outbox_messages = messages;
+        self
+    }
+
+    /// Bytes the outbox holds (Q1).
+    pub fn outbox_bytes(mut self, bytes: usize) -> Self {
+        self.outbox_bytes = bytes;
+        self
+    }
+
+    /// Channels in the desired subscription set.
+    pub fn max_subscriptions(mut self, channels: usize) -> Self {
+        self.max_subscriptions = channels;
+        self
+    }
+
+    /// Endpoints, configured plus discovered (R7).
+    pub fn max_endpoints(mut self, endpoints: usize) -> Self {
+        self.max_endpoints = endpoints;
+        self
+    }
+
+    /// JSON nesting a decoder accepts.
+    pub fn max_json_depth(mut self, depth: usize) -> Self {
+        self.max_json_depth = depth;
+        self
+    }
+}
+
 /// Everything the state machine needs to know up front. Built and validated by [`Config::builder`].
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -205,7 +291,7 @@ pub struct Config {
     /// (socket.io-client's `retries`; retransmissions after a reconnect do not count).
     pub ack_retries: u32,
     /// R8: the longest "reconnect not before" a server may impose; a longer hint is applied at
-    /// this and reported (`Error::ServerHintCapped`). 5 minutes: a deploy's worth, while a
+    /// this and reported (`ReportedError::ServerHintCapped`). 5 minutes: a deploy's worth, while a
     /// hostile or buggy number cannot park a client for years.
     pub max_server_delay: Duration,
     /// HTTP 401/403 to the upgrade: retry (the default) or close (see [`OnAuthRefusal`]).
@@ -338,6 +424,13 @@ pub struct ConfigBuilder {
     config: Config,
 }
 
+/// Change a configuration: a builder holding its settings, checked again by `build`.
+impl From<Config> for ConfigBuilder {
+    fn from(config: Config) -> Self {
+        ConfigBuilder { config }
+    }
+}
+
 impl ConfigBuilder {
     pub fn endpoint(mut self, endpoint: impl Into<Endpoint>) -> Self {
         self.config.endpoints.push(endpoint.into());
@@ -439,36 +532,24 @@ mod tests {
             zero_hb.build(),
             Err(ConfigError::ZeroDuration("heartbeat interval"))
         );
-        let policy = ReconnectPolicy {
-            max_delay: Duration::from_millis(10),
-            ..ReconnectPolicy::default()
-        };
+        let policy = ReconnectPolicy::default().max_delay(Duration::from_millis(10));
         assert!(matches!(
             base().reconnect(policy).build(),
             Err(ConfigError::MaxBelowInitial { .. })
         ));
         for jitter in [-0.1, 1.5, f64::NAN] {
-            let policy = ReconnectPolicy {
-                jitter,
-                ..ReconnectPolicy::default()
-            };
+            let policy = ReconnectPolicy::default().jitter(jitter);
             assert!(matches!(
                 base().reconnect(policy).build(),
                 Err(ConfigError::Jitter(_))
             ));
         }
-        let policy = ReconnectPolicy {
-            multiplier: 0.5,
-            ..ReconnectPolicy::default()
-        };
+        let policy = ReconnectPolicy::default().multiplier(0.5);
         assert_eq!(
             base().reconnect(policy).build(),
             Err(ConfigError::Multiplier(0.5))
         );
-        let limits = Limits {
-            outbox_bytes: 0,
-            ..Limits::default()
-        };
+        let limits = Limits::default().outbox_bytes(0);
         assert_eq!(
             base().limits(limits).build(),
             Err(ConfigError::ZeroLimit("outbox_bytes"))

@@ -52,11 +52,134 @@
 //! Events naming an old `ConnId` are ignored, so the driver never has to worry about a late
 //! event from a socket it already dropped.
 //!
+//! The loop by hand, with the socket played by the example (the livechat server greets a new
+//! connection with `{"cmd":"auth1",…}`, a challenge the client answers with its login):
+//!
+//! ```
+//! # #[cfg(feature = "livechat")] {
+//! use std::time::{Duration, Instant};
+//! use im_proto::{Client, Config, Event, Frame, LiveChat, Output, TransportEvent};
+//!
+//! // 1. Settings (a fixed seed here; a real driver draws one from the OS), protocol, connect.
+//! let config = Config::builder().endpoint("ws://127.0.0.1:9001/ws").seed(7).build().unwrap();
+//! let start = Instant::now();
+//! let mut client = Client::new(config, Box::new(LiveChat::new(1, 2, "key")), start).unwrap();
+//! client.connect(start);
+//!
+//! // 2. Drain: the client asks for a socket; the driver opens it and says so.
+//! let Output::Connect { conn, endpoint, .. } = client.poll_output() else { unreachable!() };
+//! assert_eq!(endpoint.url(), "ws://127.0.0.1:9001/ws");
+//! client.handle_transport(start, conn, TransportEvent::Opened);
+//! // Nothing to do until the server speaks, or the handshake deadline (10 s).
+//! assert_eq!(client.poll_output(), Output::Timeout(Some(start + Duration::from_secs(10))));
+//!
+//! // 3. A frame arrives. Drain: the login goes out (the driver writes it), and we are in.
+//! let greeting = r#"{"cmd":"auth1","msg_id":1,"result":{"seed":"s"}}"#;
+//! client.handle_transport(start, conn, TransportEvent::Frame(Frame::Text(greeting.into())));
+//! assert!(matches!(client.poll_output(), Output::Transmit { frame: Frame::Text(_), .. }));
+//! assert!(matches!(client.poll_output(), Output::Event(Event::Connected { .. })));
+//!
+//! // 3, the clock: call `handle_timeout` at each deadline. The heartbeat is due after 25 s (H1).
+//! let mut now = start;
+//! let heartbeat = loop {
+//!     match client.poll_output() {
+//!         Output::Timeout(Some(deadline)) => {
+//!             now = deadline;
+//!             client.handle_timeout(now);
+//!         }
+//!         Output::Transmit { frame: Frame::Text(frame), .. } => break frame,
+//!         other => panic!("{other:?}"),
+//!     }
+//! };
+//! assert!(heartbeat.contains("heartbeat"));
+//! assert_eq!(now - start, Duration::from_secs(25));
+//! # }
+//! ```
+//!
 //! A complete driver following these steps in one thread, with blocking `std::net` and
-//! `tungstenite` and no async at all, is `tests/src/bin/blocking-driver.rs` in the repository
-//! (about 200 lines, its comments numbered like the steps above); its test chats through a server
-//! restart. The async drivers (`im-tokio`, `im-async-std`) run the same loop in `im-driver`,
-//! waiting on the deadline, the socket and user commands at once.
+//! `tungstenite` and no async at all, is this crate's example `blocking_driver` (about 250
+//! lines, its comments numbered like the steps above; its test chats through a server restart).
+//! The async drivers (`im-tokio`, `im-async-std`) run the same loop in `im-driver`, waiting on
+//! the deadline, the socket and user commands at once.
+//!
+//! ## Write your own protocol
+//!
+//! A vendor's wire format is a [`Protocol`]: the core hands it frames and requests with a
+//! [`Context`] to answer through, and it never sees a socket or a clock. Here, a line protocol
+//! (`SUB room`, `MSG room text`, `PING`/`PONG`), tested in virtual time with [`sim`]:
+//!
+//! ```
+//! # #[cfg(feature = "sim")] {
+//! use std::time::{Duration, Instant};
+//! use im_proto::sim::{Harness, Reply, ScriptedPeer};
+//! use im_proto::{
+//!     Body, Config, Context, Delivery, EncodeError, Event, Frame, Message, OutgoingMessage,
+//!     Protocol, ProtocolError, ProtocolEvent, SendInfo,
+//! };
+//!
+//! struct Lines;
+//!
+//! impl Protocol for Lines {
+//!     fn name(&self) -> &'static str {
+//!         "lines"
+//!     }
+//!     fn on_open(&mut self, cx: &mut Context<'_>) {
+//!         cx.emit(ProtocolEvent::Ready); // no handshake
+//!     }
+//!     fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
+//!         let Frame::Text(text) = frame else { return Err(ProtocolError::UnexpectedFrame("binary")) };
+//!         match text.split_once(' ') {
+//!             _ if text == "PONG" => cx.emit(ProtocolEvent::Pong),
+//!             Some(("MSG", rest)) => {
+//!                 let (room, line) = rest.split_once(' ').unwrap_or((rest, ""));
+//!                 cx.emit(ProtocolEvent::Message(Message::new(room, Body::Text(line.into()))));
+//!             }
+//!             _ => return Err(ProtocolError::Malformed(text.to_string())),
+//!         }
+//!         Ok(())
+//!     }
+//!     fn on_heartbeat(&mut self, cx: &mut Context<'_>) {
+//!         cx.transmit(Frame::Text("PING".into()));
+//!     }
+//!     fn on_send(&mut self, cx: &mut Context<'_>, msg: &OutgoingMessage, _: SendInfo<'_>)
+//!         -> Result<(), EncodeError>
+//!     {
+//!         let Some(line) = msg.body.as_text() else {
+//!             return Err(EncodeError::UnsupportedBody { protocol: "lines", body: "binary" });
+//!         };
+//!         // This server never acks: the message's fate is `Sent` once written.
+//!         let frame = Frame::Text(format!("MSG {} {line}", msg.channel).into());
+//!         cx.transmit_message(frame, Delivery::AtMostOnce);
+//!         Ok(())
+//!     }
+//!     fn on_subscribe(&mut self, cx: &mut Context<'_>, room: &str) -> Result<(), EncodeError> {
+//!         cx.transmit(Frame::Text(format!("SUB {room}").into()));
+//!         Ok(())
+//!     }
+//!     fn on_unsubscribe(&mut self, cx: &mut Context<'_>, room: &str) -> Result<(), EncodeError> {
+//!         cx.transmit(Frame::Text(format!("UNSUB {room}").into()));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // A server that echoes messages and answers pings, in virtual time.
+//! let peer = ScriptedPeer::new().respond(|_, frame| match frame {
+//!     Frame::Text(t) if t == "PING" => vec![Reply::text("PONG")],
+//!     Frame::Text(t) if t.starts_with("MSG ") => vec![Reply::text(t.as_str())],
+//!     _ => vec![],
+//! });
+//! let config = Config::builder().endpoint("ws://sim/lines").seed(1).build().unwrap();
+//! let mut sim = Harness::new(config, Box::new(Lines), peer, Instant::now()).unwrap();
+//! sim.client.connect(sim.clock.now());
+//! sim.client.subscribe(sim.clock.now(), "lobby").unwrap();
+//! sim.client.send(sim.clock.now(), OutgoingMessage::text("lobby", "hi")).unwrap();
+//! sim.run_for(Duration::from_secs(60)); // two heartbeats answered on the way
+//! let events: Vec<Event> = sim.events().cloned().collect();
+//! assert!(events.iter().any(|e| matches!(e, Event::Sent { .. })));
+//! assert!(events.iter().any(|e| matches!(e, Event::Message(m) if m.body.as_text() == Some("hi"))));
+//! assert!(events.iter().any(|e| matches!(e, Event::Heartbeat { rtt: Some(_) })));
+//! # }
+//! ```
 //!
 //! ## The rules
 //!
@@ -96,20 +219,20 @@ mod output;
 mod protocol;
 pub mod protocols;
 mod queue;
+pub mod rules;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod text;
 mod transport;
 
-pub use backoff::{ceiling as backoff_ceiling, MIN_DELAY};
 pub use client::{Client, SwitchError, CLOSE_NORMAL};
 pub use config::{
     Config, ConfigBuilder, ConfigError, HeartbeatMode, Limits, OnAuthRefusal, ReconnectPolicy,
 };
-pub use error::{EncodeError, ProtocolError};
+pub use error::{CertificateError, EncodeError, ProtocolError, TlsError, TransportError};
 pub use message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
 pub use output::{
-    Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError, Undelivered,
+    Cause, CloseReason, Event, Output, ReportedError, SendError, State, SubscribeError, Undelivered,
 };
 pub use protocol::{check_json_depth, Context, Protocol, ProtocolEvent, SendInfo};
 #[cfg(feature = "livechat")]

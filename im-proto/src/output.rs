@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{EncodeError, ProtocolError};
+use crate::error::{EncodeError, ProtocolError, TransportError};
 use crate::message::{Message, OutgoingMessage, SendId};
 use crate::transport::{ConnId, Endpoint, Frame};
 
@@ -97,7 +97,7 @@ pub enum Event {
         attempts: u32,
     },
     /// Something went wrong that the client survived (bad frame, refused message).
-    Error(Error),
+    Error(ReportedError),
     /// The terminal event: nothing follows.
     Closed {
         reason: CloseReason,
@@ -113,8 +113,8 @@ pub enum Cause {
         code: Option<u16>,
         reason: String,
     },
-    /// The transport failed.
-    Transport(String),
+    /// The transport failed (typed: DNS, refused, TLS with the certificate's fault, …).
+    Transport(TransportError),
     /// The server refused the WebSocket upgrade with this HTTP status (401/403: credentials;
     /// see `Config::on_auth_refusal`).
     Refused {
@@ -173,7 +173,7 @@ pub enum Undelivered {
 /// An error the client survived, reported as an event.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ReportedError {
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error("cannot encode subscription to {channel:?}: {error}")]

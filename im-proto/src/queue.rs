@@ -111,7 +111,7 @@ mod tests {
 
     fn instruction(i: u64) -> Output {
         Output::Disconnect {
-            conn: ConnId(i),
+            conn: ConnId::new(i),
             code: 1000,
             reason: String::new(),
         }

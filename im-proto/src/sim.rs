@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::config::Config;
+use crate::error::TransportError;
 use crate::output::{Event, Output};
 use crate::protocol::Protocol;
 use crate::transport::{ConnId, Endpoint, Frame, TransportEvent};
@@ -334,7 +335,9 @@ impl Harness {
                             self.deliver(conn, TransportEvent::Frame(frame));
                         }
                     }
-                    Accept::Refuse(why) => self.deliver(conn, TransportEvent::Failed(why)),
+                    Accept::Refuse(why) => {
+                        self.deliver(conn, TransportEvent::Failed(TransportError::Other(why)))
+                    }
                     Accept::Hang => {}
                 }
             }

@@ -122,7 +122,7 @@ impl Text {
 
     /// Where `part` lies within this text, when it is a slice of it (a `&str` a parser borrowed
     /// from [`as_str`](Self::as_str)): the range for [`into_slice`](Self::into_slice).
-    pub fn range_of(&self, part: &str) -> Option<Range<usize>> {
+    pub(crate) fn range_of(&self, part: &str) -> Option<Range<usize>> {
         let (base, start) = (self.as_ptr() as usize, part.as_ptr() as usize);
         let offset = start.checked_sub(base)?;
         (offset + part.len() <= self.len()).then(|| offset..offset + part.len())

@@ -9,7 +9,25 @@ use crate::text::Text;
 /// Every `Connect` output carries a fresh one; inputs that name any other generation are stale and
 /// ignored. Identity, not timing, decides which socket an event belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub u64);
+pub struct ConnId(u64);
+
+impl ConnId {
+    pub(crate) fn new(generation: u64) -> Self {
+        ConnId(generation)
+    }
+
+    /// The generation as a number (1, 2, … in the order the client asked for connections).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// A connection id the client never gave out, or an old one: for tests that feed the core
+    /// stale events. Not for drivers, which only echo the ids of `Output::Connect`.
+    #[doc(hidden)]
+    pub fn from_raw(generation: u64) -> Self {
+        ConnId(generation)
+    }
+}
 
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -69,7 +87,7 @@ pub enum TransportEvent {
     /// The peer closed the connection (or the stream ended).
     Closed { code: Option<u16>, reason: String },
     /// The connection could not be opened, or broke.
-    Failed(String),
+    Failed(crate::error::TransportError),
     /// The server answered the WebSocket upgrade with this HTTP status instead of switching
     /// protocols (401/403: the credentials were refused; 503: overloaded).
     Refused { status: u16 },
@@ -112,9 +130,46 @@ impl From<String> for Endpoint {
     }
 }
 
+impl From<&String> for Endpoint {
+    fn from(url: &String) -> Self {
+        Endpoint::new(url.as_str())
+    }
+}
+
+impl From<&Endpoint> for Endpoint {
+    fn from(endpoint: &Endpoint) -> Self {
+        endpoint.clone()
+    }
+}
+
+#[cfg(feature = "url")]
+impl From<url::Url> for Endpoint {
+    fn from(url: url::Url) -> Self {
+        Endpoint(url.into())
+    }
+}
+
+#[cfg(feature = "url")]
+impl From<&url::Url> for Endpoint {
+    fn from(url: &url::Url) -> Self {
+        Endpoint::new(url.as_str())
+    }
+}
+
 impl fmt::Display for Endpoint {
+    /// The URL without what may be a credential: `user:password@` and the query string.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.redacted())?;
+        let url = self.redacted();
+        match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                match authority.rsplit_once('@') {
+                    Some((_, host)) => write!(f, "{scheme}://…@{host}{path}")?,
+                    None => f.write_str(url)?,
+                }
+            }
+            None => f.write_str(url)?,
+        }
         if self.0.contains('?') {
             f.write_str("?…")?;
         }
@@ -136,6 +191,9 @@ mod tests {
     fn endpoint_hides_query_in_debug_and_display() {
         let e = Endpoint::new("wss://h/ws?token=s3cret");
         assert_eq!(format!("{e}"), "wss://h/ws?…");
+        let with_user = Endpoint::new("wss://user:s3cret@h:443/ws");
+        assert_eq!(format!("{with_user}"), "wss://…@h:443/ws");
+        assert!(!format!("{with_user:?}").contains("s3cret"));
         assert!(!format!("{e:?}").contains("s3cret"));
         assert_eq!(e.url(), "wss://h/ws?token=s3cret");
     }

@@ -21,7 +21,7 @@ fn script(mut drain: impl FnMut(&mut Client) -> Vec<Output>) -> Vec<Vec<Output>>
         .build()
         .unwrap();
     let mut core = Client::new(config, Box::new(LiveChat::new(1, 1, "k")), now).unwrap();
-    let conn = ConnId(0);
+    let conn = ConnId::from_raw(0);
     let frame = |text: &str| TransportEvent::Frame(Frame::Text(Text::from(text)));
     let mut rounds = Vec::new();
     core.connect(now);
@@ -185,7 +185,7 @@ fn a_message_first_in_its_input_keeps_its_place() {
         .build()
         .unwrap();
     let mut core = Client::new(config, Box::new(Scripted), now).unwrap();
-    let conn = ConnId(0);
+    let conn = ConnId::from_raw(0);
     core.connect(now);
     core.handle_transport(now, conn, TransportEvent::Opened);
     drain(&mut core);

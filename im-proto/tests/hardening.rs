@@ -132,10 +132,7 @@ fn timeouts_and_intervals_of_duration_max_mean_never() {
             .build()
             .unwrap(),
         base()
-            .reconnect(ReconnectPolicy {
-                stable_after: Duration::MAX,
-                ..ReconnectPolicy::default()
-            })
+            .reconnect(ReconnectPolicy::default().stable_after(Duration::MAX))
             .build()
             .unwrap(),
         base().ack_timeout(Duration::MAX).build().unwrap(),
@@ -151,12 +148,12 @@ fn timeouts_and_intervals_of_duration_max_mean_never() {
 #[test]
 fn a_max_delay_of_duration_max_parks_without_a_panic() {
     let config = base()
-        .reconnect(ReconnectPolicy {
-            multiplier: 2.0,
-            max_delay: Duration::MAX,
-            jitter: 0.0,
-            ..ReconnectPolicy::default()
-        })
+        .reconnect(
+            ReconnectPolicy::default()
+                .multiplier(2.0)
+                .max_delay(Duration::MAX)
+                .jitter(0.0),
+        )
         .build()
         .unwrap();
     let mut sim = Harness::new(
@@ -402,10 +399,7 @@ fn an_oversized_frame_proves_the_link_alive() {
     let (interval, timeout) = (Duration::from_secs(2), Duration::from_secs(1));
     let config = base()
         .heartbeat(HeartbeatMode::ClientDriven { interval, timeout })
-        .limits(Limits {
-            max_frame_bytes: 16,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_frame_bytes(16))
         .build()
         .unwrap();
     let mut sim = ready(config, toy_server());
@@ -462,6 +456,6 @@ fn a_server_hint_is_capped_and_reported() {
     assert!(delay <= cap, "{delay:?} beyond the {cap:?} ceiling");
     assert!(sim.events().any(|e| matches!(
         e,
-        Event::Error(im_proto::Error::ServerHintCapped { applied, .. }) if *applied == cap
+        Event::Error(im_proto::ReportedError::ServerHintCapped { applied, .. }) if *applied == cap
     )));
 }

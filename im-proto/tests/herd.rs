@@ -147,10 +147,7 @@ fn herd_reconnects_are_spread_and_jitter_zero_spikes() {
     );
 
     // Same simulation, jitter 0.
-    let rigid = ReconnectPolicy {
-        jitter: 0.0,
-        ..policy.clone()
-    };
+    let rigid = policy.clone().jitter(0.0);
     let stampede = simulate(&rigid, 0);
     println!(
         "jitter 0: {} of {CLIENTS} arrive within one {WINDOW:?} window (at t={:.1?})",

@@ -8,10 +8,7 @@ use im_proto::{Frame, Limits, Nats, Protocol, ProtocolError, ProtocolEvent};
 /// Feed `bytes` as one binary frame to a freshly opened NATS protocol; what it returned and
 /// emitted.
 fn feed(bytes: &[u8]) -> (Result<(), ProtocolError>, Vec<ProtocolEvent>) {
-    let limits = Limits {
-        max_frame_bytes: 4096,
-        ..Limits::default()
-    };
+    let limits = Limits::default().max_frame_bytes(4096);
     let mut nats = Nats::new("t");
     let (events, result) = support::in_context(&limits, |cx| {
         nats.on_open(cx);

@@ -12,11 +12,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use im_proto::rules::{backoff_ceiling, MIN_DELAY};
 use im_proto::sim::{Accept, Harness, Record, Reply, ScriptedPeer};
 use im_proto::{
-    backoff_ceiling, Cause, Config, ConnId, Endpoint, Event, Frame, HeartbeatMode, Limits,
-    OutgoingMessage, Output, ReconnectPolicy, SendError, SendId, TransportEvent, Undelivered,
-    MIN_DELAY,
+    Cause, Config, ConnId, Endpoint, Event, Frame, HeartbeatMode, Limits, OutgoingMessage, Output,
+    ReconnectPolicy, SendError, SendId, TransportError, TransportEvent, Undelivered,
 };
 use proptest::prelude::*;
 use support::toy::{id_of_key, parse_client, ClientFrame, Toy};
@@ -57,12 +57,12 @@ impl Setup {
             .ack_retries(self.ack_retries)
             .connect_timeout(self.connect_timeout)
             .handshake_timeout(self.connect_timeout)
-            .limits(Limits {
-                outbox_messages: self.outbox_messages,
-                outbox_bytes: self.outbox_bytes,
-                max_endpoints: 6,
-                ..Limits::default()
-            })
+            .limits(
+                Limits::default()
+                    .outbox_messages(self.outbox_messages)
+                    .outbox_bytes(self.outbox_bytes)
+                    .max_endpoints(6),
+            )
             .seed(self.seed);
         for i in 0..self.endpoints {
             b = b.endpoint(format!("ws://node{i}/ws"));
@@ -103,13 +103,14 @@ fn policy_strategy() -> impl Strategy<Value = ReconnectPolicy> {
         prop::option::weighted(0.3, 1u32..6),
     )
         .prop_map(
-            |(initial, multiplier, extra, jitter, stable_after, max_attempts)| ReconnectPolicy {
-                initial,
-                multiplier,
-                max_delay: initial + Duration::from_millis(extra),
-                jitter,
-                stable_after,
-                max_attempts,
+            |(initial, multiplier, extra, jitter, stable_after, max_attempts)| {
+                ReconnectPolicy::default()
+                    .initial(initial)
+                    .multiplier(multiplier)
+                    .max_delay(initial + Duration::from_millis(extra))
+                    .jitter(jitter)
+                    .stable_after(stable_after)
+                    .max_attempts(max_attempts)
             },
         )
 }
@@ -193,13 +194,14 @@ fn edge_setup_strategy() -> impl Strategy<Value = Setup> {
         prop::option::weighted(0.3, 1u32..6),
     )
         .prop_map(
-            |(initial, multiplier, jitter, stable_after, extra, max_attempts)| ReconnectPolicy {
-                initial,
-                multiplier,
-                max_delay: initial.saturating_add(extra),
-                jitter,
-                stable_after,
-                max_attempts,
+            |(initial, multiplier, jitter, stable_after, extra, max_attempts)| {
+                ReconnectPolicy::default()
+                    .initial(initial)
+                    .multiplier(multiplier)
+                    .max_delay(initial.saturating_add(extra))
+                    .jitter(jitter)
+                    .stable_after(stable_after)
+                    .max_attempts(max_attempts)
             },
         );
     (
@@ -558,7 +560,7 @@ impl Run {
                     .filter(|c| Some(*c) != current)
                     .collect();
                 let conn = if old.is_empty() || pick % 3 == 0 {
-                    ConnId(1_000 + u64::from(pick))
+                    ConnId::from_raw(1_000 + u64::from(pick))
                 } else {
                     old[usize::from(pick) % old.len()]
                 };
@@ -571,7 +573,7 @@ impl Run {
                         code: None,
                         reason: String::new(),
                     },
-                    _ => TransportEvent::Failed("stale".into()),
+                    _ => TransportEvent::Failed(TransportError::Other("stale".into())),
                 };
                 self.h.client.handle_transport(now, conn, event);
                 self.h.settle();
@@ -1877,7 +1879,7 @@ fn h2_silent_link_dies_at_deadline(
     let last_inbound = run.h.journal[..dead_at]
         .iter()
         .filter_map(|(t, r)| match r {
-            Record::Input(ConnId(0), TransportEvent::Frame(_)) => Some(*t),
+            Record::Input(c, TransportEvent::Frame(_)) if c.get() == 0 => Some(*t),
             _ => None,
         })
         .next_back()

@@ -96,7 +96,7 @@ fn switch_waits_for_old_acks_then_moves_queued_messages_and_subscriptions() {
         .received
         .iter()
         .filter_map(|(_, c, f)| match parse_client(f) {
-            Some(ClientFrame::Msg { body, .. }) => Some((c.0, body)),
+            Some(ClientFrame::Msg { body, .. }) => Some((c.get(), body)),
             _ => None,
         })
         .collect();
@@ -109,7 +109,7 @@ fn switch_waits_for_old_acks_then_moves_queued_messages_and_subscriptions() {
         .peer
         .received
         .iter()
-        .any(|(_, c, f)| c.0 == 1 && parse_client(f) == Some(ClientFrame::Sub("room".into()))));
+        .any(|(_, c, f)| c.get() == 1 && parse_client(f) == Some(ClientFrame::Sub("room".into()))));
 }
 
 #[test]
@@ -134,7 +134,9 @@ fn switch_gives_up_waiting_at_its_deadline() {
         .peer
         .received
         .iter()
-        .filter(|(_, c, f)| c.0 == 1 && matches!(parse_client(f), Some(ClientFrame::Msg { .. })))
+        .filter(|(_, c, f)| {
+            c.get() == 1 && matches!(parse_client(f), Some(ClientFrame::Msg { .. }))
+        })
         .count();
     assert_eq!(to_new, 1);
 }

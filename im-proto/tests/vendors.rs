@@ -138,7 +138,7 @@ fn binary_protocol_with_packet_id_acks_redelivers_after_reconnect() {
         .peer
         .received
         .iter()
-        .filter(|(_, c, _)| c.0 == 1)
+        .filter(|(_, c, _)| c.get() == 1)
         .filter_map(|(_, _, f)| packets::split(f))
         .filter(|(k, _, _)| k & !packets::DUP == packets::PUBLISH)
         .map(|(k, _, p)| (k, packets::publish_fields(p).unwrap().1.to_owned()))
@@ -147,7 +147,7 @@ fn binary_protocol_with_packet_id_acks_redelivers_after_reconnect() {
     assert_eq!(redelivered[0].0, packets::PUBLISH | packets::DUP);
     assert!(redelivered[0].1.ends_with(&format!("-{}", b.0)));
     // And the subscription was restored on the new connection (S1).
-    assert!(sim.peer.received.iter().any(|(_, c, f)| c.0 == 1
+    assert!(sim.peer.received.iter().any(|(_, c, f)| c.get() == 1
         && packets::split(f).is_some_and(|(k, _, p)| k == packets::SUBSCRIBE && p == b"sensors")));
 
     // Server-sent binary message reaches the user as a binary body.

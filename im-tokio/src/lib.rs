@@ -24,10 +24,98 @@
 //! # Ok(()) }
 //! ```
 //!
-//! One tokio task per client; every buffer is bounded (the outbox by `Limits`, events by
+//! One tokio task per client; every buffer is bounded (the outbox by [`Limits`], events by
 //! [`ClientBuilder::event_capacity`]: when the reader falls behind, the client stops reading the
-//! socket instead of growing memory). TLS is rustls with the webpki roots, verified by default.
-//! Diagnostics go to `tracing`; credentials never do.
+//! socket instead of growing memory). Diagnostics go to `tracing`, in a span per client
+//! (`im_client{id=… name=… vendor=…}`); credentials never do.
+//!
+//! ## Outside a runtime, and from other threads
+//!
+//! `connect()` never panics: without a tokio runtime on the thread it says so, and a
+//! [`Tokio::with_handle`] runtime starts clients from any thread.
+//!
+//! ```
+//! use im_tokio::{BuildError, Client, ClientBuilder, LiveChat, Tokio};
+//!
+//! let refused = Client::builder()
+//!     .endpoint("ws://127.0.0.1:9/ws")
+//!     .protocol(LiveChat::new(1, 2, "key"))
+//!     .connect();
+//! assert!(matches!(refused, Err(BuildError::Spawn(_))));
+//!
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! let (client, _events) = ClientBuilder::with_runtime(Tokio::with_handle(runtime.handle().clone()))
+//!     .endpoint("ws://127.0.0.1:9/ws")
+//!     .protocol(LiveChat::new(1, 2, "key"))
+//!     .connect()?;
+//! runtime.block_on(client.close());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Many clients, one copy of the settings
+//!
+//! A bot fleet or a load generator builds its [`Config`] once and hands each client the same
+//! `Arc`; each client still draws its own jitter and idempotency keys.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use im_tokio::{Client, Config, LiveChat, ReconnectPolicy};
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let settings = Arc::new(
+//!     Config::builder()
+//!         .endpoint("ws://127.0.0.1:9/ws")
+//!         .reconnect(ReconnectPolicy::default().max_attempts(Some(3)))
+//!         .build()?,
+//! );
+//! let mut fleet = Vec::new();
+//! for user in 1..=3 {
+//!     let (client, events) = Client::builder()
+//!         .config(settings.clone())
+//!         .protocol(LiveChat::new(1, user, "key"))
+//!         .name(format!("bot-{user}"))
+//!         .connect()?;
+//!     fleet.push((client, events));
+//! }
+//! assert_eq!(Arc::strong_count(&settings), 4); // ours and the three clients'
+//! for (client, _) in &fleet {
+//!     client.close().await;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## TLS
+//!
+//! `wss://` is rustls, certificates verified. The features choose the crypto (`ring`, the
+//! default, or `aws-lc-rs`) and the trust (`webpki-roots`, Mozilla's roots compiled in, the
+//! default, or `platform-verifier`, the operating system's). Anything else is a
+//! [`rustls::ClientConfig`] of your own:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use im_tokio::{rustls, ClientBuilder, LiveChat};
+//!
+//! let mut roots = rustls::RootCertStore::empty();
+//! # let _ = &mut roots;
+//! // roots.add(my_private_ca)?;
+//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! let tls = rustls::ClientConfig::builder_with_provider(provider)
+//!     .with_safe_default_protocol_versions()?
+//!     .with_root_certificates(roots)
+//!     .with_no_client_auth();
+//! let builder = ClientBuilder::default()
+//!     .endpoint("wss://im.internal.example/ws")
+//!     .protocol(LiveChat::new(1, 2, "key"))
+//!     .tls(Arc::new(tls));
+//! # let _ = builder;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A failed connection says why in types: [`Cause::Transport`] carries a [`TransportError`]
+//! (DNS, refused, timed out, TLS with the certificate's fault, …), and a refused upgrade is
+//! `Cause::Refused { status }`.
 //!
 //! This crate only plugs tokio into `im-driver` (spawn, timer, clock, tokio-tungstenite); the
 //! same API runs on async-std and smol as `im-async-std`.
@@ -61,16 +149,40 @@ pub use im_proto::Nats;
 #[cfg(feature = "socketio")]
 pub use im_proto::SocketIo;
 
-/// The tokio runtime, as `im-driver` needs it: tasks go to the runtime the client is built
-/// in (`tokio::spawn`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Tokio;
+/// The tokio runtime, as `im-driver` needs it. By default a client's task goes to the runtime
+/// `connect()` is called in; [`Tokio::with_handle`] names one, so clients can be started from
+/// any thread (a GUI's, say).
+#[derive(Clone, Debug, Default)]
+pub struct Tokio {
+    handle: Option<tokio::runtime::Handle>,
+}
+
+impl Tokio {
+    /// Spawn clients' tasks on the runtime of `handle`
+    /// (`ClientBuilder::with_runtime(Tokio::with_handle(handle))`).
+    pub fn with_handle(handle: tokio::runtime::Handle) -> Self {
+        Tokio {
+            handle: Some(handle),
+        }
+    }
+}
 
 impl im_driver::Runtime for Tokio {
     type Ws = WebSocketStream<Socket>;
 
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        tokio::spawn(future);
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Result<(), SpawnError> {
+        let handle = match &self.handle {
+            Some(handle) => handle.clone(),
+            None => tokio::runtime::Handle::try_current().map_err(|_| {
+                SpawnError(
+                    "no tokio runtime on this thread: call connect() inside one \
+                     (#[tokio::main]) or build with Tokio::with_handle"
+                        .into(),
+                )
+            })?,
+        };
+        handle.spawn(future);
+        Ok(())
     }
 
     fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
@@ -89,9 +201,9 @@ impl im_driver::Runtime for Tokio {
     fn connect(
         &self,
         request: Request,
-        tls: Arc<rustls::ClientConfig>,
+        tls: Option<Arc<rustls::ClientConfig>>,
         config: WebSocketConfig,
-    ) -> impl Future<Output = Result<Self::Ws, WsError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Self::Ws, WsError>> + Send + 'static + use<> {
         async move {
             let socket = Socket::open(&request, tls).await?;
             let (ws, _response) =
@@ -120,7 +232,4 @@ impl AsyncTimer for Timer {
     }
 }
 
-/// A connection to a messaging vendor, driven by one tokio task. See [`im_driver::Client`].
-pub type Client = im_driver::Client<Tokio>;
-/// Configures and starts a [`Client`].
-pub type ClientBuilder = im_driver::ClientBuilder<Tokio>;
+im_driver::runtime_client!(Tokio);

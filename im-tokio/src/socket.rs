@@ -27,18 +27,26 @@ pub enum Socket {
 }
 
 impl Socket {
-    /// Open TCP to the request's host (Nagle off: messages are small and latency matters), then
-    /// TLS for `wss://`, verified against `tls`.
+    /// Resolve the request's host (a failure is reported as such, not as a refused
+    /// connection), open TCP to the first address that accepts (Nagle off: messages are small
+    /// and latency matters), then TLS for `wss://`, verified against `tls`.
     pub(crate) async fn open(
         request: &Request,
-        tls: Arc<rustls::ClientConfig>,
+        tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Self, WsError> {
         let to = Destination::of(request)?;
-        let tcp = TcpStream::connect((to.host.as_str(), to.port)).await?;
+        let addrs = tokio::net::lookup_host((to.host.as_str(), to.port))
+            .await
+            .map_err(|e| to.unresolved(Some(e)))?;
+        let tcp = to.connect_first(addrs, TcpStream::connect).await?;
         tcp.set_nodelay(true)?;
         let Some(name) = to.tls else {
             return Ok(Self::Plain(tcp));
         };
+        // Never a plain connection for `wss://`.
+        let tls = tls.ok_or_else(|| {
+            io::Error::other(rustls::Error::General("no TLS configuration".into()))
+        })?;
         let stream = tokio_rustls::TlsConnector::from(tls)
             .connect(name, tcp)
             .await?;

@@ -4,144 +4,38 @@
 use std::time::{Duration, Instant};
 
 use futures_channel::mpsc;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use im_driver::{Client, ClientBuilder, Runtime};
 use im_proto::{
-    Body, Cause, CloseReason, Error, Event, HeartbeatMode, LiveChat, Mqtt, Nats, ProtocolError,
-    ReconnectPolicy, SocketIo,
+    Body, Cause, CloseReason, Event, LiveChat, ProtocolError, ReconnectPolicy, ReportedError,
 };
 use serde_json::{json, Value};
 
 use crate::LiveChatServer;
 
-/// The demo's flags. Without `--url` the demo runs its embedded scenario.
-#[derive(Clone, Debug)]
+/// The demo's flags.
+#[derive(Clone, Debug, Default, clap::Parser)]
+#[command(
+    version,
+    about = "The im demo: an embedded livechat server, two users chatting, a server restart \
+             survived, a kick. Ends by itself. To chat with your own server: \
+             cargo run -p im-tokio --example chat -- --help"
+)]
 pub struct Args {
-    /// `livechat` (the default), `socketio`, `mqtt` or `nats`.
-    pub vendor: String,
-    pub url: Option<String>,
-    pub room: u64,
-    pub user: u64,
-    pub key: String,
-    pub channel: String,
+    /// Print one JSON object per event instead of the narration.
+    #[arg(long)]
     pub json: bool,
-    pub heartbeat_interval: Duration,
-    pub heartbeat_timeout: Duration,
-    pub reconnect_initial: Duration,
-    pub reconnect_max: Duration,
-    pub max_attempts: Option<u32>,
-    /// MQTT client id (default `im-chat-<user>`).
-    pub client_id: Option<String>,
-    /// NATS token.
-    pub token: Option<String>,
-    /// Socket.IO namespace-connect `auth` object, as JSON.
-    pub auth: Option<Value>,
+    /// The runtime the clients run on.
+    #[arg(long, value_enum, default_value_t = RuntimeName::Tokio)]
+    pub runtime: RuntimeName,
 }
 
-pub const USAGE: &str = "\
-usage: chat [--json]  (embedded livechat server scenario)
-       chat [--vendor livechat|socketio|mqtt|nats] --url URL [--channel NAME] [--json]
-            [--room N --user N --key KEY]   (livechat credentials)
-            [--client-id ID]                (mqtt; default im-chat-<user>)
-            [--token TOKEN]                 (nats)
-            [--auth JSON]                   (socket.io namespace-connect auth)
-            [--heartbeat-interval-ms N] [--heartbeat-timeout-ms N]
-            [--reconnect-initial-ms N] [--reconnect-max-ms N] [--max-attempts N]
-
-With --url, every line read from stdin is sent to the channel (livechat: {\"text\": LINE};
-other vendors: the line as text), every event is printed, and end of input waits for the
-fates of what was sent (Sent, Acked or Undelivered), then closes. URLs: livechat
-ws://HOST:PORT/ws; socketio http://HOST:PORT[/namespace] (or the Engine.IO ws:// URL); mqtt
-ws://HOST:PORT (subprotocol mqtt); nats ws://HOST:PORT. Default channel: lobby.";
-
-impl Default for Args {
-    fn default() -> Self {
-        Args {
-            vendor: "livechat".into(),
-            url: None,
-            room: 1,
-            user: 1,
-            key: "demo-key".into(),
-            channel: "lobby".into(),
-            json: false,
-            heartbeat_interval: Duration::from_secs(25),
-            heartbeat_timeout: Duration::from_secs(10),
-            reconnect_initial: ReconnectPolicy::default().initial,
-            reconnect_max: ReconnectPolicy::default().max_delay,
-            max_attempts: None,
-            client_id: None,
-            token: None,
-            auth: None,
-        }
-    }
-}
-
-impl Args {
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-        let mut a = Args::default();
-        let mut it = args.into_iter();
-        let ms = |v: Option<String>, flag: &str| -> Result<Duration, String> {
-            v.and_then(|v| v.parse().ok())
-                .filter(|n: &u64| *n > 0)
-                .map(Duration::from_millis)
-                .ok_or_else(|| format!("{flag} needs a positive number of milliseconds"))
-        };
-        let num = |v: Option<String>, flag: &str| -> Result<u64, String> {
-            v.and_then(|v| v.parse().ok())
-                .ok_or_else(|| format!("{flag} needs a number"))
-        };
-        while let Some(flag) = it.next() {
-            match flag.as_str() {
-                "--vendor" => {
-                    a.vendor = it.next().ok_or("--vendor needs a value")?;
-                    if !["livechat", "socketio", "mqtt", "nats"].contains(&a.vendor.as_str()) {
-                        return Err(format!("unknown vendor {:?}\n{USAGE}", a.vendor));
-                    }
-                }
-                "--client-id" => a.client_id = Some(it.next().ok_or("--client-id needs a value")?),
-                "--token" => a.token = Some(it.next().ok_or("--token needs a value")?),
-                "--auth" => {
-                    let json = it.next().ok_or("--auth needs a JSON object")?;
-                    a.auth = Some(serde_json::from_str(&json).map_err(|e| format!("--auth: {e}"))?);
-                }
-                "--url" => a.url = Some(it.next().ok_or("--url needs a value")?),
-                "--room" => a.room = num(it.next(), "--room")?,
-                "--user" => a.user = num(it.next(), "--user")?,
-                "--key" => a.key = it.next().ok_or("--key needs a value")?,
-                "--channel" => a.channel = it.next().ok_or("--channel needs a value")?,
-                "--json" => a.json = true,
-                "--heartbeat-interval-ms" => a.heartbeat_interval = ms(it.next(), &flag)?,
-                "--heartbeat-timeout-ms" => a.heartbeat_timeout = ms(it.next(), &flag)?,
-                "--reconnect-initial-ms" => a.reconnect_initial = ms(it.next(), &flag)?,
-                "--reconnect-max-ms" => a.reconnect_max = ms(it.next(), &flag)?,
-                "--max-attempts" => {
-                    a.max_attempts = Some(num(it.next(), &flag)? as u32).filter(|n| *n > 0)
-                }
-                "-h" | "--help" => return Err(HELP.into()),
-                other => return Err(format!("unknown flag {other}\n{USAGE}")),
-            }
-        }
-        if a.url.is_none() && a.vendor != "livechat" {
-            return Err(format!("--vendor {} needs --url\n{USAGE}", a.vendor));
-        }
-        Ok(a)
-    }
-
-    pub fn policy(&self) -> ReconnectPolicy {
-        ReconnectPolicy {
-            initial: self.reconnect_initial,
-            max_delay: self.reconnect_max.max(self.reconnect_initial),
-            max_attempts: self.max_attempts,
-            ..ReconnectPolicy::default()
-        }
-    }
-
-    pub fn heartbeat(&self) -> HeartbeatMode {
-        HeartbeatMode::ClientDriven {
-            interval: self.heartbeat_interval,
-            timeout: self.heartbeat_timeout,
-        }
-    }
+/// The runtimes the demo can run on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeName {
+    #[default]
+    Tokio,
+    AsyncStd,
 }
 
 /// Prints events and narration with the time since the demo started.
@@ -234,16 +128,16 @@ fn close_text(reason: &CloseReason) -> String {
 }
 
 /// `(kind, detail)` of an error event.
-fn error_kind(error: &Error) -> (&'static str, String) {
+fn error_kind(error: &ReportedError) -> (&'static str, String) {
     let kind = match error {
-        Error::Protocol(ProtocolError::Malformed(_)) => "malformed",
-        Error::Protocol(ProtocolError::InvalidUtf8) => "invalid_utf8",
-        Error::Protocol(ProtocolError::UnexpectedFrame(_)) => "unexpected_frame",
-        Error::Protocol(ProtocolError::TooLarge { .. }) => "too_large",
-        Error::Protocol(ProtocolError::Violation(_)) => "violation",
-        Error::Protocol(ProtocolError::AuthFailed(_)) => "auth_failed",
-        Error::Protocol(ProtocolError::Server(_)) => "server",
-        Error::Subscribe { .. } => "subscribe",
+        ReportedError::Protocol(ProtocolError::Malformed(_)) => "malformed",
+        ReportedError::Protocol(ProtocolError::InvalidUtf8) => "invalid_utf8",
+        ReportedError::Protocol(ProtocolError::UnexpectedFrame(_)) => "unexpected_frame",
+        ReportedError::Protocol(ProtocolError::TooLarge { .. }) => "too_large",
+        ReportedError::Protocol(ProtocolError::Violation(_)) => "violation",
+        ReportedError::Protocol(ProtocolError::AuthFailed(_)) => "auth_failed",
+        ReportedError::Protocol(ProtocolError::Server(_)) => "server",
+        ReportedError::Subscribe { .. } => "subscribe",
         _ => "other",
     };
     (kind, error.to_string())
@@ -364,12 +258,14 @@ impl<R: Runtime + Default> User<R> {
     ) -> User<R> {
         let (client, mut events) = builder.connect().expect("valid demo configuration");
         let (mut tx, seen) = mpsc::channel(1024);
-        R::default().spawn(async move {
-            while let Some(event) = events.recv().await {
-                narrator.event(name, &event);
-                let _ = tx.try_send(event);
-            }
-        });
+        R::default()
+            .spawn(async move {
+                while let Some(event) = events.recv().await {
+                    narrator.event(name, &event);
+                    let _ = tx.try_send(event);
+                }
+            })
+            .expect("the demo runs inside its runtime");
         User { client, seen }
     }
 
@@ -395,43 +291,29 @@ async fn within<F: std::future::Future>(f: F) -> Option<F::Output> {
     crate::wait::timeout(STEP, f).await
 }
 
-fn builder<R: Runtime + Default>(args: &Args, url: &str, user: u64) -> ClientBuilder<R> {
-    let builder = Client::<R>::builder()
+fn builder<R: Runtime + Default>(url: &str, user: u64) -> ClientBuilder<R> {
+    Client::<R>::builder()
         .endpoint(url)
-        .reconnect(args.policy())
-        .heartbeat(args.heartbeat());
-    match args.vendor.as_str() {
-        "socketio" => builder.protocol(match &args.auth {
-            Some(auth) => SocketIo::new().with_auth(auth.clone()),
-            None => SocketIo::new(),
-        }),
-        "mqtt" => builder.protocol(Mqtt::new(
-            args.client_id
-                .clone()
-                .unwrap_or_else(|| format!("im-chat-{user}")),
-        )),
-        "nats" => builder.protocol(match &args.token {
-            Some(token) => Nats::new(format!("im-chat-{user}")).with_token(token),
-            None => Nats::new(format!("im-chat-{user}")),
-        }),
-        _ => builder.protocol(LiveChat::new(args.room, user, &args.key)),
-    }
+        .name(format!("user-{user}"))
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial(Duration::from_millis(300))
+                .max_delay(Duration::from_secs(2)),
+        )
+        .protocol(LiveChat::new(1, user, KEY))
 }
 
 /// The embedded scenario: chat, restart, kick. Narrated; exits non-zero if a step fails.
-pub async fn scenario<R: Runtime + Default>(mut args: Args) -> std::io::Result<()> {
+pub async fn scenario<R: Runtime + Default>(args: Args) -> std::io::Result<()> {
     let narrator: &'static Narrator = Box::leak(Box::new(Narrator::new(args.json)));
-    args.key = KEY.into();
-    args.reconnect_initial = Duration::from_millis(300);
-    args.reconnect_max = Duration::from_secs(2);
     let mut server = LiveChatServer::start(KEY)?;
     narrator.say(&format!(
         "embedded livechat server listening on {}",
         server.url()
     ));
 
-    let mut alice = User::start(narrator, "alice", builder::<R>(&args, &server.url(), 1));
-    let mut bob = User::start(narrator, "bob", builder::<R>(&args, &server.url(), 2));
+    let mut alice = User::start(narrator, "alice", builder::<R>(&server.url(), 1));
+    let mut bob = User::start(narrator, "bob", builder::<R>(&server.url(), 2));
     alice.client.subscribe("lobby").expect("subscribe");
     bob.client.subscribe("lobby").expect("subscribe");
     alice
@@ -497,7 +379,7 @@ pub async fn scenario<R: Runtime + Default>(mut args: Args) -> std::io::Result<(
     narrator.say("resubscribed, and the queued messages arrived once, in order");
 
     narrator.say("alice logs in on another device");
-    let mut alice_phone = User::start(narrator, "alice'", builder::<R>(&args, &server.url(), 1));
+    let mut alice_phone = User::start(narrator, "alice'", builder::<R>(&server.url(), 1));
     alice_phone
         .until("login", |e| matches!(e, Event::Connected { .. }))
         .await;
@@ -520,124 +402,24 @@ pub async fn scenario<R: Runtime + Default>(mut args: Args) -> std::io::Result<(
     Ok(())
 }
 
-/// Connect to `url`, send every stdin line as a chat message, print the events.
-pub async fn interactive<R: Runtime + Default>(url: String, args: Args) -> std::io::Result<()> {
-    let narrator: &'static Narrator = Box::leak(Box::new(Narrator::new(args.json)));
-    let (client, mut events) = builder::<R>(&args, &url, args.user)
-        .connect()
-        .map_err(std::io::Error::other)?;
-    client
-        .subscribe(&args.channel)
-        .map_err(std::io::Error::other)?;
-    // Fates of sent messages, so that end of input waits for them instead of dropping them.
-    let (mut fates, mut settled) = mpsc::channel(1024);
-    let (done_tx, done) = futures_channel::oneshot::channel::<()>();
-    R::default().spawn(async move {
-        while let Some(event) = events.recv().await {
-            narrator.event("", &event);
-            if matches!(
-                event,
-                Event::Sent { .. } | Event::Acked { .. } | Event::Undelivered { .. }
-            ) {
-                let _ = fates.send(()).await;
-            }
-        }
-        let _ = done_tx.send(());
-    });
-    // Stdin is blocking: a thread reads it and hands lines over a bounded channel.
-    let (mut lines_tx, mut lines) = mpsc::channel::<String>(16);
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines().map_while(Result::ok) {
-            if futures_executor::block_on(lines_tx.send(line)).is_err() {
-                break;
-            }
-        }
-    });
-    let mut sent = 0usize;
-    while let Some(line) = lines.next().await {
-        let sent_now = match args.vendor.as_str() {
-            "livechat" => client.send_json(&args.channel, &json!({ "text": line })),
-            _ => client.send_text(&args.channel, line).map_err(Into::into),
-        };
-        match sent_now {
-            Ok(_) => sent += 1,
-            Err(e) => narrator.say(&format!("not sent: {e}")),
-        }
-    }
-    // End of input: give what was typed a bounded time to be acknowledged, then close (whatever
-    // is still pending is reported as undelivered).
-    let _ = within(async {
-        for _ in 0..sent {
-            settled.next().await;
-        }
-    })
-    .await;
-    client.close().await;
-    drop(settled);
-    let _ = done.await;
-    Ok(())
-}
-
-/// Run the demo as its flags say.
-pub async fn run<R: Runtime + Default>(args: Args) -> std::io::Result<()> {
-    match args.url.clone() {
-        Some(url) => interactive::<R>(url, args).await,
-        None => scenario::<R>(args).await,
-    }
-}
-
-/// `--help`'s answer: the usage, on stdout.
-const HELP: &str = "--help";
-
-/// Parse the process's flags, or print the usage and exit (`--help`: to stdout, status 0).
-pub fn args_or_exit() -> Args {
-    match Args::parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(message) if message == HELP => {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn flags_parse_and_bad_ones_are_errors() {
-        let a = Args::parse(
-            "--url ws://127.0.0.1:9/ws --room 3 --user 4 --key k --json --reconnect-initial-ms 200 --max-attempts 5"
-                .split(' ')
-                .map(String::from),
-        )
-        .unwrap();
-        assert_eq!(a.url.as_deref(), Some("ws://127.0.0.1:9/ws"));
-        assert_eq!((a.room, a.user, a.json), (3, 4, true));
-        assert_eq!(a.policy().initial, Duration::from_millis(200));
-        assert_eq!(a.policy().max_attempts, Some(5));
-        assert!(Args::parse(["--room".to_string(), "x".into()]).is_err());
-        assert!(Args::parse(["--bogus".to_string()]).is_err());
-        let sio = Args::parse(
-            "--vendor socketio --url http://127.0.0.1:3000 --channel chat --auth {\"token\":\"t\"}"
-                .split(' ')
-                .map(String::from),
-        )
-        .unwrap();
+        use clap::Parser;
+        let a = Args::try_parse_from(["demo", "--json", "--runtime", "async-std"]).unwrap();
+        assert!(a.json);
+        assert_eq!(a.runtime, RuntimeName::AsyncStd);
         assert_eq!(
-            (sio.vendor.as_str(), sio.channel.as_str()),
-            ("socketio", "chat")
+            Args::try_parse_from(["demo"]).unwrap().runtime,
+            RuntimeName::Tokio
         );
-        assert_eq!(sio.auth, Some(json!({"token": "t"})));
-        assert!(Args::parse(["--vendor".to_string(), "xmpp".into()]).is_err());
-        assert!(
-            Args::parse(["--vendor".to_string(), "mqtt".into()]).is_err(),
-            "no embedded MQTT scenario: --url is needed"
-        );
+        assert!(Args::try_parse_from(["demo", "--runtime", "gevent"]).is_err());
+        assert!(Args::try_parse_from(["demo", "--bogus"]).is_err());
+        let version = Args::try_parse_from(["demo", "--version"]).unwrap_err();
+        assert_eq!(version.kind(), clap::error::ErrorKind::DisplayVersion);
     }
 
     #[test]
@@ -651,7 +433,7 @@ mod tests {
             event_json(&e).unwrap(),
             json!({"event": "reconnecting", "attempt": 2, "delay_ms": 750, "cause": "connect timeout"})
         );
-        let e = Event::Error(Error::Protocol(ProtocolError::InvalidUtf8));
+        let e = Event::Error(ReportedError::Protocol(ProtocolError::InvalidUtf8));
         assert_eq!(event_json(&e).unwrap()["kind"], "invalid_utf8");
     }
 }

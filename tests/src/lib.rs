@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod demo;
+pub mod logs;
 pub mod peers;
 pub mod proxy;
 pub mod runtime;

@@ -1,4 +1,4 @@
-//! The third driver (src/bin/blocking-driver.rs: im-proto by hand over blocking std::net +
+//! The third driver (im-proto/examples/blocking_driver.rs: im-proto by hand over blocking std::net +
 //! tungstenite, one thread) against the reference server, across a server restart.
 
 use std::io::{BufRead, BufReader};

@@ -16,11 +16,11 @@ fn nats(url: &str, name: &str) -> im_tokio::ClientBuilder {
     Client::builder()
         .endpoint(url)
         .protocol(Nats::new(name))
-        .reconnect(ReconnectPolicy {
-            initial: Duration::from_millis(100),
-            max_delay: Duration::from_millis(500),
-            ..ReconnectPolicy::default()
-        })
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial(Duration::from_millis(100))
+                .max_delay(Duration::from_millis(500)),
+        )
 }
 
 fn number(e: &Event) -> Option<u64> {

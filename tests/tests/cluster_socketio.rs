@@ -37,11 +37,11 @@ async fn client_fails_over_between_nodes_sharing_rooms_through_redis() {
                 .room_events("subscribe", "unsubscribe")
                 .ack_emits(true),
         )
-        .reconnect(ReconnectPolicy {
-            initial: Duration::from_millis(100),
-            max_delay: Duration::from_millis(500),
-            ..ReconnectPolicy::default()
-        })
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial(Duration::from_millis(100))
+                .max_delay(Duration::from_millis(500)),
+        )
         .connect()
         .unwrap();
     reader.subscribe("ticks").unwrap();

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use im_tests::server::{ServerProcess, HOSTILE_FLOOD, HOSTILE_UNKNOWN};
-use im_tokio::{Client, Error, Event, LiveChat, ProtocolError, ReconnectPolicy};
+use im_tokio::{Client, Event, LiveChat, ProtocolError, ReconnectPolicy, ReportedError};
 
 fn rss_kib() -> u64 {
     im_tests::wait::rss_bytes() / 1024
@@ -27,10 +27,7 @@ async fn hostile_server_cannot_crash_stall_or_bloat_the_client() {
     let (client, mut events) = Client::builder()
         .endpoint(url)
         .protocol(LiveChat::new(1, 1, "k"))
-        .reconnect(ReconnectPolicy {
-            initial: Duration::from_millis(50),
-            ..ReconnectPolicy::default()
-        })
+        .reconnect(ReconnectPolicy::default().initial(Duration::from_millis(50)))
         .event_capacity(64)
         .connect()
         .unwrap();
@@ -48,13 +45,13 @@ async fn hostile_server_cannot_crash_stall_or_bloat_the_client() {
             .expect("the client kept delivering")
             .expect("the client did not close");
         read += 1;
-        if read % 1_000 == 0 {
+        if read.is_multiple_of(1_000) {
             peak = peak.max(rss_kib());
             // A slow consumer: the server floods faster than this loop reads.
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         match event {
-            Event::Error(Error::Protocol(e)) => match e {
+            Event::Error(ReportedError::Protocol(e)) => match e {
                 ProtocolError::Malformed(_) => malformed += 1,
                 ProtocolError::UnexpectedFrame(_) => binary += 1,
                 ProtocolError::Violation(_) => unknown += 1,

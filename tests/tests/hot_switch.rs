@@ -31,10 +31,7 @@ async fn switch_from_livechat_to_mqtt_loses_and_duplicates_nothing() {
     let (client, mut events) = Client::builder()
         .endpoint(livechat.url())
         .protocol(LiveChat::new(1, 1, "k"))
-        .reconnect(ReconnectPolicy {
-            initial: Duration::from_millis(50),
-            ..ReconnectPolicy::default()
-        })
+        .reconnect(ReconnectPolicy::default().initial(Duration::from_millis(50)))
         .connect()
         .unwrap();
     client.subscribe(room).unwrap();

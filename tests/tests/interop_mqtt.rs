@@ -14,11 +14,11 @@ fn mqtt(url: &str, id: &str) -> im_tokio::ClientBuilder {
     Client::builder()
         .endpoint(url)
         .protocol(Mqtt::new(id))
-        .reconnect(ReconnectPolicy {
-            initial: Duration::from_millis(50),
-            max_delay: Duration::from_millis(300),
-            ..ReconnectPolicy::default()
-        })
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial(Duration::from_millis(50))
+                .max_delay(Duration::from_millis(300)),
+        )
         .heartbeat(HeartbeatMode::ClientDriven {
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),

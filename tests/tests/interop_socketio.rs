@@ -20,11 +20,11 @@ fn sio(url: &str) -> im_tokio::ClientBuilder {
                 .room_events("subscribe", "unsubscribe")
                 .ack_emits(true),
         )
-        .reconnect(ReconnectPolicy {
-            initial: Duration::from_millis(50),
-            max_delay: Duration::from_millis(300),
-            ..ReconnectPolicy::default()
-        })
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial(Duration::from_millis(50))
+                .max_delay(Duration::from_millis(300)),
+        )
 }
 
 #[cfg_attr(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use im_driver::{AsyncTimer, ClientBuilder, Runtime};
+use im_driver::{AsyncTimer, ClientBuilder, Runtime, SpawnError};
 use im_proto::{Event, HeartbeatMode, LiveChat};
 use im_tests::wait::until;
 use im_tests::LiveChatServer;
@@ -48,9 +48,10 @@ impl AsyncTimer for Timer {
 impl Runtime for Mine {
     type Ws = <im_tokio::Tokio as Runtime>::Ws;
 
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Result<(), SpawnError> {
         self.spawned.fetch_add(1, Ordering::Relaxed);
         self.handle.spawn(future);
+        Ok(())
     }
 
     fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
@@ -71,11 +72,11 @@ impl Runtime for Mine {
     fn connect(
         &self,
         request: Request,
-        tls: Arc<rustls::ClientConfig>,
+        tls: Option<Arc<rustls::ClientConfig>>,
         config: WebSocketConfig,
-    ) -> impl Future<Output = Result<Self::Ws, WsError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Self::Ws, WsError>> + Send + 'static + use<> {
         // Opening the socket is tokio's: the same as im-tokio's.
-        im_tokio::Tokio.connect(request, tls, config)
+        im_tokio::Tokio::default().connect(request, tls, config)
     }
 }
 

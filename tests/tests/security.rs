@@ -2,21 +2,22 @@
 //! its certificate is explicitly trusted), credentials come from the header closure on every
 //! connect, and no secret reaches a `Debug` output or the tracing log.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use im_tests::logs::LogCapture;
 use im_tests::wait::until;
 use im_tests::LiveChatServer;
-use im_tokio::{Cause, Client, CloseReason, Event, LiveChat, OnAuthRefusal, ReconnectPolicy};
+use im_tokio::{
+    Cause, CertificateError, Client, CloseReason, Event, LiveChat, OnAuthRefusal, ReconnectPolicy,
+    TlsError, TransportError,
+};
 
 fn fast() -> ReconnectPolicy {
-    ReconnectPolicy {
-        initial: Duration::from_millis(50),
-        max_delay: Duration::from_millis(200),
-        ..ReconnectPolicy::default()
-    }
+    ReconnectPolicy::default()
+        .initial(Duration::from_millis(50))
+        .max_delay(Duration::from_millis(200))
 }
 
 /// The TLS defaults, on each runtime's own socket code (`im_tokio::Socket`, `im_async_std::Socket`).
@@ -40,8 +41,41 @@ async fn self_signed_server_is_refused<R: im_driver::Runtime + Default>() {
         panic!("{seen:#?}");
     };
     println!("default TLS refused the self-signed server: {why}");
-    assert!(why.contains("certificate"), "{why}");
+    assert_eq!(
+        *why,
+        TransportError::Tls(TlsError::Certificate(CertificateError::UnknownIssuer)),
+        "typed: the application can tell a refused certificate from a refused port"
+    );
     assert_eq!(server.logins(), 0);
+    client.close().await;
+}
+
+/// A port nobody listens on is a typed refusal, not a string to parse.
+async fn closed_port_is_a_typed_refusal<R: im_driver::Runtime + Default>() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let (client, mut events) = im_driver::Client::<R>::builder()
+        .endpoint(format!("ws://127.0.0.1:{port}/ws"))
+        .protocol(LiveChat::new(1, 1, "k"))
+        .reconnect(fast())
+        .connect()
+        .unwrap();
+    let seen = until(&mut events, "a refused attempt", |e| {
+        matches!(e, Event::Reconnecting { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            seen.last(),
+            Some(Event::Reconnecting {
+                cause: Cause::Transport(TransportError::ConnectionRefused),
+                ..
+            })
+        ),
+        "{seen:#?}"
+    );
     client.close().await;
 }
 
@@ -88,6 +122,16 @@ fn self_signed_server_is_refused_by_default_on_async_std() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_port_is_reported_as_connection_refused() {
+    closed_port_is_a_typed_refusal::<im_tokio::Tokio>().await;
+}
+
+#[test]
+fn a_closed_port_is_reported_as_connection_refused_on_async_std() {
+    async_std::task::block_on(closed_port_is_a_typed_refusal::<im_async_std::AsyncIo>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explicitly_trusted_certificate_is_accepted() {
     explicitly_trusted_certificate_works::<im_tokio::Tokio>().await;
 }
@@ -97,23 +141,9 @@ fn explicitly_trusted_certificate_is_accepted_on_async_std() {
     async_std::task::block_on(explicitly_trusted_certificate_works::<im_async_std::AsyncIo>());
 }
 
-/// A tracing writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_never_appear_in_debug_or_logs_and_are_renewed_per_connect() {
-    let log = Capture::default();
+    let log = LogCapture::default();
     let writer = log.clone();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -160,7 +190,7 @@ async fn credentials_never_appear_in_debug_or_logs_and_are_renewed_per_connect()
         vec![Some(TOKEN.to_owned()), Some(TOKEN.to_owned())],
         "the server received the credential on both connects"
     );
-    let full_log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let full_log = log.text();
     assert!(
         full_log.contains("connecting"),
         "the log was captured: {full_log}"

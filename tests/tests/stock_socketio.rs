@@ -16,11 +16,9 @@ use im_tokio::{
 const CHAT: &str = "chat message";
 
 fn policy() -> ReconnectPolicy {
-    ReconnectPolicy {
-        initial: Duration::from_millis(100),
-        max_delay: Duration::from_millis(500),
-        ..ReconnectPolicy::default()
-    }
+    ReconnectPolicy::default()
+        .initial(Duration::from_millis(100))
+        .max_delay(Duration::from_millis(500))
 }
 
 #[cfg_attr(

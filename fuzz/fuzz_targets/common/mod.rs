@@ -25,7 +25,7 @@ pub fn feed_split_in_two(
     let Some((&split, rest)) = data.split_first() else {
         return;
     };
-    let limits = Limits { max_frame_bytes: 4096, ..Limits::default() };
+    let limits = Limits::default().max_frame_bytes(4096);
     let mut events = Vec::new();
     let mut cx = Context::new(origin(), HeartbeatMode::default(), &limits, &mut events);
     p.on_open(&mut cx);

@@ -8,7 +8,8 @@
 //! vendor switch ([`switch`]) and the queue of outputs (`crate::queue`).
 
 mod attempts;
-mod link;
+mod liveness;
+mod log;
 mod switch;
 mod timer;
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use self::attempts::{Attempts, Next};
-use self::link::{Link, Probe};
+use self::liveness::{Liveness, Probe};
 use self::switch::PendingSwitch;
 pub use self::switch::SwitchError;
 use self::timer::{Timer, TimerTable};
@@ -26,7 +27,9 @@ use crate::config::{Config, ConfigError, HeartbeatMode, OnAuthRefusal};
 use crate::error::{EncodeError, ProtocolError};
 use crate::message::{OutgoingMessage, SendId};
 use crate::outbox::{generated_key, Entry, Outbox};
-use crate::output::{Cause, CloseReason, Error, Event, Output, SendError, State, SubscribeError};
+use crate::output::{
+    Cause, CloseReason, Event, Output, ReportedError, SendError, State, SubscribeError,
+};
 use crate::protocol::{Context, Protocol, ProtocolEvent};
 use crate::queue::Outputs;
 use crate::transport::{ConnId, Endpoint, Frame, TransportEvent};
@@ -83,7 +86,7 @@ enum Phase {
     /// Messages flow ([`Timer::Stable`], [`Timer::DeadLink`], [`Timer::Heartbeat`]).
     Ready {
         conn: ConnId,
-        link: Link,
+        link: Liveness,
         /// R2: the connection has counted as healthy (the `Stable` timer fired).
         stable: bool,
     },
@@ -247,7 +250,7 @@ impl Client {
                 if let Phase::Ready { link, .. } = &mut self.phase {
                     link.saw_inbound(now, &mut self.timers);
                 }
-                self.emit(Event::Error(Error::Protocol(error)));
+                self.emit(Event::Error(ReportedError::Protocol(error)));
             }
         }
         self.arm_outbox_timers();
@@ -542,7 +545,7 @@ impl Client {
 
     fn start_connect(&mut self, now: Instant) {
         debug_assert!(self.connection().is_none(), "R5: one transport at a time");
-        let conn = ConnId(self.next_conn);
+        let conn = ConnId::new(self.next_conn);
         self.next_conn += 1;
         let endpoint = self.attempts.start(&self.config.endpoints);
         let wire = self.protocol.resolve_endpoint(&endpoint);
@@ -582,7 +585,7 @@ impl Client {
         if frame.len() > limit {
             let size = frame.len();
             let error = ProtocolError::TooLarge { size, limit };
-            self.emit(Event::Error(Error::Protocol(error)));
+            self.emit(Event::Error(ReportedError::Protocol(error)));
             return;
         }
         match frame {
@@ -623,7 +626,7 @@ impl Client {
                 ProtocolEvent::Heartbeat(mode) if live => match &mut self.phase {
                     Phase::Handshaking { heartbeat, .. } => *heartbeat = mode,
                     Phase::Ready { link, .. } => {
-                        *link = Link::start(now, mode, self.reading, &mut self.timers);
+                        *link = Liveness::start(now, mode, self.reading, &mut self.timers);
                     }
                     _ => {}
                 },
@@ -649,7 +652,7 @@ impl Client {
                 ProtocolEvent::Reconnect { reason, after } if live => {
                     let cap = self.config.max_server_delay;
                     if let Some(asked) = after.filter(|a| *a > cap) {
-                        self.emit(Event::Error(Error::ServerHintCapped {
+                        self.emit(Event::Error(ReportedError::ServerHintCapped {
                             asked,
                             applied: cap,
                         }));
@@ -664,10 +667,12 @@ impl Client {
                 }
                 ProtocolEvent::Fatal(error) if live => {
                     self.disconnect_current("fatal protocol error");
-                    self.emit(Event::Error(Error::Protocol(error.clone())));
+                    self.emit(Event::Error(ReportedError::Protocol(error.clone())));
                     self.finish(CloseReason::Fatal(error));
                 }
-                ProtocolEvent::Error(error) => self.emit(Event::Error(Error::Protocol(error))),
+                ProtocolEvent::Error(error) => {
+                    self.emit(Event::Error(ReportedError::Protocol(error)))
+                }
                 // Connection-bound events for a connection that ended earlier in this batch, a
                 // duplicate ack, a `Ready` outside the handshake.
                 _ => {}
@@ -688,7 +693,7 @@ impl Client {
         // Q1: what timed out while waiting (or in flight on a lost connection) is not sent.
         self.expire_outbox(now);
         self.enter(Phase::Idle);
-        let link = Link::start(now, heartbeat, self.reading, &mut self.timers);
+        let link = Liveness::start(now, heartbeat, self.reading, &mut self.timers);
         let stable_after = self.config.reconnect.stable_after;
         // A `stable_after` too long to represent leaves the timer unarmed: never stable.
         self.timers.set_after(Timer::Stable, now, stable_after);
@@ -954,7 +959,7 @@ impl Client {
 
     fn subscribe_failed(&mut self, channel: &str, result: Result<(), EncodeError>) {
         if let Err(error) = result {
-            self.emit(Event::Error(Error::Subscribe {
+            self.emit(Event::Error(ReportedError::Subscribe {
                 channel: channel.to_owned(),
                 error,
             }));
@@ -962,6 +967,7 @@ impl Client {
     }
 
     fn emit(&mut self, event: Event) {
+        log::lifecycle(&event);
         self.outputs.event(event);
     }
 

@@ -22,6 +22,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -157,12 +158,17 @@ async fn raw_async_throughput(url: &str, n: usize) -> Duration {
 // ---------------------------------------------------------------------------------------------
 
 /// An im client logged in as `user`, once its connection is ready.
+/// Settings for clients of `url`: one `Arc` shared by every client given it.
+fn settings(url: &str) -> Arc<im_proto::Config> {
+    Arc::new(im_proto::Config::builder().endpoint(url).build().unwrap())
+}
+
 async fn im_connected<R: im_driver::Runtime + Default>(
-    url: &str,
+    config: Arc<im_proto::Config>,
     user: u64,
 ) -> (im_driver::Client<R>, im_driver::Events) {
     let (client, mut events) = im_driver::Client::<R>::builder()
-        .endpoint(url)
+        .config(config)
         .protocol(LiveChat::new(1, user, KEY))
         .seed(user)
         .connect()
@@ -180,7 +186,7 @@ async fn im_throughput<R: im_driver::Runtime + Default>(
     n: usize,
     user: u64,
 ) -> Duration {
-    let (client, mut events) = im_connected::<R>(url, user).await;
+    let (client, mut events) = im_connected::<R>(settings(url), user).await;
     let start = Instant::now();
     client.subscribe(&format!("blast:{n}")).unwrap();
     let mut got = 0;
@@ -194,6 +200,88 @@ async fn im_throughput<R: im_driver::Runtime + Default>(
     let t = start.elapsed();
     client.close().await;
     t
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fleet on im-async-std: many clients at once, on async-std's executor (every core) or, as
+// im-async-std ran them before, all on one thread of their own.
+// ---------------------------------------------------------------------------------------------
+
+/// CPU time this process has used (user + system), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which may hold spaces) are space-separated; utime and
+    // stime are the 14th and 15th fields, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    Duration::from_millis((f[0] + f[1]) * 10)
+}
+
+/// `clients` clients sharing one `Arc` of settings connect, then each receives `each` messages
+/// at once. Returns the memory per idle connected client (RSS growth), the aggregate receive
+/// rate, and the cores the process kept busy meanwhile (CPU time over wall time; the in-process
+/// server's threads included).
+fn fleet(url: &str, clients: usize, each: usize, one_thread: bool) -> (f64, f64, f64) {
+    let runtime = if one_thread {
+        let executor = Arc::new(async_executor::Executor::new());
+        let runs = executor.clone();
+        std::thread::spawn(move || async_io::block_on(runs.run(std::future::pending::<()>())));
+        im_async_std::AsyncIo::with_executor(executor)
+    } else {
+        im_async_std::AsyncIo::default()
+    };
+    let spawn_reader = {
+        let runtime = runtime.clone();
+        move |f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+            im_driver::Runtime::spawn(&runtime, f).unwrap()
+        }
+    };
+    let config = settings(url);
+    let before = rss_bytes();
+    let mut fleet = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let (client, mut events) = im_async_std::ClientBuilder::with_runtime(runtime.clone())
+            .config(config.clone())
+            .protocol(LiveChat::new(1, 50_000 + i as u64, KEY))
+            .connect()
+            .unwrap();
+        async_std::task::block_on(async {
+            while let Some(e) = events.recv().await {
+                if matches!(e, im_proto::Event::Connected { .. }) {
+                    break;
+                }
+            }
+        });
+        fleet.push((client, events));
+    }
+    let per_client = rss_bytes().saturating_sub(before) as f64 / clients as f64;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (start, cpu) = (Instant::now(), cpu_time());
+    for (client, mut events) in fleet {
+        let done = done_tx.clone();
+        spawn_reader(Box::pin(async move {
+            client.subscribe(&format!("blast:{each}")).unwrap();
+            let mut got = 0;
+            while got < each {
+                if let Some(im_proto::Event::Message(_)) = events.recv().await {
+                    got += 1;
+                }
+            }
+            client.close().await;
+            done.send(()).unwrap();
+        }));
+    }
+    for _ in 0..clients {
+        done_rx.recv().unwrap();
+    }
+    let (wall, busy) = (start.elapsed(), cpu_time() - cpu);
+    let rate = (clients * each) as f64 / wall.as_secs_f64();
+    (per_client, rate, busy.as_secs_f64() / wall.as_secs_f64())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,7 +316,7 @@ async fn raw_rtts(url: &str, rounds: usize, tag: &str) -> Vec<Duration> {
 }
 
 async fn im_rtts(url: &str, rounds: usize, user: u64) -> Vec<Duration> {
-    let (client, mut events) = im_connected::<im_tokio::Tokio>(url, user).await;
+    let (client, mut events) = im_connected::<im_tokio::Tokio>(settings(url), user).await;
     let mut out = Vec::with_capacity(rounds);
     for i in 0..rounds {
         let start = Instant::now();
@@ -251,7 +339,9 @@ async fn im_rtts(url: &str, rounds: usize, user: u64) -> Vec<Duration> {
 /// Idle connections held open by the child, of one kind.
 #[derive(Default)]
 struct Idle {
-    im: Vec<(im_tokio::Client, im_driver::Events)>,
+    im: Vec<(im_driver::Client<im_tokio::Tokio>, im_driver::Events)>,
+    /// The settings the `im` clients share (the application holds them, as it would).
+    shared: Option<Arc<im_proto::Config>>,
     raw: Vec<
         tokio_tungstenite::WebSocketStream<
             tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
@@ -260,17 +350,19 @@ struct Idle {
 }
 
 impl Idle {
-    /// Open connection `i` of `kind` and keep it: `im`; `im-own-url`, each client with a URL of
-    /// its own (a query the server ignores), so that no two share their settings; or `raw`.
+    /// Open connection `i` of `kind` and keep it: `im`, the clients sharing one `Arc` of
+    /// settings; `im-own-url`, each client with settings of its own (and a URL of its own, a
+    /// query the server ignores); or `raw`.
     async fn open(&mut self, kind: &str, url: &str, i: usize) {
         let user = 100_000 + i as u64;
         if kind == "im" {
+            let shared = self.shared.get_or_insert_with(|| settings(url)).clone();
             self.im
-                .push(im_connected::<im_tokio::Tokio>(url, user).await);
+                .push(im_connected::<im_tokio::Tokio>(shared, user).await);
         } else if kind == "im-own-url" {
-            let own = format!("{url}?client={i}");
+            let own = settings(&format!("{url}?client={i}"));
             self.im
-                .push(im_connected::<im_tokio::Tokio>(&own, user).await);
+                .push(im_connected::<im_tokio::Tokio>(own, user).await);
         } else {
             let (mut ws, _) =
                 tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
@@ -350,10 +442,7 @@ const WINDOW: Duration = Duration::from_millis(100);
 /// `outage` in between.
 async fn herd(clients: usize, jitter: f64, outage: Duration) -> Vec<Duration> {
     let mut server = LiveChatServer::start(KEY).unwrap();
-    let policy = ReconnectPolicy {
-        jitter,
-        ..ReconnectPolicy::default()
-    };
+    let policy = ReconnectPolicy::default().jitter(jitter);
     let mut all = Vec::with_capacity(clients);
     for i in 0..clients {
         let (c, mut e) = im_tokio::Client::builder()
@@ -503,7 +592,7 @@ fn core_ns_per_message(n: usize) -> f64 {
         .unwrap();
     let mut core = Core::new(config, Box::new(LiveChat::new(1, 1, KEY)), now).unwrap();
     core.connect(now);
-    let conn = ConnId(0);
+    let conn = ConnId::from_raw(0);
     let drain = |core: &mut Core| {
         let mut k = 0usize;
         loop {
@@ -558,6 +647,7 @@ fn spawned<T: Send + 'static>(
 const USAGE: &str = "usage: bench [--quick] [--json]
        bench --only throughput|throughput-async-std|rtt im|raw N
        bench --core-only
+       bench --fleet-async-std   (1 and 1,000 im-async-std clients: idle memory, throughput, cores)
        bench --herd-outages [CLIENTS]   (2,000 real clients; outages of 0 to 30 s, ~3 minutes)";
 
 fn main() {
@@ -623,6 +713,28 @@ fn main() {
             _ => panic!("--only throughput|throughput-async-std|rtt im|raw N"),
         };
         println!("{what} {kind}: {n} in {t:?}");
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--fleet-async-std") {
+        // im-async-std with 1 and 1,000 clients: on async-std's executor (every core) against
+        // all clients on one thread (how im-async-std ran them before).
+        let server = LiveChatServer::start(KEY).unwrap();
+        let url = server.url();
+        let total = 200_000;
+        for clients in [1usize, 1_000] {
+            for one_thread in [true, false] {
+                let (idle, rate, cores) = fleet(&url, clients, total / clients, one_thread);
+                let on = if one_thread {
+                    "one thread"
+                } else {
+                    "async-std's executor"
+                };
+                println!(
+                    "im-async-std, {clients:>5} clients on {on:<21}: idle {idle:>6.0} B/client, {:.2} M msg/s received, {cores:.2} cores busy",
+                    rate / 1e6
+                );
+            }
+        }
         return;
     }
     if args.first().map(String::as_str) == Some("--idle-child") {

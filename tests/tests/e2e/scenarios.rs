@@ -21,14 +21,13 @@ const KEY: &str = "e2e-key";
 const ROOM: u64 = 7;
 
 pub fn fast_policy() -> ReconnectPolicy {
-    ReconnectPolicy {
-        initial: Duration::from_millis(50),
-        multiplier: 1.5,
-        max_delay: Duration::from_millis(300),
-        jitter: 0.5,
-        stable_after: Duration::from_secs(1),
-        max_attempts: None,
-    }
+    ReconnectPolicy::default()
+        .initial(Duration::from_millis(50))
+        .multiplier(1.5)
+        .max_delay(Duration::from_millis(300))
+        .jitter(0.5)
+        .stable_after(Duration::from_secs(1))
+        .max_attempts(None)
 }
 
 fn client<R: Runtime + Default>(url: &str, user: u64) -> ClientBuilder<R> {
@@ -277,10 +276,7 @@ pub async fn max_attempts_gives_up<R: Runtime + Default>() {
     let port = free_port();
     let url = format!("ws://127.0.0.1:{port}/ws");
     let (alice, mut events) = client::<R>(&url, 1)
-        .reconnect(ReconnectPolicy {
-            max_attempts: Some(3),
-            ..fast_policy()
-        })
+        .reconnect(fast_policy().max_attempts(Some(3)))
         .connect()
         .unwrap();
     let queued = alice.send_text("lobby", "never sent").unwrap();
@@ -335,9 +331,11 @@ pub async fn hostile_frames_are_errors_and_the_connection_survives<R: Runtime + 
         matches!(e, Event::Connected { .. })
     })
     .await;
-    assert!(seen.contains(&Event::Error(im_proto::Error::Protocol(
-        ProtocolError::InvalidUtf8
-    ))));
+    assert!(
+        seen.contains(&Event::Error(im_proto::ReportedError::Protocol(
+            ProtocolError::InvalidUtf8
+        )))
+    );
     subscribed(&mut events, "lobby").await;
     server.broadcast("lobby", json!({"text": "after"}));
     until(&mut events, "a message after reconnecting", |e| {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use im_driver::{Client, ClientBuilder, Events, Runtime};
-use im_proto::{Cause, Event, LiveChat, ReconnectPolicy};
+use im_proto::{Cause, Event, LiveChat};
 use im_tests::wait::{eventually, until, within};
 use im_tests::LiveChatServer;
 
@@ -180,10 +180,7 @@ pub async fn seed_exact_flapping_server_with_max_attempts_gives_up<R: Runtime + 
     let server = LiveChatServer::start_seed_exact(KEY).unwrap();
     server.set_close_after_login(true);
     let (alice, mut events) = client::<R>(&server.url(), 1)
-        .reconnect(ReconnectPolicy {
-            max_attempts: Some(3),
-            ..fast_policy()
-        })
+        .reconnect(fast_policy().max_attempts(Some(3)))
         .connect()
         .unwrap();
     let seen = until(&mut events, "Closed", |e| matches!(e, Event::Closed { .. })).await;

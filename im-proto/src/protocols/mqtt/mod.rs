@@ -9,12 +9,15 @@
 //! publishes are acknowledged automatically. The session is clean on every connect; the core
 //! resubscribes (S1).
 
+/// The packet codec, public for the fuzz targets and interop tests; not a stable API.
+#[doc(hidden)]
 pub mod codec;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Instant;
 
+#[doc(hidden)]
 pub use codec::{CodecError, Packet};
 
 use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};

@@ -3,19 +3,20 @@
 //!
 //! ```sh
 //! cargo run -p im-tests --bin livechat-server -- --port 9001 --key secret &
-//! cargo run -p im-tests --bin blocking-driver -- ws://127.0.0.1:9001/ws secret 20
+//! cargo run -p im-proto --example blocking_driver -- ws://127.0.0.1:9001/ws secret 20
 //! ```
 //!
 //! Sends N numbered chat messages, one every 100 ms, prints every event, and closes once all
 //! of them are acknowledged. Survives server restarts. `ws://` only: for `wss://`, wrap the
 //! `TcpStream` in `rustls::StreamOwned` before the handshake.
 
+use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use im_proto::{
     Client, Config, ConnId, Event, Frame, HeartbeatMode, LiveChat, OutgoingMessage, Output,
-    ReconnectPolicy, TransportEvent,
+    ReconnectPolicy, TransportError, TransportEvent,
 };
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
@@ -30,20 +31,50 @@ struct Socket {
 }
 
 /// Step 2, `Output::Connect`: open the socket, blocking, within the core's connect timeout.
-fn open(url: &str, timeout: Duration) -> Result<WebSocket<TcpStream>, String> {
-    let uri: tungstenite::http::Uri = url.parse().map_err(|e| format!("{e}"))?;
-    let host = uri.host().ok_or("no host")?;
+/// Failures are reported typed, so the application can tell DNS from a refused port.
+fn open(url: &str, timeout: Duration) -> Result<WebSocket<TcpStream>, TransportError> {
+    let invalid = |e: &dyn std::fmt::Display| TransportError::InvalidRequest(e.to_string());
+    let uri: tungstenite::http::Uri = url.parse().map_err(|e| invalid(&e))?;
+    let host = uri.host().ok_or_else(|| invalid(&"no host"))?;
+    let dns = |detail: String| TransportError::Dns {
+        host: host.to_owned(),
+        detail,
+    };
     let addr = (host, uri.port_u16().unwrap_or(80))
         .to_socket_addrs()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| dns(e.to_string()))?
         .next()
-        .ok_or("no address")?;
-    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let (ws, _) = tungstenite::client(url, tcp).map_err(|e| e.to_string())?;
+        .ok_or_else(|| dns("no address".into()))?;
+    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(io_failure)?;
+    tcp.set_nodelay(true).map_err(io_failure)?;
+    tcp.set_read_timeout(Some(timeout)).map_err(io_failure)?;
+    let (ws, _) = tungstenite::client(url, tcp).map_err(|e| match e {
+        tungstenite::HandshakeError::Failure(e) => ws_failure(&e),
+        // A read timed out mid-handshake (the socket's read timeout).
+        tungstenite::HandshakeError::Interrupted(_) => TransportError::TimedOut,
+    })?;
     Ok(ws)
+}
+
+fn io_failure(e: io::Error) -> TransportError {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => TransportError::ConnectionRefused,
+        io::ErrorKind::TimedOut => TransportError::TimedOut,
+        kind => TransportError::Io {
+            kind,
+            detail: e.to_string(),
+        },
+    }
+}
+
+fn ws_failure(e: &tungstenite::Error) -> TransportError {
+    match e {
+        tungstenite::Error::Io(e) => io_failure(io::Error::new(e.kind(), e.to_string())),
+        tungstenite::Error::Http(response) => {
+            TransportError::WebSocket(format!("HTTP {}", response.status()))
+        }
+        other => TransportError::WebSocket(other.to_string()),
+    }
 }
 
 fn to_message(frame: Frame) -> Message {
@@ -70,11 +101,11 @@ fn main() {
             interval: Duration::from_secs(2),
             timeout: Duration::from_secs(2),
         })
-        .reconnect(ReconnectPolicy {
-            initial: Duration::from_millis(50),
-            max_delay: Duration::from_millis(500),
-            ..ReconnectPolicy::default()
-        })
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial(Duration::from_millis(50))
+                .max_delay(Duration::from_millis(500)),
+        )
         // Entropy per process: the jitter, and idempotency keys that never repeat across runs
         // (std's hasher keys are drawn from the OS).
         .seed({
@@ -117,7 +148,7 @@ fn main() {
                             client.handle_transport(
                                 Instant::now(),
                                 conn,
-                                TransportEvent::Failed(e.to_string()),
+                                TransportEvent::Failed(ws_failure(&e)),
                             );
                         }
                     }
@@ -209,7 +240,7 @@ fn main() {
                         client.handle_transport(
                             Instant::now(),
                             conn,
-                            TransportEvent::Failed(e.to_string()),
+                            TransportEvent::Failed(ws_failure(&e)),
                         );
                     }
                 }

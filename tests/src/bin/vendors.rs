@@ -1,6 +1,6 @@
 //! One business function, three vendors: the answer to the seed.
 //!
-//! `cargo run -p im-tokio --example vendors -- --vendor livechat|socketio|mqtt [--url URL]`
+//! `cargo run -p im-tests --bin vendors -- --vendor livechat|socketio|mqtt [--url URL]`
 //!
 //! The business code below — join a room, say something, print what arrives — is written once.
 //! Only `connect` knows which vendor it talks to. Without `--url` the example starts a real

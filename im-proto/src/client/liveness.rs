@@ -10,7 +10,7 @@ use crate::config::HeartbeatMode;
 /// Liveness bookkeeping of a `Ready` connection. Its deadlines live in the client's timer
 /// table: [`Timer::Heartbeat`] (H1) and [`Timer::DeadLink`] (H2, or an H4 probe's deadline).
 #[derive(Debug)]
-pub(crate) struct Link {
+pub(crate) struct Liveness {
     pub mode: HeartbeatMode,
     /// H4: a probe is out and `DeadLink` is its deadline; another probe would only move it.
     probing: bool,
@@ -40,7 +40,7 @@ pub(crate) enum Probe {
     Wait,
 }
 
-impl Link {
+impl Liveness {
     /// A link that became `Ready` (or changed its heartbeat mode) at `now`: H1 and H2 start
     /// counting from here.
     pub fn start(
@@ -48,12 +48,12 @@ impl Link {
         mode: HeartbeatMode,
         reading: bool,
         timers: &mut TimerTable,
-    ) -> Link {
+    ) -> Liveness {
         match mode.send_every() {
             Some(interval) => timers.set_after(Timer::Heartbeat, now, interval),
             None => timers.stop(Timer::Heartbeat),
         }
-        let link = Link {
+        let link = Liveness {
             mode,
             probing: false,
             paused: !reading,
