@@ -27,7 +27,7 @@
 //! One tokio task per client; every buffer is bounded (the outbox by [`Limits`], events by
 //! [`ClientBuilder::event_capacity`]: when the reader falls behind, the client stops reading the
 //! socket instead of growing memory). Diagnostics go to `tracing`, in a span per client
-//! (`im_client{id=… name=… vendor=…}`); credentials never do.
+//! (`im_client{id=… vendor=… name=…}`); credentials never do.
 //!
 //! ## Outside a runtime, and from other threads
 //!

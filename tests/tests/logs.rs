@@ -54,7 +54,7 @@ async fn two_clients_log_with_their_own_id_name_and_vendor() {
     let (alice, bob) = (clients[0].0.id(), clients[1].0.id());
     assert_ne!(alice, bob, "ids are unique");
     for (id, name) in [(alice, "alice"), (bob, "bob")] {
-        let span = format!("im_client{{id={id} name=\"{name}\" vendor=\"livechat\"}}");
+        let span = format!("im_client{{id={id} vendor=\"livechat\" name=\"{name}\"}}");
         let mine: Vec<&str> = text.lines().filter(|l| l.contains(&span)).collect();
         for what in ["connected", "disconnected", "reconnecting", "closed"] {
             assert!(
