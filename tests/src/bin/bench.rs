@@ -222,12 +222,13 @@ fn cpu_time() -> Duration {
     Duration::from_millis((f[0] + f[1]) * 10)
 }
 
-/// `clients` clients sharing one `Arc` of settings connect, then each receives `each` messages
-/// at once. Returns the memory per idle connected client (RSS growth), the aggregate receive
-/// rate, and the cores the process kept busy meanwhile (CPU time over wall time; the in-process
-/// server's threads included).
-fn fleet(url: &str, clients: usize, each: usize, one_thread: bool) -> (f64, f64, f64) {
+/// Child mode: `clients` im-async-std clients sharing one `Arc` of settings connect (after one
+/// warm-up client), then each receives `each` messages at once. Prints one JSON line: the live
+/// heap and RSS per idle connected client, the aggregate receive rate, and the cores this
+/// process (the clients alone: the server is the parent) kept busy meanwhile.
+fn fleet_child(url: &str, clients: usize, each: usize, one_thread: bool) {
     let runtime = if one_thread {
+        // How im-async-std ran every client before: one executor on one thread.
         let executor = Arc::new(async_executor::Executor::new());
         let runs = executor.clone();
         std::thread::spawn(move || async_io::block_on(runs.run(std::future::pending::<()>())));
@@ -235,19 +236,11 @@ fn fleet(url: &str, clients: usize, each: usize, one_thread: bool) -> (f64, f64,
     } else {
         im_async_std::AsyncIo::default()
     };
-    let spawn_reader = {
-        let runtime = runtime.clone();
-        move |f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
-            im_driver::Runtime::spawn(&runtime, f).unwrap()
-        }
-    };
     let config = settings(url);
-    let before = rss_bytes();
-    let mut fleet = Vec::with_capacity(clients);
-    for i in 0..clients {
+    let connect = |user: u64| {
         let (client, mut events) = im_async_std::ClientBuilder::with_runtime(runtime.clone())
             .config(config.clone())
-            .protocol(LiveChat::new(1, 50_000 + i as u64, KEY))
+            .protocol(LiveChat::new(1, user, KEY))
             .connect()
             .unwrap();
         async_std::task::block_on(async {
@@ -257,14 +250,19 @@ fn fleet(url: &str, clients: usize, each: usize, one_thread: bool) -> (f64, f64,
                 }
             }
         });
-        fleet.push((client, events));
-    }
-    let per_client = rss_bytes().saturating_sub(before) as f64 / clients as f64;
+        (client, events)
+    };
+    let warm = connect(49_999);
+    let (before, heap_before) = (rss_bytes(), im_tests::alloc::live_bytes());
+    let fleet: Vec<_> = (0..clients).map(|i| connect(50_000 + i as u64)).collect();
+    let rss = rss_bytes().saturating_sub(before) as f64 / clients as f64;
+    let heap = im_tests::alloc::live_bytes().saturating_sub(heap_before) as f64 / clients as f64;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let (start, cpu) = (Instant::now(), cpu_time());
     for (client, mut events) in fleet {
         let done = done_tx.clone();
-        spawn_reader(Box::pin(async move {
+        // The readers run where the clients do.
+        let reader = async move {
             client.subscribe(&format!("blast:{each}")).unwrap();
             let mut got = 0;
             while got < each {
@@ -274,14 +272,66 @@ fn fleet(url: &str, clients: usize, each: usize, one_thread: bool) -> (f64, f64,
             }
             client.close().await;
             done.send(()).unwrap();
-        }));
+        };
+        im_driver::Runtime::spawn(&runtime, reader).unwrap();
     }
     for _ in 0..clients {
         done_rx.recv().unwrap();
     }
     let (wall, busy) = (start.elapsed(), cpu_time() - cpu);
-    let rate = (clients * each) as f64 / wall.as_secs_f64();
-    (per_client, rate, busy.as_secs_f64() / wall.as_secs_f64())
+    println!(
+        "{}",
+        json!({"rss_per_client": rss, "heap_per_client": heap,
+               "rate": (clients * each) as f64 / wall.as_secs_f64(),
+               "cores": busy.as_secs_f64() / wall.as_secs_f64()})
+    );
+    std::mem::forget(warm);
+}
+
+/// im-async-std with 1 and 1,000 clients, on async-std's executor against all on one thread:
+/// `rounds` child processes of each, alternating; medians.
+fn fleet_async_std(url: &str, rounds: usize, total: usize) -> Value {
+    let mut out = serde_json::Map::new();
+    for clients in [1usize, 1_000] {
+        let mut runs: [Vec<Value>; 2] = [vec![], vec![]];
+        for r in 0..rounds {
+            for k in 0..2 {
+                let one_thread = (k + r) % 2 == 0;
+                let exe = std::env::current_exe().unwrap();
+                let output = Command::new(exe)
+                    .args(["--fleet-child", url, &clients.to_string()])
+                    .arg((total / clients).to_string())
+                    .arg(if one_thread {
+                        "one-thread"
+                    } else {
+                        "async-std"
+                    })
+                    .output()
+                    .unwrap();
+                assert!(output.status.success(), "fleet child failed");
+                let line = String::from_utf8(output.stdout).unwrap();
+                runs[usize::from(!one_thread)].push(serde_json::from_str(line.trim()).unwrap());
+            }
+        }
+        for (runs, on) in runs.iter().zip(["one_thread", "async_std"]) {
+            let median_of = |key: &str| {
+                median(
+                    &mut runs
+                        .iter()
+                        .map(|v| v[key].as_f64().unwrap())
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let figures = json!({
+                "rss_per_client": median_of("rss_per_client"),
+                "heap_per_client": median_of("heap_per_client"),
+                "msgs_per_sec": median_of("rate"),
+                "cores": median_of("cores"),
+            });
+            out.insert(format!("fleet_{clients}_{on}"), figures);
+        }
+    }
+    Value::Object(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,7 +697,7 @@ fn spawned<T: Send + 'static>(
 const USAGE: &str = "usage: bench [--quick] [--json]
        bench --only throughput|throughput-async-std|rtt im|raw N
        bench --core-only
-       bench --fleet-async-std   (1 and 1,000 im-async-std clients: idle memory, throughput, cores)
+       bench --fleet-async-std [ROUNDS]   (1 and 1,000 im-async-std clients: idle memory, throughput, cores)
        bench --herd-outages [CLIENTS]   (2,000 real clients; outages of 0 to 30 s, ~3 minutes)";
 
 fn main() {
@@ -718,23 +768,23 @@ fn main() {
     if args.first().map(String::as_str) == Some("--fleet-async-std") {
         // im-async-std with 1 and 1,000 clients: on async-std's executor (every core) against
         // all clients on one thread (how im-async-std ran them before).
+        let rounds = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(3);
         let server = LiveChatServer::start(KEY).unwrap();
-        let url = server.url();
-        let total = 200_000;
-        for clients in [1usize, 1_000] {
-            for one_thread in [true, false] {
-                let (idle, rate, cores) = fleet(&url, clients, total / clients, one_thread);
-                let on = if one_thread {
-                    "one thread"
-                } else {
-                    "async-std's executor"
-                };
-                println!(
-                    "im-async-std, {clients:>5} clients on {on:<21}: idle {idle:>6.0} B/client, {:.2} M msg/s received, {cores:.2} cores busy",
-                    rate / 1e6
-                );
-            }
+        let figures = fleet_async_std(&server.url(), rounds, 200_000);
+        for (key, f) in figures.as_object().unwrap() {
+            println!(
+                "{key:<24} idle {:>6.0} B/client (heap {:>6.0} B), {:.2} M msg/s received, {:.2} cores busy",
+                f["rss_per_client"].as_f64().unwrap(),
+                f["heap_per_client"].as_f64().unwrap(),
+                f["msgs_per_sec"].as_f64().unwrap() / 1e6,
+                f["cores"].as_f64().unwrap()
+            );
         }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--fleet-child") {
+        let (url, clients, each) = (&args[1], args[2].parse().unwrap(), args[3].parse().unwrap());
+        fleet_child(url, clients, each, args[4] == "one-thread");
         return;
     }
     if args.first().map(String::as_str) == Some("--idle-child") {
