@@ -17,8 +17,27 @@ use arbitrary::Arbitrary;
 use im_proto::protocols::mqtt::Packet;
 use im_proto::{
     Client, CloseReason, Config, ConnId, Delivery, Event, Frame, HeartbeatMode, Limits, LiveChat,
-    Mqtt, Nats, OutgoingMessage, Output, Protocol, ReconnectPolicy, SocketIo, TransportEvent,
+    Mqtt, Nats, OutgoingMessage, Output, Protocol, ReconnectPolicy, SocketIo, TlsError,
+    TransportError, TransportEvent,
 };
+
+/// A transport failure of each kind the drivers report.
+fn failure(why: u8) -> TransportError {
+    match why % 6 {
+        0 => TransportError::ConnectionRefused,
+        1 => TransportError::TimedOut,
+        2 => TransportError::Dns {
+            host: "a".into(),
+            detail: "no address".into(),
+        },
+        3 => TransportError::Tls(TlsError::Certificate(im_proto::CertificateError::Expired)),
+        4 => TransportError::WriteStalled(std::time::Duration::from_secs(10)),
+        _ => TransportError::Io {
+            kind: std::io::ErrorKind::ConnectionReset,
+            detail: "reset".into(),
+        },
+    }
+}
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -33,7 +52,7 @@ enum Op {
     Text { stale: bool, script: u8, junk: Vec<u8> },
     Binary { stale: bool, script: u8, bytes: Vec<u8> },
     Closed { stale: bool },
-    Failed { stale: bool },
+    Failed { stale: bool, why: u8 },
     Send { len: u16, ttl: Option<Span>, key: Option<u8>, delivery: Option<bool>, retain: bool },
     Subscribe(u8),
     Unsubscribe(u8),
@@ -277,14 +296,15 @@ fn config(input: &Input) -> Option<Config> {
         .endpoint("ws://a/ws")
         .endpoint("wss://b/ws")
         .heartbeat(heartbeat)
-        .reconnect(ReconnectPolicy {
-            initial: s.initial.get(),
-            max_delay: s.max_delay.get(),
-            multiplier,
-            jitter: f64::from(input.jitter) / 255.0,
-            stable_after: s.stable_after.get(),
-            max_attempts: input.max_attempts.map(|n| u32::from(n % 8) + 1),
-        })
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial(s.initial.get())
+                .max_delay(s.max_delay.get())
+                .multiplier(multiplier)
+                .jitter(f64::from(input.jitter) / 255.0)
+                .stable_after(s.stable_after.get())
+                .max_attempts(input.max_attempts.map(|n| u32::from(n % 8) + 1)),
+        )
         .connect_timeout(s.connect_timeout.get())
         .handshake_timeout(s.handshake_timeout.get())
         .clock_jump_threshold(s.clock_jump.get())
@@ -348,7 +368,7 @@ fuzz_target!(|input: Input| {
                 stale,
                 TransportEvent::Closed { code: Some(1006), reason: String::new() },
             ),
-            Op::Failed { stale } => w.transport(stale, TransportEvent::Failed("boom".into())),
+            Op::Failed { stale, why } => w.transport(stale, TransportEvent::Failed(failure(why))),
             Op::Send { len, ttl, key, delivery, retain } => {
                 let mut msg = OutgoingMessage::text("room", "x".repeat(usize::from(len % 1024)));
                 if let Some(ttl) = ttl {
