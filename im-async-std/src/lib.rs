@@ -27,6 +27,29 @@
 //! default); under smol, give the client your executor with [`AsyncIo::with_executor`], or any
 //! spawner with [`AsyncIo::with_spawner`]. async-io's reactor drives the sockets and timers
 //! either way.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use im_async_std::{AsyncIo, ClientBuilder, Event, LiveChat};
+//!
+//! // The application's executor (smol's `Executor` is this type), run by its own threads.
+//! let executor = Arc::new(async_executor::Executor::new());
+//! async_io::block_on(executor.run(async {
+//!     let (client, mut events) = ClientBuilder::with_runtime(AsyncIo::with_executor(executor.clone()))
+//!         .endpoint("ws://127.0.0.1:9/ws") // nobody listens: the client keeps retrying
+//!         .protocol(LiveChat::new(1, 2, "key"))
+//!         .name("smol-client")
+//!         .connect()?;
+//!     client.close().await;
+//!     while let Some(event) = events.recv().await {
+//!         if let Event::Closed { .. } = event {
+//!             break;
+//!         }
+//!     }
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! }))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]

@@ -199,6 +199,19 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_come_from_every_kind_of_url() {
+        let owned = String::from("ws://h:1/ws");
+        let from: [Endpoint; 3] = ["ws://h:1/ws".into(), owned.clone().into(), (&owned).into()];
+        assert!(from.iter().all(|e| e.url() == "ws://h:1/ws"));
+        #[cfg(feature = "url")]
+        {
+            let url = url::Url::parse("wss://h/ws?token=t").unwrap();
+            assert_eq!(Endpoint::from(&url).url(), "wss://h/ws?token=t");
+            assert_eq!(Endpoint::from(url).url(), "wss://h/ws?token=t");
+        }
+    }
+
+    #[test]
     fn frame_debug_shows_size_not_content() {
         let f = Frame::Text("password=hunter2".into());
         assert_eq!(format!("{f:?}"), "Text(16 bytes)");
