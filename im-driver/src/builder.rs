@@ -251,7 +251,7 @@ impl<R: Runtime> ClientBuilder<R> {
         // seed in shared settings is not used.
         let seed = self.seed.unwrap_or_else(random_seed);
         let dialer = Dialer {
-            tls: self.tls.map_or_else(tls::default_tls, Ok),
+            tls: self.tls.or_else(|| tls::default_tls().ok()),
             headers: self.headers,
             max_frame_bytes: config.limits.max_frame_bytes,
         };

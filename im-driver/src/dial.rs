@@ -23,8 +23,11 @@ pub type HeaderFn = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 /// What the driver needs to open sockets.
 #[derive(Clone)]
 pub(crate) struct Dialer {
-    /// The application's TLS configuration, else the default one, else why there is none.
-    pub tls: Result<Arc<rustls::ClientConfig>, DefaultTlsError>,
+    /// The application's TLS configuration, else the default one; `None` when this build has
+    /// no default (why is asked again, from the cache, when a `wss://` dial needs it). Not the
+    /// `Result` itself: its error is several times the size of the pointer, and every idle
+    /// connection carries a `Dialer`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     pub headers: Option<HeaderFn>,
     /// The core's frame limit, from which [`ws_config`] derives the socket's: kept rather than
     /// the 64-byte config every idle connection would carry.
@@ -73,9 +76,13 @@ impl Dialer {
             .request(endpoint, subprotocols)
             .map_err(TransportEvent::Failed)?;
         let tls = match (request.uri().scheme_str(), &self.tls) {
-            (Some("wss"), Ok(tls)) => Some(tls.clone()),
-            (Some("wss"), Err(why)) => {
-                let why = TlsError::NotConfigured(why.to_string());
+            (Some("wss"), Some(tls)) => Some(tls.clone()),
+            (Some("wss"), None) => {
+                let why = crate::tls::default_tls().err().map_or_else(
+                    || "no TLS configuration".to_owned(),
+                    |why: DefaultTlsError| why.to_string(),
+                );
+                let why = TlsError::NotConfigured(why);
                 return Err(TransportEvent::Failed(TransportError::Tls(why)));
             }
             _ => None,
