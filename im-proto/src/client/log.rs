@@ -8,8 +8,19 @@
 
 use crate::output::{Cause, Event};
 
-/// Log `event` if it is part of the connection's life (messages, acks and heartbeats are not:
+/// Whether `event` is part of the connection's life (messages, fates and heartbeats are not:
 /// there are too many, and the application sees them).
+#[inline]
+pub(super) fn is_lifecycle(event: &Event) -> bool {
+    !matches!(
+        event,
+        Event::Message(_) | Event::Sent { .. } | Event::Acked { .. } | Event::Heartbeat { .. }
+    )
+}
+
+/// Log a lifecycle event (see [`is_lifecycle`]).
+#[cold]
+#[inline(never)]
 pub(super) fn lifecycle(event: &Event) {
     match event {
         Event::Connected { endpoint } => tracing::info!(%endpoint, "connected"),

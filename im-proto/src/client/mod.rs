@@ -967,7 +967,10 @@ impl Client {
     }
 
     fn emit(&mut self, event: Event) {
-        log::lifecycle(&event);
+        // The hot path (messages, fates, heartbeats) pays one comparison, not a call.
+        if log::is_lifecycle(&event) {
+            log::lifecycle(&event);
+        }
         self.outputs.event(event);
     }
 
