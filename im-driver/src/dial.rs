@@ -138,14 +138,7 @@ pub(crate) fn classify_io(e: &io::Error) -> TransportError {
             return TransportError::Tls(classify_tls(tls));
         }
     }
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => TransportError::ConnectionRefused,
-        io::ErrorKind::TimedOut => TransportError::TimedOut,
-        kind => TransportError::Io {
-            kind,
-            detail: e.to_string(),
-        },
-    }
+    TransportError::from_io(e)
 }
 
 fn classify_tls(e: &rustls::Error) -> TlsError {

@@ -57,19 +57,12 @@ fn open(url: &str, timeout: Duration) -> Result<WebSocket<TcpStream>, TransportE
 }
 
 fn io_failure(e: io::Error) -> TransportError {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => TransportError::ConnectionRefused,
-        io::ErrorKind::TimedOut => TransportError::TimedOut,
-        kind => TransportError::Io {
-            kind,
-            detail: e.to_string(),
-        },
-    }
+    TransportError::from_io(&e)
 }
 
 fn ws_failure(e: &tungstenite::Error) -> TransportError {
     match e {
-        tungstenite::Error::Io(e) => io_failure(io::Error::new(e.kind(), e.to_string())),
+        tungstenite::Error::Io(e) => TransportError::from_io(e),
         tungstenite::Error::Http(response) => {
             TransportError::WebSocket(format!("HTTP {}", response.status()))
         }

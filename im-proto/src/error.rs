@@ -91,6 +91,21 @@ pub enum TransportError {
     Other(String),
 }
 
+impl TransportError {
+    /// A socket's I/O error, by its kind: what any driver can say without knowing more (im-driver
+    /// first tells a failed lookup and a TLS failure apart).
+    pub fn from_io(e: &std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => TransportError::ConnectionRefused,
+            std::io::ErrorKind::TimedOut => TransportError::TimedOut,
+            kind => TransportError::Io {
+                kind,
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
 /// What went wrong in TLS.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -20,34 +20,39 @@ fn fast() -> ReconnectPolicy {
         .max_delay(Duration::from_millis(200))
 }
 
-/// The TLS defaults, on each runtime's own socket code (`im_tokio::Socket`, `im_async_std::Socket`).
-async fn self_signed_server_is_refused<R: im_driver::Runtime + Default>() {
-    let (server, _cert) = LiveChatServer::start_tls("k").unwrap();
+/// Why the first attempt to `url` failed, as the `Reconnecting` event says.
+async fn first_failure<R: im_driver::Runtime + Default>(url: String) -> TransportError {
     let (client, mut events) = im_driver::Client::<R>::builder()
-        .endpoint(server.url())
+        .endpoint(url)
         .protocol(LiveChat::new(1, 1, "k"))
         .reconnect(fast())
         .connect()
         .unwrap();
-    let seen = until(&mut events, "a refused attempt", |e| {
+    let seen = until(&mut events, "a failed attempt", |e| {
         matches!(e, Event::Reconnecting { .. })
     })
     .await;
-    let Some(Event::Reconnecting {
-        cause: Cause::Transport(why),
-        ..
-    }) = seen.last()
-    else {
-        panic!("{seen:#?}");
-    };
+    client.close().await;
+    match seen.last() {
+        Some(Event::Reconnecting {
+            cause: Cause::Transport(why),
+            ..
+        }) => why.clone(),
+        _ => panic!("{seen:#?}"),
+    }
+}
+
+/// The TLS defaults, on each runtime's own socket code (`im_tokio::Socket`, `im_async_std::Socket`).
+async fn self_signed_server_is_refused<R: im_driver::Runtime + Default>() {
+    let (server, _cert) = LiveChatServer::start_tls("k").unwrap();
+    let why = first_failure::<R>(server.url()).await;
     println!("default TLS refused the self-signed server: {why}");
     assert_eq!(
-        *why,
+        why,
         TransportError::Tls(TlsError::Certificate(CertificateError::UnknownIssuer)),
         "typed: the application can tell a refused certificate from a refused port"
     );
     assert_eq!(server.logins(), 0);
-    client.close().await;
 }
 
 /// A port nobody listens on is a typed refusal, not a string to parse.
@@ -56,27 +61,8 @@ async fn closed_port_is_a_typed_refusal<R: im_driver::Runtime + Default>() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let (client, mut events) = im_driver::Client::<R>::builder()
-        .endpoint(format!("ws://127.0.0.1:{port}/ws"))
-        .protocol(LiveChat::new(1, 1, "k"))
-        .reconnect(fast())
-        .connect()
-        .unwrap();
-    let seen = until(&mut events, "a refused attempt", |e| {
-        matches!(e, Event::Reconnecting { .. })
-    })
-    .await;
-    assert!(
-        matches!(
-            seen.last(),
-            Some(Event::Reconnecting {
-                cause: Cause::Transport(TransportError::ConnectionRefused),
-                ..
-            })
-        ),
-        "{seen:#?}"
-    );
-    client.close().await;
+    let why = first_failure::<R>(format!("ws://127.0.0.1:{port}/ws")).await;
+    assert_eq!(why, TransportError::ConnectionRefused);
 }
 
 async fn explicitly_trusted_certificate_works<R: im_driver::Runtime + Default>() {
