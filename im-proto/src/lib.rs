@@ -245,3 +245,7 @@ pub use protocols::nats::Nats;
 pub use protocols::socketio::SocketIo;
 pub use text::Text;
 pub use transport::{ConnId, Endpoint, Frame, TransportEvent};
+/// The instant every input takes: `std::time::Instant` itself on native targets, and on
+/// `wasm32-unknown-unknown` (where `std`'s clock panics) one read from the browser's
+/// `performance.now()` (the `web-time` crate).
+pub use web_time::Instant;

@@ -2,7 +2,9 @@
 //! fate is told: `Sent`, `Acked` (by the client, on the protocol's word) or `Undelivered`.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use crate::error::EncodeError;
 use crate::message::{Delivery, OutgoingMessage, SendId};

@@ -1,6 +1,8 @@
 //! What the core tells the driver to do, and what it tells the user.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use crate::error::{EncodeError, ProtocolError, TransportError};
 use crate::message::{Message, OutgoingMessage, SendId};

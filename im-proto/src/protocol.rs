@@ -11,7 +11,9 @@
 //! ([`Context::transmit`], [`Context::transmit_message`]) and what it learnt
 //! ([`Context::emit`]). A return value only says whether it could do what was asked.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use crate::config::{HeartbeatMode, Limits};
 pub use crate::error::{EncodeError, ProtocolError};

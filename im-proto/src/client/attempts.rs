@@ -1,7 +1,9 @@
 //! The accounting of connection attempts: how many failed in a row (R2, R3), how long to wait
 //! before the next (R1, R8) and where it goes (R7).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use crate::backoff::{self, Rng};
 use crate::config::ReconnectPolicy;

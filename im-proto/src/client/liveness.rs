@@ -2,7 +2,9 @@
 //! link counts as dead, and the round-trip times of the answered heartbeats.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use super::timer::{Timer, TimerTable};
 use crate::config::HeartbeatMode;

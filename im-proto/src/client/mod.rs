@@ -15,7 +15,7 @@ mod timer;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use web_time::Instant;
 
 use self::attempts::{Attempts, Next};
 use self::liveness::{Liveness, Probe};

@@ -1,7 +1,9 @@
 //! Every deadline the client keeps, in one table: armed with [`TimerTable::set`], stopped with
 //! [`TimerTable::stop`], and fired by `Client::handle_timeout` in [`Timer::ORDER`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 /// One kind of deadline. A client has at most one of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Instant;
+use web_time::Instant;
 
 use serde::Deserialize;
 use serde_json::json;

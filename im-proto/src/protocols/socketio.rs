@@ -19,7 +19,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

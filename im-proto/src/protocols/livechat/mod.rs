@@ -15,7 +15,9 @@ mod scan;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use md5::{Digest, Md5};
 use serde_json::value::RawValue;

@@ -15,7 +15,7 @@ pub mod codec;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Instant;
+use web_time::Instant;
 
 #[doc(hidden)]
 pub use codec::{CodecError, Packet};
