@@ -114,10 +114,8 @@ impl<R: Runtime> Client<R> {
         endpoints: Vec<Endpoint>,
     ) -> Result<(), SwitchError> {
         let vendor = protocol.name();
-        self.shared().command(|core, now| {
-            core.switch_protocol(now, Box::new(protocol), endpoints)?;
-            Ok::<_, SwitchError>(())
-        })?;
+        self.shared()
+            .command(|core, now| core.switch_protocol(now, Box::new(protocol), endpoints))?;
         self.shared().span().record("vendor", vendor);
         Ok(())
     }

@@ -10,7 +10,6 @@
 //! of them are acknowledged. Survives server restarts. `ws://` only: for `wss://`, wrap the
 //! `TcpStream` in `rustls::StreamOwned` before the handshake.
 
-use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -45,19 +44,18 @@ fn open(url: &str, timeout: Duration) -> Result<WebSocket<TcpStream>, TransportE
         .map_err(|e| dns(e.to_string()))?
         .next()
         .ok_or_else(|| dns("no address".into()))?;
-    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(io_failure)?;
-    tcp.set_nodelay(true).map_err(io_failure)?;
-    tcp.set_read_timeout(Some(timeout)).map_err(io_failure)?;
+    let tcp =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| TransportError::from_io(&e))?;
+    tcp.set_nodelay(true)
+        .map_err(|e| TransportError::from_io(&e))?;
+    tcp.set_read_timeout(Some(timeout))
+        .map_err(|e| TransportError::from_io(&e))?;
     let (ws, _) = tungstenite::client(url, tcp).map_err(|e| match e {
         tungstenite::HandshakeError::Failure(e) => ws_failure(&e),
         // A read timed out mid-handshake (the socket's read timeout).
         tungstenite::HandshakeError::Interrupted(_) => TransportError::TimedOut,
     })?;
     Ok(ws)
-}
-
-fn io_failure(e: io::Error) -> TransportError {
-    TransportError::from_io(&e)
 }
 
 fn ws_failure(e: &tungstenite::Error) -> TransportError {

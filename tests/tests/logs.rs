@@ -10,14 +10,7 @@ use im_tokio::{Client, Event, LiveChat, ReconnectPolicy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_log_with_their_own_id_name_and_vendor() {
-    let log = LogCapture::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .init();
+    let log = LogCapture::install(tracing::Level::INFO);
 
     let mut server = LiveChatServer::start("logs-key").unwrap();
     let policy = ReconnectPolicy::default()

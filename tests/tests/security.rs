@@ -129,13 +129,7 @@ fn explicitly_trusted_certificate_is_accepted_on_async_std() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_never_appear_in_debug_or_logs_and_are_renewed_per_connect() {
-    let log = LogCapture::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let log = LogCapture::install(tracing::Level::TRACE);
 
     const TOKEN: &str = "Bearer tok-5ecret-per-connect";
     const QUERY_TOKEN: &str = "q-5ecret";

@@ -167,7 +167,16 @@ async fn im_connected<R: im_driver::Runtime + Default>(
     config: Arc<im_proto::Config>,
     user: u64,
 ) -> (im_driver::Client<R>, im_driver::Events) {
-    let (client, mut events) = im_driver::Client::<R>::builder()
+    im_connected_on(im_driver::ClientBuilder::default(), config, user).await
+}
+
+/// A client from `builder` (its runtime), logged in and connected.
+async fn im_connected_on<R: im_driver::Runtime>(
+    builder: im_driver::ClientBuilder<R>,
+    config: Arc<im_proto::Config>,
+    user: u64,
+) -> (im_driver::Client<R>, im_driver::Events) {
+    let (client, mut events) = builder
         .config(config)
         .protocol(LiveChat::new(1, user, KEY))
         .seed(user)
@@ -238,19 +247,8 @@ fn fleet_child(url: &str, clients: usize, each: usize, one_thread: bool) {
     };
     let config = settings(url);
     let connect = |user: u64| {
-        let (client, mut events) = im_async_std::ClientBuilder::with_runtime(runtime.clone())
-            .config(config.clone())
-            .protocol(LiveChat::new(1, user, KEY))
-            .connect()
-            .unwrap();
-        async_std::task::block_on(async {
-            while let Some(e) = events.recv().await {
-                if matches!(e, im_proto::Event::Connected { .. }) {
-                    break;
-                }
-            }
-        });
-        (client, events)
+        let builder = im_driver::ClientBuilder::with_runtime(runtime.clone());
+        async_std::task::block_on(im_connected_on(builder, config.clone(), user))
     };
     let warm = connect(49_999);
     let (before, heap_before) = (rss_bytes(), im_tests::alloc::live_bytes());
