@@ -159,6 +159,7 @@ fn own_executor() -> &'static async_executor::Executor<'static> {
 
 impl im_driver::Runtime for AsyncIo {
     type Ws = WebSocketStream<Socket>;
+    type Hints = im_driver::NoHints;
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Result<(), SpawnError> {
         match &self.spawner {
@@ -174,6 +175,10 @@ impl im_driver::Runtime for AsyncIo {
 
     fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
         Box::pin(Timer(async_io::Timer::at(deadline)))
+    }
+
+    fn hints(&self) -> Self::Hints {
+        im_driver::NoHints
     }
 
     fn now(&self) -> Instant {

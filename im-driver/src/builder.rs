@@ -1,7 +1,5 @@
 //! Configuring and starting a client.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +12,8 @@ use im_proto::{
 use crate::client::{Client, Events};
 use crate::dial::{Dialer, HeaderFn};
 use crate::driver;
-use crate::runtime::{Runtime, SpawnError};
+use crate::runtime::{Runtime, SpawnError, TlsConfig};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::tls;
 
 /// Builds a [`Client`]. Only an endpoint and a protocol are required.
@@ -25,7 +24,7 @@ pub struct ClientBuilder<R> {
     seed: Option<u64>,
     protocol: Option<Box<dyn Protocol>>,
     headers: Option<HeaderFn>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<Arc<TlsConfig>>,
     event_capacity: usize,
     write_timeout: Duration,
 }
@@ -78,6 +77,10 @@ pub enum BuildError {
     /// The runtime cannot run the client's task (tokio: no runtime on this thread).
     #[error(transparent)]
     Spawn(#[from] SpawnError),
+    /// `HeartbeatMode::WebSocketPing` on a runtime whose sockets cannot send ping frames (a
+    /// browser's): use `HeartbeatMode::ClientDriven`, the protocol's own heartbeat.
+    #[error("this runtime cannot send WebSocket ping frames (a browser's WebSocket has no API for them): use HeartbeatMode::ClientDriven")]
+    PingFramesUnsupported,
 }
 
 impl<R: Runtime + Default> Default for ClientBuilder<R> {
@@ -200,7 +203,9 @@ impl<R: Runtime> ClientBuilder<R> {
     }
 
     /// Request headers (credentials, tokens), produced by `f` on every (re)connect so that
-    /// expiring tokens can be refreshed. Values are never logged.
+    /// expiring tokens can be refreshed. Values are never logged. Not in a browser, which
+    /// sends no headers of a page's choosing with a WebSocket upgrade.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn headers(
         mut self,
         f: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static,
@@ -211,6 +216,7 @@ impl<R: Runtime> ClientBuilder<R> {
 
     /// TLS configuration for `wss://` (build it with the re-exported [`rustls`]). Default:
     /// [`default_tls`](crate::default_tls), which follows the crate's features.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
         self
@@ -247,11 +253,17 @@ impl<R: Runtime> ClientBuilder<R> {
                 Arc::new(config)
             }
         };
+        if !R::PING_FRAMES && matches!(config.heartbeat, HeartbeatMode::WebSocketPing { .. }) {
+            return Err(BuildError::PingFramesUnsupported);
+        }
         // Each client has its own seed (R1, and its idempotency keys), whatever it shares: a
         // seed in shared settings is not used.
         let seed = self.seed.unwrap_or_else(random_seed);
         let dialer = Dialer {
+            #[cfg(not(target_arch = "wasm32"))]
             tls: self.tls.or_else(|| tls::default_tls().ok()),
+            #[cfg(target_arch = "wasm32")]
+            tls: self.tls,
             headers: self.headers,
             max_frame_bytes: config.limits.max_frame_bytes,
         };
@@ -289,8 +301,25 @@ fn next_id() -> u64 {
 }
 
 /// A random seed from the OS-seeded hasher keys, without another dependency.
+#[cfg(not(target_arch = "wasm32"))]
 fn random_seed() -> u64 {
-    let mut h = RandomState::new().build_hasher();
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0x696d);
     h.finish()
+}
+
+/// A random seed from the browser's `crypto.getRandomValues`: std's hasher keys are constant
+/// there, which would give every page the same jitter and send them back to a restarted server
+/// in step (R1).
+#[cfg(target_arch = "wasm32")]
+fn random_seed() -> u64 {
+    // `getrandom` fails only where the page has no `crypto`; a clock-derived seed still spreads
+    // pages that loaded at different moments.
+    getrandom::u64().unwrap_or_else(|_| {
+        let t = web_time::SystemTime::now()
+            .duration_since(web_time::UNIX_EPOCH)
+            .unwrap_or_default();
+        t.as_nanos() as u64 ^ 0x696d
+    })
 }

@@ -218,7 +218,9 @@ macro_rules! runtime_client {
             }
 
             /// Request headers (credentials, tokens), produced by `f` on every (re)connect so
-            /// that expiring tokens can be refreshed. Values are never logged.
+            /// that expiring tokens can be refreshed. Values are never logged. Not in a
+            /// browser, which sends no headers of a page's choosing with a WebSocket upgrade.
+            #[cfg(not(target_arch = "wasm32"))]
             pub fn headers(
                 self,
                 f: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static,
@@ -228,6 +230,7 @@ macro_rules! runtime_client {
 
             /// TLS configuration for `wss://`, built with the re-exported [`rustls`]. Default:
             /// [`default_tls`], which follows the crate's features.
+            #[cfg(not(target_arch = "wasm32"))]
             pub fn tls(self, config: ::std::sync::Arc<rustls::ClientConfig>) -> Self {
                 ClientBuilder(self.0.tls(config))
             }

@@ -9,7 +9,9 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use im_proto::Instant;
 
 use futures_core::Stream;
 use futures_util::Sink;

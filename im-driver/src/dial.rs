@@ -4,9 +4,9 @@
 use std::io;
 use std::sync::Arc;
 
-use im_proto::{
-    CertificateError, Endpoint, Frame, ProtocolError, TlsError, TransportError, TransportEvent,
-};
+#[cfg(not(target_arch = "wasm32"))]
+use im_proto::{CertificateError, TlsError};
+use im_proto::{Endpoint, Frame, ProtocolError, TransportError, TransportEvent};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::Request;
 use tungstenite::http::{HeaderName, HeaderValue};
@@ -14,7 +14,10 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::Message;
 
-use crate::runtime::{Runtime, Unresolved};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::destination::Unresolved;
+use crate::runtime::{Runtime, TlsConfig};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::tls::DefaultTlsError;
 
 /// Request headers, produced fresh for every (re)connect so expiring tokens can be renewed.
@@ -27,7 +30,7 @@ pub(crate) struct Dialer {
     /// no default (why is asked again, from the cache, when a `wss://` dial needs it). Not the
     /// `Result` itself: its error is several times the size of the pointer, and every idle
     /// connection carries a `Dialer`.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub tls: Option<Arc<TlsConfig>>,
     pub headers: Option<HeaderFn>,
     /// The core's frame limit, from which [`ws_config`] derives the socket's: kept rather than
     /// the 64-byte config every idle connection would carry.
@@ -77,6 +80,8 @@ impl Dialer {
             .map_err(TransportEvent::Failed)?;
         let tls = match (request.uri().scheme_str(), &self.tls) {
             (Some("wss"), Some(tls)) => Some(tls.clone()),
+            // The browser does TLS itself.
+            #[cfg(not(target_arch = "wasm32"))]
             (Some("wss"), None) => {
                 let why = crate::tls::default_tls().err().map_or_else(
                     || "no TLS configuration".to_owned(),
@@ -127,6 +132,7 @@ pub(crate) fn classify(e: &tungstenite::Error) -> TransportError {
 /// An I/O error from the runtime's socket: a failed name lookup ([`Unresolved`]) and a TLS
 /// failure (a `rustls::Error` inside) are told apart from the rest.
 pub(crate) fn classify_io(e: &io::Error) -> TransportError {
+    #[cfg(not(target_arch = "wasm32"))]
     if let Some(inner) = e.get_ref() {
         if let Some(unresolved) = inner.downcast_ref::<Unresolved>() {
             return TransportError::Dns {
@@ -141,6 +147,7 @@ pub(crate) fn classify_io(e: &io::Error) -> TransportError {
     TransportError::from_io(e)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn classify_tls(e: &rustls::Error) -> TlsError {
     use rustls::CertificateError as C;
     let rustls::Error::InvalidCertificate(certificate) = e else {

@@ -11,9 +11,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
+use im_proto::Instant;
+
+use futures_core::Stream;
 use im_proto::Event;
 use tracing::debug;
 
@@ -31,17 +34,27 @@ pub(crate) struct Shared<R: Runtime> {
     /// The client's span (its id, name and vendor), entered whenever the core is called, so
     /// that every line it and the driver log says which client it is.
     span: tracing::Span,
-    owner: Owner,
+    owner: OwnerCell,
     finished: AtomicBool,
     finished_event: event_listener::Event,
     /// How many `Client` handles exist: the last one's drop closes the client.
     handles: AtomicUsize,
 }
 
+/// Where the routing of wake-ups lives. Natively, in the shared state itself, which is then
+/// the socket's waker (no allocation of its own). In a browser the state is not `Send` (the
+/// browser's socket is not) and cannot be a `Waker`, so the router is allocated apart and is
+/// the waker.
+#[cfg(not(target_arch = "wasm32"))]
+type OwnerCell = Owner;
+#[cfg(target_arch = "wasm32")]
+type OwnerCell = Arc<Owner>;
+
 /// The shared state is the waker every socket operation is polled with; [`Owner`] routes its
 /// wake-ups. Made for each step (one count taken and given back) rather than kept in the state,
 /// which it would then keep alive by itself.
-impl<R: Runtime> Wake for Shared<R> {
+#[cfg(not(target_arch = "wasm32"))]
+impl<R: Runtime> std::task::Wake for Shared<R> {
     fn wake(self: Arc<Self>) {
         self.owner.socket_woke();
     }
@@ -54,7 +67,10 @@ impl<R: Runtime> Wake for Shared<R> {
 impl<R: Runtime> Shared<R> {
     /// The socket's waker: this state, one count of it (see the `Wake` impl above).
     pub fn socket_waker(self: &Arc<Self>) -> Waker {
-        Waker::from(self.clone())
+        #[cfg(not(target_arch = "wasm32"))]
+        return Waker::from(self.clone());
+        #[cfg(target_arch = "wasm32")]
+        return Waker::from(self.owner.clone());
     }
 
     /// The connection, locked, inside the client's span.
@@ -203,26 +219,37 @@ pub(crate) fn spawn<R: Runtime>(
             capacity,
             write_timeout,
         )),
-        owner: Owner::new(),
+        // An `Arc` of it in a browser (see `OwnerCell`).
+        #[allow(clippy::useless_conversion)]
+        owner: Owner::new().into(),
         finished: AtomicBool::new(false),
         finished_event: event_listener::Event::new(),
         // The one `Client` the builder returns.
         handles: AtomicUsize::new(1),
     });
-    runtime.spawn(Drive(shared.clone()))?;
+    let hints = runtime.hints();
+    runtime.spawn(Drive(shared.clone(), hints))?;
     Ok(shared)
 }
 
 /// The driver task's future: the shared state and nothing else, since every idle connection
 /// keeps one and a runtime's task cell grows with it (tokio's by a whole block: see
 /// docs/PERFORMANCE.md); the timer lives in `Conn`.
-struct Drive<R: Runtime>(Arc<Shared<R>>);
+struct Drive<R: Runtime>(Arc<Shared<R>>, R::Hints);
 
 impl<R: Runtime> Future for Drive<R> {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut hinted = false;
+        while let Poll::Ready(Some(())) = Pin::new(&mut self.1).poll_next(cx) {
+            hinted = true;
+        }
         let shared = &self.0;
+        if hinted {
+            debug!("the platform says the network is back or the page woke: probing");
+            shared.command(|core, now| core.network_online(now));
+        }
         if shared.poll_drive(cx).is_pending() {
             return Poll::Pending;
         }

@@ -16,18 +16,25 @@ mod builder;
 mod client;
 mod concrete;
 mod conn;
+#[cfg(not(target_arch = "wasm32"))]
+mod destination;
 mod dial;
 mod driver;
 mod owner;
 mod runtime;
+#[cfg(not(target_arch = "wasm32"))]
 mod tls;
 
 pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, Events, Recv, SendJsonError};
+#[cfg(not(target_arch = "wasm32"))]
+pub use destination::{Destination, Unresolved};
 pub use dial::HeaderFn;
-pub use runtime::{AsyncTimer, Destination, MaybeSend, MaybeSync, Runtime, SpawnError, Unresolved};
+pub use runtime::{AsyncTimer, MaybeSend, MaybeSync, NoHints, Runtime, SpawnError, TlsConfig};
 /// The TLS library, for building your own [`ClientBuilder::tls`] configuration.
+#[cfg(not(target_arch = "wasm32"))]
 pub use rustls;
+#[cfg(not(target_arch = "wasm32"))]
 pub use tls::{default_tls, DefaultTlsError};
 
 /// The WebSocket limits the driver opens every connection with (for raw loops that compare
@@ -41,10 +48,9 @@ pub use serde as __serde;
 /// Everything an application names, re-exported by `im-tokio` and `im-async-std` (the vendor
 /// protocols come from there, by feature), beside their own `Client` and `ClientBuilder`.
 pub mod api {
-    pub use crate::{
-        default_tls, rustls, BuildError, DefaultTlsError, Events, HeaderFn, Recv, SendJsonError,
-        SpawnError,
-    };
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::{default_tls, rustls, DefaultTlsError};
+    pub use crate::{BuildError, Events, HeaderFn, Recv, SendJsonError, SpawnError};
     pub use im_proto::{
         Body, Cause, CertificateError, CloseReason, Config, ConfigBuilder, ConfigError, Delivery,
         EncodeError, Endpoint, Event, HeartbeatMode, Limits, Message, OnAuthRefusal,

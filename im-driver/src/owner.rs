@@ -21,7 +21,9 @@
 //! with frames left gets a moment to come back for them before the driver reads them instead.
 
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use im_proto::Instant;
 
 #[cfg(not(im_loom))]
 use futures_util::task::AtomicWaker;
@@ -40,6 +42,18 @@ pub(crate) struct Owner {
     state: AtomicU8,
     reader: AtomicWaker,
     driver: AtomicWaker,
+}
+
+/// In a browser the router itself is the socket's waker (see `driver::OwnerCell`).
+#[cfg(target_arch = "wasm32")]
+impl std::task::Wake for Owner {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.socket_woke();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.socket_woke();
+    }
 }
 
 impl Owner {

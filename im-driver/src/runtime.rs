@@ -9,17 +9,13 @@
 
 use std::fmt::Debug;
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use futures_core::Stream;
 use futures_util::Sink;
-use rustls::pki_types::ServerName;
-use tungstenite::error::UrlError;
+use im_proto::Instant;
 use tungstenite::handshake::client::Request;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error as WsError, Message};
@@ -65,6 +61,12 @@ pub trait Runtime: Clone + Debug + MaybeSend + MaybeSync + 'static {
         + MaybeSend
         + 'static;
 
+    /// The platform's hints that the network is back or that the process slept (a browser's
+    /// `online` and `visibilitychange`): each item makes the driver call the core's
+    /// `network_online`, which skips what is left of a backoff wait or probes a `Ready` link
+    /// at once (H4). A platform without such hints uses [`NoHints`], which costs nothing.
+    type Hints: Stream<Item = ()> + Unpin + MaybeSend + 'static;
+
     /// Run `future` in the background until it completes (the client's driver task), or say
     /// why it cannot run (tokio: called outside a runtime, with no handle given).
     fn spawn<F: Future<Output = ()> + MaybeSend + 'static>(
@@ -76,21 +78,54 @@ pub trait Runtime: Clone + Debug + MaybeSend + MaybeSync + 'static {
     /// [`AsyncTimer::reset`].
     fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>>;
 
+    /// Whether this runtime's sockets send WebSocket ping frames, as
+    /// [`HeartbeatMode::WebSocketPing`](im_proto::HeartbeatMode::WebSocketPing) needs. A
+    /// browser's WebSocket has no way to: a client configured so is refused at `connect`
+    /// ([`BuildError::PingFramesUnsupported`](crate::BuildError::PingFramesUnsupported)) rather
+    /// than left to declare every quiet link dead.
+    const PING_FRAMES: bool = true;
+
+    /// The hints for one client, dropped (listeners removed) when its task ends.
+    fn hints(&self) -> Self::Hints;
+
     /// The runtime's clock (tokio's can be paused in tests).
     fn now(&self) -> Instant;
 
     /// Open the WebSocket described by `request` (TCP, TLS for `wss://`, the upgrade).
     /// `tls` is given for `wss://` and only then. Report a failed name lookup as
-    /// [`Destination::unresolved`] and a TLS failure as the `io::Error` around the
+    /// `Destination::unresolved` and a TLS failure as the `io::Error` around the
     /// `rustls::Error` that tokio-rustls and futures-rustls return: the driver turns both into
     /// typed causes.
     fn connect(
         &self,
         request: Request,
-        tls: Option<Arc<rustls::ClientConfig>>,
+        tls: Option<Arc<TlsConfig>>,
         config: WebSocketConfig,
     ) -> impl Future<Output = Result<Self::Ws, WsError>> + MaybeSend + 'static + use<Self>;
 }
+
+/// The [`Runtime::Hints`] of a platform that gives none: a stream that never yields.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHints;
+
+impl Stream for NoHints {
+    type Item = ();
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<()>> {
+        Poll::Pending
+    }
+}
+
+/// What `wss://` connections are configured with: rustls' client configuration.
+#[cfg(not(target_arch = "wasm32"))]
+pub type TlsConfig = rustls::ClientConfig;
+
+/// What `wss://` connections are configured with: nothing, in a browser. The browser does TLS
+/// with its own trust store, and a page cannot change how; this type has no values, so
+/// [`Runtime::connect`] is never given one.
+#[cfg(target_arch = "wasm32")]
+#[derive(Debug)]
+pub enum TlsConfig {}
 
 /// The runtime cannot run the client's task; [`ClientBuilder::connect`](crate::ClientBuilder::connect)
 /// returns it as `BuildError::Spawn`.
@@ -105,80 +140,4 @@ pub trait AsyncTimer: Debug + MaybeSend + 'static {
 
     /// `Ready` once the deadline has passed.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
-}
-
-/// Where a WebSocket request goes: what a runtime crate needs to open its socket.
-#[derive(Debug)]
-pub struct Destination {
-    /// Host name or IP address (IPv6 without brackets).
-    pub host: String,
-    pub port: u16,
-    /// The name to verify the server's certificate against, for `wss://`; `None` for `ws://`.
-    pub tls: Option<ServerName<'static>>,
-}
-
-/// A host name that did not resolve: the payload of the `io::Error` from
-/// [`Destination::unresolved`], which the driver reports as `TransportError::Dns`.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot resolve {host}: {detail}")]
-pub struct Unresolved {
-    pub(crate) host: String,
-    pub(crate) detail: String,
-}
-
-impl Destination {
-    /// The error for a failed lookup of this destination's host (`why` is what the resolver said;
-    /// `None` when it found no address).
-    pub fn unresolved(&self, why: Option<io::Error>) -> io::Error {
-        io::Error::other(Unresolved {
-            host: self.host.clone(),
-            detail: why.map_or_else(|| "no address".to_owned(), |e| e.to_string()),
-        })
-    }
-
-    /// Connect to the first of `addrs` that accepts, with `connect` (the runtime's TCP
-    /// connect); the last refusal if none does.
-    pub async fn connect_first<S, F, Fut>(
-        &self,
-        addrs: impl IntoIterator<Item = SocketAddr>,
-        connect: F,
-    ) -> io::Result<S>
-    where
-        F: Fn(SocketAddr) -> Fut,
-        Fut: Future<Output = io::Result<S>>,
-    {
-        let mut last = None;
-        for addr in addrs {
-            match connect(addr).await {
-                Ok(stream) => return Ok(stream),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| self.unresolved(None)))
-    }
-
-    /// The destination of `request`: `ws://` or `wss://`, the default port for the scheme.
-    pub fn of(request: &Request) -> Result<Self, WsError> {
-        let uri = request.uri();
-        let secure = match uri.scheme_str() {
-            Some("wss") => true,
-            Some("ws") => false,
-            _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
-        };
-        let host = uri
-            .host()
-            .ok_or(WsError::Url(UrlError::NoHostName))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let tls = if secure {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|_| WsError::Url(UrlError::NoHostName))?;
-            Some(name)
-        } else {
-            None
-        };
-        Ok(Destination { host, port, tls })
-    }
 }

@@ -169,6 +169,7 @@ impl Tokio {
 
 impl im_driver::Runtime for Tokio {
     type Ws = WebSocketStream<Socket>;
+    type Hints = im_driver::NoHints;
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Result<(), SpawnError> {
         let handle = match &self.handle {
@@ -189,6 +190,10 @@ impl im_driver::Runtime for Tokio {
         Box::pin(Timer {
             sleep: tokio::time::sleep_until(deadline.into()),
         })
+    }
+
+    fn hints(&self) -> Self::Hints {
+        im_driver::NoHints
     }
 
     fn now(&self) -> Instant {

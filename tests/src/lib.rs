@@ -2,6 +2,7 @@
 //! proxy, and helpers shared by the end-to-end suites.
 
 pub mod alloc;
+pub mod browser;
 pub mod demo;
 pub mod logs;
 pub mod peers;

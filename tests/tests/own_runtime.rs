@@ -47,6 +47,7 @@ impl AsyncTimer for Timer {
 
 impl Runtime for Mine {
     type Ws = <im_tokio::Tokio as Runtime>::Ws;
+    type Hints = im_driver::NoHints;
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Result<(), SpawnError> {
         self.spawned.fetch_add(1, Ordering::Relaxed);
@@ -62,6 +63,10 @@ impl Runtime for Mine {
             sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
             resets: self.resets.clone(),
         })
+    }
+
+    fn hints(&self) -> Self::Hints {
+        im_driver::NoHints
     }
 
     fn now(&self) -> Instant {
