@@ -11,7 +11,7 @@
 #[cfg(target_arch = "wasm32")]
 mod page {
     use std::cell::RefCell;
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet, VecDeque};
     use std::rc::Rc;
 
     use futures_util::StreamExt;
@@ -63,6 +63,35 @@ mod page {
         lines: Element,
         user: u64,
         sent: RefCell<HashMap<SendId, Element>>,
+        /// The (sender, id) of the latest lines shown: the server replays a room's recent
+        /// lines on every join, and a line is shown once.
+        shown: RefCell<Shown>,
+    }
+
+    /// A bounded memory of the lines shown.
+    #[derive(Default)]
+    struct Shown {
+        set: HashSet<(String, String)>,
+        order: VecDeque<(String, String)>,
+    }
+
+    impl Shown {
+        const CAPACITY: usize = 1000;
+
+        /// Whether the line is new (and remember it).
+        fn first_time(&mut self, from: &str, id: &str) -> bool {
+            let key = (from.to_owned(), id.to_owned());
+            if !self.set.insert(key.clone()) {
+                return false;
+            }
+            self.order.push_back(key);
+            if self.order.len() > Self::CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+            true
+        }
     }
 
     impl View {
@@ -80,6 +109,7 @@ mod page {
                 lines,
                 user,
                 sent: RefCell::default(),
+                shown: RefCell::default(),
                 document,
             })
         }
@@ -153,7 +183,11 @@ mod page {
                             .and_then(|v| v["text"].as_str().map(str::to_owned))
                             .unwrap_or_else(|| format!("{:?}", m.body));
                         let from = m.from.as_deref().unwrap_or("?");
-                        if from != self.user.to_string() {
+                        let new = match &m.id {
+                            Some(id) => self.shown.borrow_mut().first_time(from, id),
+                            None => true,
+                        };
+                        if new && from != self.user.to_string() {
                             self.line(&format!("user {from}"), &text, "theirs");
                         }
                     }

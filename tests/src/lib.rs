@@ -10,6 +10,8 @@ pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod wait;
+pub mod web;
+pub mod webdriver;
 
 pub use peers::{Mosquitto, NatsCluster, RedisServer, SocketIoServer};
 pub use proxy::FaultProxy;

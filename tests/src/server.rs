@@ -74,6 +74,8 @@ struct Inner {
     refuse_upgrade: std::sync::atomic::AtomicU16,
     /// Play the hostile script to every login.
     hostile: AtomicBool,
+    /// How many of a room's latest messages a `join` replays (0: none, the default).
+    history: AtomicUsize,
     /// TCP connections accepted.
     accepted: AtomicUsize,
     /// When each TCP connection was accepted.
@@ -157,6 +159,7 @@ impl LiveChatServer {
             close_after_login: AtomicBool::new(false),
             refuse_upgrade: std::sync::atomic::AtomicU16::new(0),
             hostile: AtomicBool::new(false),
+            history: AtomicUsize::new(0),
             accepted: AtomicUsize::new(0),
             accept_times: Mutex::new(Vec::new()),
             logins: AtomicUsize::new(0),
@@ -238,6 +241,13 @@ impl LiveChatServer {
     /// `marker-0` message, then invalid UTF-8. Later logins get only `marker-<login>`.
     pub fn set_hostile(&self, on: bool) {
         self.inner.hostile.store(on, Ordering::SeqCst);
+    }
+
+    /// Replay a room's latest `n` messages to whoever joins it (as chat servers show recent
+    /// history), so a client that rejoins after an outage sees what was said meanwhile; each
+    /// carries its `msg_id`, for the client to show once. Off (0) by default.
+    pub fn set_history(&self, n: usize) {
+        self.inner.history.store(n, Ordering::SeqCst);
     }
 
     /// Fault: accept TCP connections but never complete the WebSocket handshake.
@@ -572,7 +582,21 @@ fn handle(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
             if let Some(s) = state.sessions.get_mut(&session_id) {
                 s.rooms.insert(room.clone());
             }
-            vec![json!({"cmd": "joined", "room": room})]
+            let mut answer = vec![json!({"cmd": "joined", "room": room})];
+            let replay = inner.history.load(Ordering::SeqCst);
+            if replay > 0 {
+                let mut latest: Vec<Value> = state
+                    .delivered
+                    .iter()
+                    .rev()
+                    .filter(|d| d.room == room)
+                    .take(replay)
+                    .map(|d| json!({"cmd": "chat", "result": {"room": room, "from": d.user, "msg_id": d.key, "message": d.message}}))
+                    .collect();
+                latest.reverse();
+                answer.extend(latest);
+            }
+            answer
         }
         Some("leave") => {
             let room = v["room"].as_str().unwrap_or_default();
