@@ -186,7 +186,7 @@ pub fn sections(wasm: &[u8]) -> Vec<(String, usize)> {
         out.push((name, len));
         at += len;
     }
-    out.sort_by(|a, b| b.1.cmp(&a.1));
+    out.sort_by_key(|s| std::cmp::Reverse(s.1));
     out
 }
 
