@@ -11,7 +11,8 @@
 //! `--check` drives two headless Chromium windows through chromedriver: types a line in one,
 //! sees it in the other, stops the server, sees "reconnecting", types a line while it is down,
 //! brings the server back, sees that line arrive once, and saves pictures of both windows
-//! (`PNG`: window 2 at the end; `<stem>-offline.png`: window 1 while the server is down).
+//! (`PNG`: window 2 at the end; `<stem>-offline.png`: window 1 while the server is down). It
+//! also fails when the page's `.wasm` weighs more than its budget, gzipped.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use im_tests::peers::find_binary;
-use im_tests::web::{build_page, PageServer};
+use im_tests::web::{build_page, PageServer, BUDGET_GZIPPED};
 use im_tests::webdriver::{Driver, Session};
 use im_tests::LiveChatServer;
 
@@ -52,6 +53,12 @@ fn main() -> ExitCode {
 fn demo(args: Args) -> Result<(), String> {
     let page = build_page(args.check.is_some())?;
     println!("{}", page.size);
+    if args.check.is_some() && page.size.gzipped > BUDGET_GZIPPED {
+        return Err(format!(
+            "the page's .wasm is {} B gzipped, over the budget of {BUDGET_GZIPPED} B",
+            page.size.gzipped
+        ));
+    }
     let mut server = LiveChatServer::start(KEY).map_err(|e| e.to_string())?;
     // A page that rejoins after an outage catches up on what was said meanwhile.
     server.set_history(50);
