@@ -232,7 +232,8 @@ pub use config::{
 pub use error::{CertificateError, EncodeError, ProtocolError, TlsError, TransportError};
 pub use message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
 pub use output::{
-    Cause, CloseReason, Event, Output, ReportedError, SendError, State, SubscribeError, Undelivered,
+    Cause, CloseReason, Event, Output, ReportedError, RestoreError, SendError, State,
+    SubscribeError, Undelivered,
 };
 pub use protocol::{check_json_depth, Context, Protocol, ProtocolEvent, SendInfo};
 #[cfg(feature = "livechat")]

@@ -83,6 +83,12 @@ pub enum Event {
         /// True when it went out at least once without an ack: the server may have it.
         maybe_delivered: bool,
     },
+    /// Q5: a message a durable store kept from an earlier run is held again under its old id
+    /// ([`Client::restore`](crate::Client::restore)); its fate follows as for any send.
+    Restored {
+        id: SendId,
+        message: Box<OutgoingMessage>,
+    },
     Subscribed {
         channel: String,
     },
@@ -170,6 +176,9 @@ pub enum Undelivered {
     /// The server did not acknowledge it within the ack timeout, on the first transmission nor
     /// on any retry (`Config::ack_retries`). It may have arrived: `maybe_delivered` is true.
     AckTimeout,
+    /// Q5: restored from a durable store, it is over this client's present limits (the
+    /// message size, or the outbox's count or bytes, set lower than when it was accepted).
+    OverLimits,
 }
 
 /// An error the client survived, reported as an event.
@@ -200,6 +209,24 @@ pub enum SendError {
     TooLarge { size: usize, limit: usize },
     #[error("the protocol cannot send this message: {0}")]
     Encode(EncodeError),
+    #[error("the client is closed")]
+    Closed,
+}
+
+/// [`Client::restore`](crate::Client::restore) was misused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// Q5: restored messages come back in id order, before any new send: `id` is not above
+    /// every id this client has given out.
+    #[error("{id} restored out of order: the next id is {next}")]
+    OutOfOrder { id: SendId, next: SendId },
+    /// Ids above 2^63 are refused: the sends after a restored id need room to be numbered
+    /// (and a store's integers are 63 bits).
+    #[error("{id} is out of range: restored ids are at most 2^63 - 1")]
+    OutOfRange { id: SendId },
+    /// The client is closed: nothing follows `Closed` (R4), so the message stays with the
+    /// caller (and in its store, for the next run).
     #[error("the client is closed")]
     Closed,
 }

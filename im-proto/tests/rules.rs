@@ -16,7 +16,7 @@ use im_proto::rules::{backoff_ceiling, MIN_DELAY};
 use im_proto::sim::{Accept, Harness, Record, Reply, ScriptedPeer};
 use im_proto::{
     Cause, Config, ConnId, Endpoint, Event, Frame, HeartbeatMode, Limits, OutgoingMessage, Output,
-    ReconnectPolicy, SendError, SendId, TransportError, TransportEvent, Undelivered,
+    ReconnectPolicy, RestoreError, SendError, SendId, TransportError, TransportEvent, Undelivered,
 };
 use proptest::prelude::*;
 use support::toy::{id_of_key, parse_client, ClientFrame, Toy};
@@ -284,6 +284,9 @@ enum Op {
     /// A frame on the connection being opened, before `Opened`.
     EarlyFrame,
     Switch,
+    /// Q5: a message from a durable store (`Client::restore`) at this distance above the
+    /// highest id given out; 0 now and then asks for one below it (misuse, refused).
+    Restore(u8),
 }
 
 /// Which disturbing operations a property allows (the rest are always allowed).
@@ -372,6 +375,7 @@ fn op_strategy(allow: Allow) -> BoxedStrategy<Op> {
             (2, any::<u8>().prop_map(Op::OddAck).boxed()),
             (1, Just(Op::EarlyFrame).boxed()),
             (1, Just(Op::Switch).boxed()),
+            (2, any::<u8>().prop_map(Op::Restore).boxed()),
         ]);
     }
     prop::strategy::Union::new_weighted(arms).boxed()
@@ -657,6 +661,39 @@ impl Run {
                     ttl: self.setup.ttl,
                     result,
                 });
+                self.h.settle();
+            }
+            Op::Restore(gap) => {
+                let next = self.accepted().map(|(_, id)| id.0 + 1).max().unwrap_or(0);
+                let msg = OutgoingMessage::text(channel(0), "restored");
+                if gap == 0 && next > 0 {
+                    let below = SendId(next - 1);
+                    let refused = self.h.client.restore(now, below, "k".into(), msg);
+                    assert!(
+                        matches!(refused, Err(RestoreError::OutOfOrder { id, .. }) if id == below)
+                            || refused == Err(RestoreError::Closed),
+                        "Q5: a restore below the next id: {refused:?}"
+                    );
+                } else {
+                    let id = SendId(next + u64::from(gap));
+                    let size = msg.size();
+                    let key = format!("restored-{}", id.0);
+                    match self.h.client.restore(now, id, key, msg) {
+                        Ok(()) => {}
+                        Err(RestoreError::Closed) if self.h.client.is_closed() => {
+                            self.h.settle();
+                            return;
+                        }
+                        Err(e) => panic!("Q5: restore of {id} refused: {e}"),
+                    }
+                    self.sends.push(SendRecord {
+                        at: now,
+                        journal_len: self.h.journal.len(),
+                        size,
+                        ttl: self.setup.ttl,
+                        result: Ok(id),
+                    });
+                }
                 self.h.settle();
             }
             Op::Denied => {

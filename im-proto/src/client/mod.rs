@@ -28,7 +28,8 @@ use crate::error::{EncodeError, ProtocolError};
 use crate::message::{OutgoingMessage, SendId};
 use crate::outbox::{generated_key, Entry, Outbox};
 use crate::output::{
-    Cause, CloseReason, Event, Output, ReportedError, SendError, State, SubscribeError,
+    Cause, CloseReason, Event, Output, ReportedError, RestoreError, SendError, State,
+    SubscribeError, Undelivered,
 };
 use crate::protocol::{Context, Protocol, ProtocolEvent};
 use crate::queue::Outputs;
@@ -195,6 +196,12 @@ impl Client {
         self.outbox.bytes()
     }
 
+    /// The idempotency key message `id` carries when it was sent without one (Q3): what a
+    /// durable store keeps beside it, so that a restored message goes out under the same key.
+    pub fn generated_key(&self, id: SendId) -> String {
+        generated_key(self.tag, id)
+    }
+
     /// The desired subscription set (S1).
     pub fn subscriptions(&self) -> impl Iterator<Item = &str> {
         self.desired.iter().map(String::as_str)
@@ -314,26 +321,60 @@ impl Client {
             .key
             .clone()
             .unwrap_or_else(|| generated_key(self.tag, id));
-        let ttl = msg.ttl.or(self.config.outbox_ttl);
-        self.outbox.push(Entry {
-            id,
-            key,
-            size,
-            // A TTL too long to represent is no TTL.
-            expires_at: ttl.and_then(|t| now.checked_add(t)),
-            msg,
-            sent_on: None,
-            ever_sent: false,
-            ack_deadline: None,
-            ack_retries: 0,
-        });
-        match self.phase {
-            Phase::Ready { conn, .. } => self.flush_outbox(now, conn),
-            // Q1: a TTL of zero (or one already over) ends now, not at an overdue deadline.
-            _ => self.expire_outbox(now),
-        }
-        self.arm_outbox_timers();
+        self.hold(now, id, key, msg, size, false);
         Ok(id)
+    }
+
+    /// Q5: hold again a message a durable store kept from an earlier run of this client, under
+    /// its old `id` and idempotency `key`. Call it for each stored message, in id order, before
+    /// anything is sent; later sends are numbered after the last restored id.
+    ///
+    /// `Event::Restored` announces it. It counts as possibly delivered (the earlier run may
+    /// have written it: a redelivery, MQTT's DUP), goes out ahead of every later send (Q2) and
+    /// ends in one fate like any send. One this client would refuse today — over its present
+    /// limits, or refused by its protocol — is handed back at once as `Undelivered`. A closed
+    /// client takes nothing ([`RestoreError::Closed`]).
+    pub fn restore(
+        &mut self,
+        now: Instant,
+        id: SendId,
+        key: String,
+        msg: OutgoingMessage,
+    ) -> Result<(), RestoreError> {
+        if self.is_closed() {
+            return Err(RestoreError::Closed);
+        }
+        let next = SendId(self.next_send);
+        if id < next {
+            return Err(RestoreError::OutOfOrder { id, next });
+        }
+        if id.0 > i64::MAX as u64 {
+            return Err(RestoreError::OutOfRange { id });
+        }
+        self.next_send = id.0 + 1;
+        self.outputs.event(Event::Restored {
+            id,
+            message: Box::new(msg.clone()),
+        });
+        let size = msg.size();
+        let refused = if msg.body.len() > self.config.limits.max_message_bytes {
+            Some(Undelivered::OverLimits)
+        } else if let Err(e) = self.protocol.validate(&msg) {
+            Some(Undelivered::Encode(e))
+        } else {
+            self.expire_outbox(now);
+            (!self.outbox.has_room(size)).then_some(Undelivered::OverLimits)
+        };
+        match refused {
+            Some(reason) => self.outputs.event(Event::Undelivered {
+                id,
+                message: Box::new(msg),
+                reason,
+                maybe_delivered: true,
+            }),
+            None => self.hold(now, id, key, msg, size, true),
+        }
+        Ok(())
     }
 
     /// Add `channel` to the desired set (S1); subscribes now if `Ready`, else on the next `Ready`.
@@ -877,6 +918,38 @@ impl Client {
         self.outbox.retry_overdue(now, retries, &mut self.outputs);
         self.flush_outbox(now, conn);
         self.maybe_finish_switch(now);
+    }
+
+    /// Q1, Q2: hold an accepted message and send it now if the link is up.
+    #[inline]
+    fn hold(
+        &mut self,
+        now: Instant,
+        id: SendId,
+        key: String,
+        msg: OutgoingMessage,
+        size: usize,
+        ever_sent: bool,
+    ) {
+        let ttl = msg.ttl.or(self.config.outbox_ttl);
+        self.outbox.push(Entry {
+            id,
+            key,
+            size,
+            // A TTL too long to represent is no TTL.
+            expires_at: ttl.and_then(|t| now.checked_add(t)),
+            msg,
+            sent_on: None,
+            ever_sent,
+            ack_deadline: None,
+            ack_retries: 0,
+        });
+        match self.phase {
+            Phase::Ready { conn, .. } => self.flush_outbox(now, conn),
+            // Q1: a TTL of zero (or one already over) ends now, not at an overdue deadline.
+            _ => self.expire_outbox(now),
+        }
+        self.arm_outbox_timers();
     }
 
     fn expire_outbox(&mut self, now: Instant) {
