@@ -10,6 +10,7 @@ use im_proto::{
 };
 
 use crate::client::{Client, Events};
+use crate::conn::Conn;
 use crate::dial::{Dialer, HeaderFn};
 use crate::driver;
 use crate::runtime::{Runtime, SpawnError, TlsConfig};
@@ -27,6 +28,8 @@ pub struct ClientBuilder<R> {
     tls: Option<Arc<TlsConfig>>,
     event_capacity: usize,
     write_timeout: Duration,
+    #[cfg(feature = "store")]
+    store: Option<im_store::Store>,
 }
 
 /// This client's own settings, or settings it shares with others.
@@ -81,6 +84,13 @@ pub enum BuildError {
     /// browser's): use `HeartbeatMode::ClientDriven`, the protocol's own heartbeat.
     #[error("this runtime cannot send WebSocket ping frames (a browser's WebSocket has no API for them): use HeartbeatMode::ClientDriven")]
     PingFramesUnsupported,
+    /// Q5: the durable store could not be read back.
+    #[cfg(feature = "store")]
+    #[error(transparent)]
+    Store(im_store::StoreError),
+    /// Q5: the durable store held a message the client cannot take back (an id past 2^63).
+    #[error(transparent)]
+    Restore(#[from] im_proto::RestoreError),
 }
 
 impl<R: Runtime + Default> Default for ClientBuilder<R> {
@@ -103,6 +113,8 @@ impl<R: Runtime> ClientBuilder<R> {
             tls: None,
             event_capacity: 256,
             write_timeout: Duration::from_secs(10),
+            #[cfg(feature = "store")]
+            store: None,
         }
     }
 }
@@ -235,6 +247,16 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Q5: keep every accepted message in `store` until its fate is reported, so that a
+    /// process killed with messages in flight sends them after it starts again on the same
+    /// store: they come back first, as `Event::Restored`, under their old ids and keys. See
+    /// `im_store` for the write policies and what each costs.
+    #[cfg(feature = "store")]
+    pub fn store(mut self, store: im_store::Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Start the client: one task on the runtime, connecting at once. Never panics: a missing
     /// runtime is [`BuildError::Spawn`].
     pub fn connect(self) -> Result<(Client<R>, Events), BuildError> {
@@ -279,17 +301,29 @@ impl<R: Runtime> ClientBuilder<R> {
         }
         let start = self.runtime.now();
         let mut core = im_proto::Client::with_seed(config, seed, protocol, start)?;
+        #[cfg(feature = "store")]
+        let durable = match self.store {
+            Some(store) => {
+                Some(Box::new(span.in_scope(|| {
+                    crate::durable::Durable::restore(store, &mut core, start)
+                })?))
+            }
+            None => None,
+        };
         span.in_scope(|| core.connect(start));
-        let (capacity, write_timeout) = (self.event_capacity, self.write_timeout);
-        let shared = driver::spawn(
+        #[allow(unused_mut)]
+        let mut conn = Conn::new(
             self.runtime,
             core,
             dialer,
-            capacity,
-            write_timeout,
-            id,
-            span,
-        )?;
+            self.event_capacity,
+            self.write_timeout,
+        );
+        #[cfg(feature = "store")]
+        {
+            conn.durable = durable;
+        }
+        let shared = driver::spawn(conn, id, span)?;
         Ok((Client::new(shared.clone()), Events::new(shared)))
     }
 }

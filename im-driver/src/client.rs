@@ -71,7 +71,8 @@ impl<R: Runtime> Client<R> {
     /// Queue a message; it goes out as soon as the connection is ready, in order. The returned
     /// id reappears in `Sent`, `Acked` or `Undelivered`.
     pub fn send(&self, message: OutgoingMessage) -> Result<SendId, SendError> {
-        self.shared().command(|core, now| core.send(now, message))
+        self.shared()
+            .command_on(|conn, now| conn.send(now, message))
     }
 
     pub fn send_text(

@@ -247,6 +247,8 @@ macro_rules! runtime_client {
                 ClientBuilder(self.0.write_timeout(d))
             }
 
+            $crate::__store_method!();
+
             /// Start the client: one task on the runtime, connecting at once. Never panics: a
             /// missing runtime is [`BuildError::Spawn`].
             pub fn connect(self) -> Result<(Client, Events), BuildError> {
@@ -255,4 +257,28 @@ macro_rules! runtime_client {
             }
         }
     };
+}
+
+/// `ClientBuilder::store`, in a runtime crate's builder when im-driver has the feature `store`
+/// (decided here: the runtime crate's own features are not the driver's).
+#[cfg(feature = "store")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_method {
+    () => {
+        /// Q5: keep every accepted message in `store` until its fate is reported, so that a
+        /// process killed with messages in flight sends them after it starts again on the same
+        /// store: they come back first, as [`Event::Restored`], under their old ids and keys.
+        /// [`WritePolicy`] says what each write policy keeps and costs.
+        pub fn store(self, store: $crate::im_store::Store) -> Self {
+            ClientBuilder(self.0.store(store))
+        }
+    };
+}
+
+#[cfg(not(feature = "store"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_method {
+    () => {};
 }

@@ -15,7 +15,9 @@ use im_proto::Instant;
 
 use futures_core::Stream;
 use futures_util::Sink;
-use im_proto::{ConnId, Event, Output, TransportError, TransportEvent};
+use im_proto::{
+    ConnId, Event, OutgoingMessage, Output, SendError, SendId, TransportError, TransportEvent,
+};
 use tracing::debug;
 use tungstenite::Message;
 
@@ -97,6 +99,9 @@ pub(crate) struct Conn<R: Runtime> {
     hand_off: HandOff,
     /// The driver task has ended; what is in `events` is all there will be.
     pub finished: bool,
+    /// Q5: the durable store, when the client has one. Boxed: one pointer in every client.
+    #[cfg(feature = "store")]
+    pub durable: Option<Box<crate::durable::Durable>>,
 }
 
 impl<R: Runtime> Conn<R> {
@@ -124,6 +129,8 @@ impl<R: Runtime> Conn<R> {
             armed: None,
             hand_off: HandOff::default(),
             finished: false,
+            #[cfg(feature = "store")]
+            durable: None,
         }
     }
 
@@ -136,10 +143,21 @@ impl<R: Runtime> Conn<R> {
             self.stalled_at,
             self.closing.as_ref().map(|c| c.deadline),
             self.hand_off.deadline(),
+            self.store_deadline(),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    #[cfg(feature = "store")]
+    fn store_deadline(&self) -> Option<Instant> {
+        self.durable.as_ref().and_then(|d| d.deadline())
+    }
+
+    #[cfg(not(feature = "store"))]
+    fn store_deadline(&self) -> Option<Instant> {
+        None
     }
 
     /// Whether a step run outside the driver task (a command's, a reader's) left it work: what
@@ -233,6 +251,11 @@ impl<R: Runtime> Conn<R> {
 
     /// Drop every socket: the driver is ending.
     pub fn shut(&mut self) {
+        // The file is released with the client's end, not with the last handle to it.
+        #[cfg(feature = "store")]
+        if let Some(mut durable) = self.durable.take() {
+            durable.close(self.runtime.now());
+        }
         self.drop_link();
         self.closing = None;
         self.timer = None;
@@ -263,7 +286,20 @@ impl<R: Runtime> Conn<R> {
                 break;
             }
         }
+        #[cfg(feature = "store")]
+        if let Some(durable) = &mut self.durable {
+            durable.settle(now);
+        }
         pumped
+    }
+
+    /// Q1, Q5: hand `message` to the core, through the durable store when there is one.
+    pub fn send(&mut self, now: Instant, message: OutgoingMessage) -> Result<SendId, SendError> {
+        #[cfg(feature = "store")]
+        if let Some(durable) = &mut self.durable {
+            return durable.send(&mut self.core, now, message);
+        }
+        self.core.send(now, message)
     }
 
     /// Take what the reader has not: every queued event, in exchange for `empty` (the reader's
@@ -381,7 +417,13 @@ impl<R: Runtime> Conn<R> {
                         wrote = false;
                     }
                 }
-                Output::Event(event) => self.deliver(event, pumped),
+                Output::Event(event) => {
+                    #[cfg(feature = "store")]
+                    if let Some(durable) = &mut self.durable {
+                        durable.note([&event]);
+                    }
+                    self.deliver(event, pumped)
+                }
             }
         }
         if wrote {
@@ -398,11 +440,19 @@ impl<R: Runtime> Conn<R> {
         if self.reader_gone {
             let mut unread = VecDeque::new();
             self.core.take_events(&mut unread);
+            #[cfg(feature = "store")]
+            if let Some(durable) = &mut self.durable {
+                durable.note(&unread);
+            }
             return;
         }
         let start = self.events.len();
         if self.core.take_events(&mut self.events) == 0 {
             return;
+        }
+        #[cfg(feature = "store")]
+        if let Some(durable) = &mut self.durable {
+            durable.note(self.events.range(start..));
         }
         if self.events.len() > self.capacity {
             // Past capacity, the events go one by one (heartbeat reports may be skipped).

@@ -12,7 +12,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use im_proto::Instant;
 
@@ -21,7 +20,6 @@ use im_proto::Event;
 use tracing::debug;
 
 use crate::conn::{Conn, Link};
-use crate::dial::Dialer;
 use crate::owner::Owner;
 use crate::runtime::{MaybeSend, MaybeSync, Runtime, SpawnError};
 
@@ -91,10 +89,16 @@ impl<R: Runtime> Shared<R> {
     /// asked for at once (a frame to send is written from the caller's task). The driver task
     /// is woken only for what it alone does.
     pub fn command<T>(self: &Arc<Self>, f: impl FnOnce(&mut im_proto::Client, Instant) -> T) -> T {
+        self.command_on(|conn, now| f(&mut conn.core, now))
+    }
+
+    /// [`command`](Self::command), for one that needs more of the connection than the core
+    /// (a send through the durable store).
+    pub fn command_on<T>(self: &Arc<Self>, f: impl FnOnce(&mut Conn<R>, Instant) -> T) -> T {
         let socket = self.socket_waker();
         let mut conn = self.lock();
         let now = conn.runtime.now();
-        let r = f(&mut conn.core, now);
+        let r = f(&mut conn, now);
         let pumped = conn.pump(now, false, &self.owner, &socket);
         let wake_driver = conn.needs_driver(&pumped);
         drop(conn);
@@ -201,24 +205,15 @@ impl<R: Runtime> std::ops::DerefMut for Locked<'_, R> {
 
 /// Start a client's driver task; returns what the handles and the reader share with it.
 pub(crate) fn spawn<R: Runtime>(
-    runtime: R,
-    core: im_proto::Client,
-    dialer: Dialer,
-    capacity: usize,
-    write_timeout: Duration,
+    conn: Conn<R>,
     id: u64,
     span: tracing::Span,
 ) -> Result<Arc<Shared<R>>, SpawnError> {
+    let runtime = conn.runtime.clone();
     let shared = Arc::new(Shared {
         id,
         span,
-        conn: Mutex::new(Conn::new(
-            runtime.clone(),
-            core,
-            dialer,
-            capacity,
-            write_timeout,
-        )),
+        conn: Mutex::new(conn),
         // An `Arc` of it in a browser (see `OwnerCell`).
         #[allow(clippy::useless_conversion)]
         owner: Owner::new().into(),

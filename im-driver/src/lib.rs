@@ -20,6 +20,8 @@ mod conn;
 mod destination;
 mod dial;
 mod driver;
+#[cfg(feature = "store")]
+mod durable;
 mod owner;
 mod runtime;
 #[cfg(not(target_arch = "wasm32"))]
@@ -45,6 +47,10 @@ pub use dial::ws_config;
 #[doc(hidden)]
 pub use serde as __serde;
 
+/// The durable outbox (feature `store`): [`ClientBuilder::store`] takes its `Store`.
+#[cfg(feature = "store")]
+pub use im_store;
+
 /// Everything an application names, re-exported by `im-tokio` and `im-async-std` (the vendor
 /// protocols come from there, by feature), beside their own `Client` and `ClientBuilder`.
 pub mod api {
@@ -54,7 +60,10 @@ pub mod api {
     pub use im_proto::{
         Body, Cause, CertificateError, CloseReason, Config, ConfigBuilder, ConfigError, Delivery,
         EncodeError, Endpoint, Event, HeartbeatMode, Limits, Message, OnAuthRefusal,
-        OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, ReportedError, SendError,
-        SendId, State, SubscribeError, SwitchError, TlsError, TransportError, Undelivered,
+        OutgoingMessage, Protocol, ProtocolError, ReconnectPolicy, ReportedError, RestoreError,
+        SendError, SendId, State, SubscribeError, SwitchError, TlsError, TransportError,
+        Undelivered,
     };
+    #[cfg(feature = "store")]
+    pub use im_store::{Store, StoreError, Stored, WritePolicy};
 }

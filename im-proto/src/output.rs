@@ -211,6 +211,10 @@ pub enum SendError {
     Encode(EncodeError),
     #[error("the client is closed")]
     Closed,
+    /// Q5: the client's durable store could not keep the message (a full disk, say): it was
+    /// not accepted and will not be sent.
+    #[error("the durable store could not keep the message: {detail}")]
+    NotStored { detail: String },
 }
 
 /// [`Client::restore`](crate::Client::restore) was misused.

@@ -196,6 +196,12 @@ impl Client {
         self.outbox.bytes()
     }
 
+    /// The id the next accepted [`send`](Self::send) will have: what a durable store files
+    /// a message under before handing it to the client.
+    pub fn next_send_id(&self) -> SendId {
+        SendId(self.next_send)
+    }
+
     /// The idempotency key message `id` carries when it was sent without one (Q3): what a
     /// durable store keeps beside it, so that a restored message goes out under the same key.
     pub fn generated_key(&self, id: SendId) -> String {
