@@ -212,6 +212,134 @@ async fn im_throughput<R: im_driver::Runtime + Default>(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Q5: what the durable outbox costs a sender.
+// ---------------------------------------------------------------------------------------------
+
+/// Send `n` acked messages as fast as the client takes them and wait for the last ack: in
+/// memory (`policy` None) or through a store in `dir` with that write policy.
+async fn durable_send(
+    url: &str,
+    n: usize,
+    policy: Option<im_tokio::WritePolicy>,
+    dir: &std::path::Path,
+    user: u64,
+) -> Duration {
+    let mut builder = im_tokio::Client::builder()
+        .endpoint(url)
+        .protocol(LiveChat::new(1, user, KEY))
+        .limits(
+            im_proto::Limits::default()
+                .outbox_messages(n + 1)
+                .outbox_bytes(64 << 20),
+        )
+        .seed(user);
+    if let Some(policy) = policy {
+        let path = dir.join(format!("outbox-{user}.sqlite3"));
+        builder = builder.store(im_tokio::Store::open(&path, policy).unwrap());
+    }
+    let (client, mut events) = builder.connect().unwrap();
+    while let Some(e) = events.recv().await {
+        if matches!(e, im_proto::Event::Connected { .. }) {
+            break;
+        }
+    }
+    // The acks are read as they come, and at most WINDOW messages wait for theirs, as a
+    // well-behaved sender does (one that sends 20,000 in a loop without ever yielding starves
+    // its own reader: README, noticed).
+    const WINDOW: usize = 500;
+    let window = Arc::new(tokio::sync::Semaphore::new(WINDOW));
+    let permits = window.clone();
+    let reader = tokio::spawn(async move {
+        let mut acked = 0;
+        while acked < n {
+            match events.recv().await {
+                Some(im_proto::Event::Acked { .. }) => {
+                    acked += 1;
+                    permits.add_permits(1);
+                }
+                Some(im_proto::Event::Undelivered { reason, .. }) => {
+                    panic!("undelivered: {reason:?}")
+                }
+                Some(_) => {}
+                None => panic!("events ended"),
+            }
+        }
+    });
+    let start = Instant::now();
+    for i in 0..n {
+        window.acquire().await.unwrap().forget();
+        client.send_json("lobby", &json!({ "n": i })).unwrap();
+    }
+    reader.await.unwrap();
+    let t = start.elapsed();
+    client.close().await;
+    t
+}
+
+/// Alternating rounds of the three ways to send, medians in messages per second; and the
+/// resident memory an idle client with a store adds, over 50 of them.
+fn durable_figures(rounds: usize, n: usize) -> Value {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let kinds: [(&str, Option<im_tokio::WritePolicy>); 3] = [
+        ("memory", None),
+        ("store_group", Some(im_tokio::WritePolicy::default())),
+        ("store_every", Some(im_tokio::WritePolicy::EveryMessage)),
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+    let mut user = 1_000;
+    for _ in 0..rounds {
+        for (k, (_, policy)) in kinds.iter().enumerate() {
+            user += 1;
+            let t = rt.block_on(durable_send(&url, n, *policy, dir.path(), user));
+            rates[k].push(n as f64 / t.as_secs_f64());
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for (k, (name, _)) in kinds.iter().enumerate() {
+        out.insert(
+            format!("durable_msgs_per_sec_{name}"),
+            json!(median(&mut rates[k])),
+        );
+    }
+    // Idle clients with a store each, against as many without: what a store adds per client.
+    let idle = |with_store: bool| -> f64 {
+        let count = 50;
+        let before = rss_bytes();
+        let clients: Vec<_> = (0..count)
+            .map(|i| {
+                let mut builder = im_tokio::Client::builder()
+                    .endpoint(url.as_str())
+                    .protocol(LiveChat::new(1, 50_000 + i, KEY));
+                if with_store {
+                    let path = dir.path().join(format!("idle-{with_store}-{i}.sqlite3"));
+                    builder = builder.store(
+                        im_tokio::Store::open(path, im_tokio::WritePolicy::default()).unwrap(),
+                    );
+                }
+                rt.block_on(async { builder.connect().unwrap() })
+            })
+            .collect();
+        let after = rss_bytes();
+        drop(clients);
+        after.saturating_sub(before) as f64 / count as f64
+    };
+    let without = idle(false);
+    let with = idle(true);
+    out.insert(
+        "durable_idle_rss_added_per_client".into(),
+        json!(with - without),
+    );
+    Value::Object(out)
+}
+
+// ---------------------------------------------------------------------------------------------
 // A fleet on im-async-std: many clients at once, on async-std's executor (every core) or, as
 // im-async-std ran them before, all on one thread of their own.
 // ---------------------------------------------------------------------------------------------
@@ -778,6 +906,34 @@ fn main() {
                 f["cores"].as_f64().unwrap()
             );
         }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--durable") {
+        // Q5: sending 20,000 acked messages in memory and through a store with each write
+        // policy, alternating, medians; and the memory a store adds to an idle client.
+        let rounds = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5);
+        let figures = durable_figures(rounds, 20_000);
+        let rate = |k: &str| figures[k].as_f64().unwrap();
+        let memory = rate("durable_msgs_per_sec_memory");
+        for (name, label) in [
+            ("memory", "in memory"),
+            ("store_group", "store, WritePolicy::Group (64 msgs / 10 ms)"),
+            ("store_every", "store, WritePolicy::EveryMessage"),
+        ] {
+            let r = rate(&format!("durable_msgs_per_sec_{name}"));
+            println!(
+                "durable: {label:<46} {:>9.0} msg/s acked ({:.2}x in memory), median of {rounds}",
+                r,
+                r / memory
+            );
+        }
+        println!(
+            "durable: an idle client with a store adds {:.0} KB of resident memory (50 clients)",
+            figures["durable_idle_rss_added_per_client"]
+                .as_f64()
+                .unwrap()
+                / 1024.0
+        );
         return;
     }
     if args.first().map(String::as_str) == Some("--fleet-child") {
