@@ -143,10 +143,11 @@ struct Input {
 }
 
 fn protocol(n: u8) -> Box<dyn Protocol> {
-    match n % 4 {
+    match n % 5 {
         0 => Box::new(LiveChat::new(1, 2, "key")),
         1 => Box::new(Mqtt::new("fuzz")),
         2 => Box::new(SocketIo::new().room_events("join", "leave")),
+        3 => Box::new(Mqtt::new("fuzz").persistent_session()),
         _ => Box::new(Nats::new("fuzz").with_token("t")),
     }
 }

@@ -193,6 +193,10 @@ pub enum ReportedError {
     /// (`Config::max_server_delay`).
     #[error("the server asked for a reconnect after {asked:?}; capped at {applied:?}")]
     ServerHintCapped { asked: Duration, applied: Duration },
+    /// Inbound resume could not close a gap: messages sent to this client while it was away
+    /// may be missing (the server kept no session for it).
+    #[error("messages sent while the client was away may be missing: {reason}")]
+    Gap { reason: String },
 }
 
 /// `send` refused the message; nothing was queued.

@@ -170,6 +170,9 @@ pub enum ProtocolEvent {
     Fatal(ProtocolError),
     /// An error worth telling the user about; the connection carries on.
     Error(ProtocolError),
+    /// Inbound resume failed: the server no longer had what was sent to this client while it
+    /// was away (MQTT: no session kept), so messages may be missing. Reported, never silent.
+    Gap { reason: String },
 }
 
 /// Per-send facts a protocol needs to encode a message.

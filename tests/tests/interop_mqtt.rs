@@ -201,3 +201,118 @@ async fn qos_0_is_sent_qos_1_is_acked_and_retained_reaches_a_later_subscriber() 
     publ.close().await;
     late.close().await;
 }
+
+/// Take `events`' client offline behind `proxy` (its connection reset, new ones black-holed)
+/// until it says so.
+async fn offline(proxy: &FaultProxy, events: &mut im_tokio::Events) {
+    proxy.set_mode(Mode::Blackhole);
+    proxy.reset_all();
+    until(events, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. })
+    })
+    .await;
+}
+
+/// Publish `n` QoS 1 messages to `topic` from a client of its own, each acked by the broker.
+async fn publish_acked(url: &str, topic: &str, texts: &[&str]) {
+    let (publ, mut events) = mqtt(url, "im-persist-pub").connect().unwrap();
+    let mut pending: Vec<_> = texts
+        .iter()
+        .map(|t| publ.send(OutgoingMessage::text(topic, *t)).unwrap())
+        .collect();
+    until(&mut events, "every PUBACK", |e| {
+        if let Event::Acked { id } = e {
+            pending.retain(|p| p != id);
+        }
+        pending.is_empty()
+    })
+    .await;
+    publ.close().await;
+}
+
+/// Inbound resume: with a persistent session the broker queues what is published while the
+/// subscriber is away and delivers it when it is back; with a clean session it is gone (the
+/// same run, so the test can tell them apart).
+#[cfg_attr(im_missing_mosquitto, ignore = "needs mosquitto, not installed here")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_session_gets_what_was_published_while_it_was_away() {
+    let broker = Mosquitto::start();
+    for persistent in [true, false] {
+        let proxy = FaultProxy::start(([127, 0, 0, 1], broker.port()).into()).unwrap();
+        let id = format!("im-persist-sub-{persistent}");
+        let protocol = if persistent {
+            Mqtt::new(id.as_str()).persistent_session()
+        } else {
+            Mqtt::new(id.as_str())
+        };
+        let (sub, mut events) = mqtt(&proxy.url(""), &id)
+            .protocol(protocol)
+            .connect_timeout(Duration::from_millis(300))
+            .handshake_timeout(Duration::from_millis(300))
+            .connect()
+            .unwrap();
+        let topic = format!("persist/{persistent}");
+        sub.subscribe(&topic).unwrap();
+        until(&mut events, "SUBACK", |e| {
+            matches!(e, Event::Subscribed { .. })
+        })
+        .await;
+        offline(&proxy, &mut events).await;
+        publish_acked(
+            &broker.url(),
+            &topic,
+            &["while away 1", "while away 2", "while away 3"],
+        )
+        .await;
+        proxy.set_mode(Mode::Pass);
+        // Everything from the reconnect on: queued messages come right after CONNACK.
+        let mut seen = until(&mut events, "SUBACK again", |e| {
+            matches!(e, Event::Subscribed { .. })
+        })
+        .await;
+        assert!(seen.iter().any(|e| matches!(e, Event::Connected { .. })));
+        // A sentinel after the reconnect: whatever was queued arrives before it.
+        publish_acked(&broker.url(), &topic, &["back"]).await;
+        seen.extend(
+            until(&mut events, "the sentinel", |e| {
+                text_of(e).as_deref() == Some("back")
+            })
+            .await,
+        );
+        let texts: Vec<String> = seen.iter().filter_map(text_of).collect();
+        if persistent {
+            assert_eq!(
+                texts,
+                ["while away 1", "while away 2", "while away 3", "back"]
+            );
+        } else {
+            assert_eq!(texts, ["back"], "a clean session keeps nothing");
+        }
+        sub.close().await;
+    }
+}
+
+/// A broker that lost the session (restarted without persistence) cannot close the gap: the
+/// client says so.
+#[cfg_attr(im_missing_mosquitto, ignore = "needs mosquitto, not installed here")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_session_is_reported_as_a_gap() {
+    let mut broker = Mosquitto::start();
+    let (sub, mut events) = mqtt(&broker.url(), "im-gap")
+        .protocol(Mqtt::new("im-gap").persistent_session())
+        .connect()
+        .unwrap();
+    sub.subscribe("gap/room").unwrap();
+    until(&mut events, "SUBACK", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    broker.kill();
+    broker.restart();
+    let seen = until(&mut events, "the gap", |e| {
+        matches!(e, Event::Error(im_tokio::ReportedError::Gap { .. }))
+    })
+    .await;
+    assert!(seen.iter().any(|e| matches!(e, Event::Disconnected { .. })));
+    sub.close().await;
+}

@@ -720,6 +720,9 @@ impl Client {
                 ProtocolEvent::Error(error) => {
                     self.emit(Event::Error(ReportedError::Protocol(error)))
                 }
+                ProtocolEvent::Gap { reason } => {
+                    self.emit(Event::Error(ReportedError::Gap { reason }))
+                }
                 // Connection-bound events for a connection that ended earlier in this batch, a
                 // duplicate ack, a `Ready` outside the handshake.
                 _ => {}

@@ -6,8 +6,15 @@
 //! QoS 0 ([`Mqtt::qos`] per client, [`Delivery`] per message: `Sent` once written). QoS 2 is not
 //! supported. MQTT 3.1.1 has no place for the idempotency key, so a broker cannot deduplicate:
 //! QoS 1 is at-least-once. The retain flag is [`OutgoingMessage::retain`]. Incoming QoS 1
-//! publishes are acknowledged automatically. The session is clean on every connect; the core
-//! resubscribes (S1).
+//! publishes are acknowledged automatically, once the message is handed to the client.
+//!
+//! The session is clean on every connect by default, and the core resubscribes (S1). With
+//! [`Mqtt::persistent_session`] (`clean_session = false` under a stable client id) the broker
+//! keeps the subscriptions and queues QoS 1 messages for the client while it is away, and
+//! delivers them when it is back; a broker that kept no session (restarted without
+//! persistence, or the session expired) is reported as `ReportedError::Gap`. Duplicates are
+//! not filtered by packet id: MQTT 3.1.1 §4.3.2 makes a PUBLISH that reuses an acknowledged
+//! id a new publication, whatever its DUP flag, so QoS 1 stays at-least-once inbound too.
 
 /// The packet codec, public for the fuzz targets and interop tests; not a stable API.
 #[doc(hidden)]
@@ -43,6 +50,11 @@ pub struct Mqtt {
     inflight: HashMap<u16, SendId>,
     /// Packet id → topic, for SUBACK.
     subscribing: HashMap<u16, String>,
+    /// `clean_session = false`: the broker keeps the session between connections.
+    persistent: bool,
+    /// A session was established once (a CONNACK accepted): a later CONNACK without
+    /// `session_present` means the broker lost it.
+    had_session: bool,
 }
 
 impl Mqtt {
@@ -56,7 +68,19 @@ impl Mqtt {
             next_packet_id: 0,
             inflight: HashMap::new(),
             subscribing: HashMap::new(),
+            persistent: false,
+            had_session: false,
         }
+    }
+
+    /// Ask the broker to keep this client's session between connections (`clean_session =
+    /// false`): its subscriptions, and the QoS 1 messages that arrive while it is away, which
+    /// the broker delivers when it reconnects. The client id must then be stable and unique
+    /// (the broker keys the session on it). A reconnect that finds no session is reported as
+    /// `ReportedError::Gap`.
+    pub fn persistent_session(mut self) -> Self {
+        self.persistent = true;
+        self
     }
 
     pub fn with_credentials(
@@ -106,7 +130,20 @@ impl Mqtt {
 
     fn on_packet(&mut self, cx: &mut Context<'_>, packet: Packet) {
         match packet {
-            Packet::ConnAck { code: 0, .. } => cx.emit(ProtocolEvent::Ready),
+            Packet::ConnAck {
+                code: 0,
+                session_present,
+            } => {
+                if self.persistent && self.had_session && !session_present {
+                    cx.emit(ProtocolEvent::Gap {
+                        reason: "the MQTT broker kept no session for this client id (restarted \
+                                 without persistence, or the session expired)"
+                            .into(),
+                    });
+                }
+                self.had_session = true;
+                cx.emit(ProtocolEvent::Ready)
+            }
             Packet::ConnAck {
                 code: SERVER_UNAVAILABLE,
                 ..
@@ -133,14 +170,16 @@ impl Mqtt {
                 payload,
                 ..
             } => {
-                if let (1, Some(id)) = (qos, packet_id) {
-                    cx.transmit(Self::frame(&Packet::PubAck { packet_id: id }));
-                }
                 let body = match String::from_utf8(payload) {
                     Ok(text) => Body::Text(text),
                     Err(e) => Body::Binary(e.into_bytes()),
                 };
                 cx.emit(ProtocolEvent::Message(Message::new(topic, body)));
+                // After the message: a connection lost between the two leaves the broker
+                // without a PUBACK, and it delivers again, rather than the other way round.
+                if let (1, Some(id)) = (qos, packet_id) {
+                    cx.transmit(Self::frame(&Packet::PubAck { packet_id: id }));
+                }
             }
             Packet::PubAck { packet_id } => {
                 if let Some(id) = self.inflight.remove(&packet_id) {
@@ -212,7 +251,7 @@ impl Protocol for Mqtt {
         cx.transmit(Self::frame(&Packet::Connect {
             client_id: self.client_id.clone(),
             keep_alive,
-            clean_session: true,
+            clean_session: !self.persistent,
             username: self.username.clone(),
             password: self.password.clone(),
         }));
