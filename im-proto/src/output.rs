@@ -47,6 +47,9 @@ pub enum Event {
     /// The handshake completed; subscriptions are being restored and the outbox flushed.
     Connected {
         endpoint: Endpoint,
+        /// The server restored this client's session, and what was sent to it while it was
+        /// away follows (an MQTT persistent session, Socket.IO's connection state recovery).
+        recovered: bool,
     },
     /// A connection that had been `Ready` was lost.
     Disconnected {

@@ -170,6 +170,9 @@ pub enum ProtocolEvent {
     Fatal(ProtocolError),
     /// An error worth telling the user about; the connection carries on.
     Error(ProtocolError),
+    /// During the handshake: the server restored this client's session, so what was sent to
+    /// it while it was away follows (`Event::Connected { recovered: true }`).
+    Resumed,
     /// Inbound resume failed: the server no longer had what was sent to this client while it
     /// was away (MQTT: no session kept), so messages may be missing. Reported, never silent.
     Gap { reason: String },

@@ -146,7 +146,7 @@ fn error_kind(error: &ReportedError) -> (&'static str, String) {
 /// One line of narration for an event, or `None` for the quiet ones (sent, acked).
 pub fn describe(event: &Event) -> Option<String> {
     Some(match event {
-        Event::Connected { endpoint } => format!("connected to {endpoint}"),
+        Event::Connected { endpoint, .. } => format!("connected to {endpoint}"),
         Event::Disconnected { cause } => format!("disconnected: {}", cause_text(cause)),
         Event::Reconnecting {
             attempt,
@@ -191,7 +191,7 @@ pub fn describe(event: &Event) -> Option<String> {
 /// (subscribed).
 pub fn event_json(event: &Event) -> Option<Value> {
     Some(match event {
-        Event::Connected { endpoint } => {
+        Event::Connected { endpoint, .. } => {
             json!({"event": "connected", "endpoint": endpoint.to_string()})
         }
         Event::Message(m) => json!({

@@ -200,19 +200,29 @@ impl SocketIoServer {
         Self::launch("tutorial.js", None, None)
     }
 
+    /// `tutorial.js` as the tutorial's "Connection state recovery" step has it
+    /// (`connectionStateRecovery: {}`: sessions and missed packets kept for 2 minutes).
+    pub fn start_tutorial_with_recovery() -> SocketIoServer {
+        Self::launch("tutorial.js", None, Some(("RECOVERY", "1".into())))
+    }
+
     /// One node of a cluster sharing rooms through Redis at `redis_url`.
     pub fn start_with_redis(
         ping_interval: Duration,
         ping_timeout: Duration,
         redis_url: Option<String>,
     ) -> SocketIoServer {
-        Self::launch("server.js", Some((ping_interval, ping_timeout)), redis_url)
+        Self::launch(
+            "server.js",
+            Some((ping_interval, ping_timeout)),
+            redis_url.map(|url| ("REDIS_URL", url)),
+        )
     }
 
     fn launch(
         script: &'static str,
         ping: Option<(Duration, Duration)>,
-        redis_url: Option<String>,
+        env: Option<(&'static str, String)>,
     ) -> SocketIoServer {
         let node = require("node");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("socketio");
@@ -225,8 +235,8 @@ impl SocketIoServer {
                 c.env("PING_INTERVAL", ping_interval.as_millis().to_string())
                     .env("PING_TIMEOUT", ping_timeout.as_millis().to_string());
             }
-            if let Some(url) = &redis_url {
-                c.env("REDIS_URL", url);
+            if let Some((name, value)) = &env {
+                c.env(name, value);
             }
             c
         });

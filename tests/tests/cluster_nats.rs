@@ -77,7 +77,7 @@ async fn client_learns_the_cluster_and_fails_over_when_its_node_dies() {
     .await;
     let gap = killed.elapsed();
     let connected_to = seen.iter().rev().find_map(|e| match e {
-        Event::Connected { endpoint } => Some(endpoint.to_string()),
+        Event::Connected { endpoint, .. } => Some(endpoint.to_string()),
         _ => None,
     });
     // Some more after the failover, then count.

@@ -92,7 +92,7 @@ async fn client_fails_over_between_nodes_sharing_rooms_through_redis() {
     .await;
     pumping.abort();
     let connected_to = seen.iter().rev().find_map(|e| match e {
-        Event::Connected { endpoint } => Some(endpoint.to_string()),
+        Event::Connected { endpoint, .. } => Some(endpoint.to_string()),
         _ => None,
     });
     let first_after = received.iter().copied().find(|n| *n > last_before).unwrap();

@@ -234,3 +234,119 @@ async fn soak_10000_sends_across_5_restarts_of_the_tutorial_server() {
         "reconnected after each restart"
     );
 }
+
+/// A tutorial client: `SocketIo::new()` on `url`, listening to `chat message`, connected,
+/// reconnecting quickly and giving up on a black-holed attempt soon.
+async fn listener(url: &str) -> (Client, im_tokio::Events) {
+    let (client, mut events) = Client::builder()
+        .endpoint(url)
+        .protocol(SocketIo::new())
+        .reconnect(policy())
+        .connect_timeout(Duration::from_millis(300))
+        .handshake_timeout(Duration::from_millis(300))
+        .connect()
+        .unwrap();
+    client.subscribe(CHAT).unwrap();
+    until(&mut events, "Connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    (client, events)
+}
+
+fn chat_text(e: &Event) -> Option<String> {
+    match e {
+        Event::Message(m) if m.channel == CHAT => m.body.decode::<String>().ok(),
+        _ => None,
+    }
+}
+
+/// Emit `texts` from a client of its own and wait until `events` (another client) has them.
+async fn say(url: &str, texts: &[&str]) {
+    let (client, mut events) = listener(url).await;
+    for text in texts {
+        client.send_text(CHAT, *text).unwrap();
+    }
+    let last = texts.last().unwrap().to_string();
+    until(&mut events, "its own echo", |e| {
+        chat_text(e).as_ref() == Some(&last)
+    })
+    .await;
+    client.close().await;
+}
+
+/// Connection state recovery, as the tutorial's recovery step ships it: a client cut off for
+/// a moment gets what was said meanwhile, once, in order, and `Connected { recovered: true }`;
+/// after a server restart (sessions gone) the reconnect says it could not close the gap.
+#[cfg_attr(
+    any(im_missing_node, im_missing_npm),
+    ignore = "needs node and npm (the Socket.IO server), not installed here"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_session_gets_what_it_missed_and_a_lost_one_says_so() {
+    use im_tests::proxy::Mode;
+    let mut server = SocketIoServer::start_tutorial_with_recovery();
+    let proxy = im_tests::FaultProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let via_proxy = format!("http://127.0.0.1:{}", proxy.port());
+    let (client, mut events) = listener(&via_proxy).await;
+    // One event first: its offset is where a recovery starts from.
+    say(&server.http_url(), &["before"]).await;
+    until(&mut events, "before", |e| {
+        chat_text(e).as_deref() == Some("before")
+    })
+    .await;
+    proxy.set_mode(Mode::Blackhole);
+    proxy.reset_all();
+    until(&mut events, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. })
+    })
+    .await;
+    say(&server.http_url(), &["away 1", "away 2", "away 3"]).await;
+    proxy.set_mode(Mode::Pass);
+    let seen = until(&mut events, "the missed lines", |e| {
+        chat_text(e).as_deref() == Some("away 3")
+    })
+    .await;
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            Event::Connected {
+                recovered: true,
+                ..
+            }
+        )),
+        "recovered: {seen:#?}"
+    );
+    let texts: Vec<String> = seen.iter().filter_map(chat_text).collect();
+    assert_eq!(
+        texts,
+        ["away 1", "away 2", "away 3"],
+        "once each, in order, offsets taken off"
+    );
+    // The server restarts: every session it kept is gone.
+    server.kill();
+    server.restart();
+    let seen = until(&mut events, "the gap", |e| {
+        matches!(e, Event::Error(im_tokio::ReportedError::Gap { .. }))
+    })
+    .await;
+    assert!(!seen.iter().any(|e| matches!(
+        e,
+        Event::Connected {
+            recovered: true,
+            ..
+        }
+    )));
+    let seen = until(&mut events, "Connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    assert!(seen.iter().all(|e| !matches!(
+        e,
+        Event::Connected {
+            recovered: true,
+            ..
+        }
+    )));
+    client.close().await;
+}

@@ -23,7 +23,10 @@ pub(super) fn is_lifecycle(event: &Event) -> bool {
 #[inline(never)]
 pub(super) fn lifecycle(event: &Event) {
     match event {
-        Event::Connected { endpoint } => tracing::info!(%endpoint, "connected"),
+        Event::Connected {
+            endpoint,
+            recovered,
+        } => tracing::info!(%endpoint, recovered, "connected"),
         Event::Disconnected { cause } if *cause == Cause::DeadLink => {
             tracing::warn!(
                 rule = "H2",

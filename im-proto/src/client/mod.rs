@@ -83,6 +83,8 @@ enum Phase {
         conn: ConnId,
         endpoint: Endpoint,
         heartbeat: HeartbeatMode,
+        /// The server said it restored the session (`ProtocolEvent::Resumed`).
+        recovered: bool,
     },
     /// Messages flow ([`Timer::Stable`], [`Timer::DeadLink`], [`Timer::Heartbeat`]).
     Ready {
@@ -616,6 +618,7 @@ impl Client {
             conn,
             endpoint,
             heartbeat,
+            recovered: false,
         });
         let timeout = self.config.handshake_timeout;
         self.timers.set_after(Timer::Handshake, now, timeout);
@@ -669,6 +672,11 @@ impl Client {
                 }
                 ProtocolEvent::Ready if live && matches!(self.phase, Phase::Handshaking { .. }) => {
                     self.become_ready(now, conn);
+                }
+                ProtocolEvent::Resumed if live => {
+                    if let Phase::Handshaking { recovered, .. } = &mut self.phase {
+                        *recovered = true;
+                    }
                 }
                 ProtocolEvent::Heartbeat(mode) if live => match &mut self.phase {
                     Phase::Handshaking { heartbeat, .. } => *heartbeat = mode,
@@ -734,12 +742,13 @@ impl Client {
         let Phase::Handshaking {
             endpoint,
             heartbeat,
+            recovered,
             ..
         } = &self.phase
         else {
             return;
         };
-        let (endpoint, heartbeat) = (endpoint.clone(), *heartbeat);
+        let (endpoint, heartbeat, recovered) = (endpoint.clone(), *heartbeat, *recovered);
         // Q1: what timed out while waiting (or in flight on a lost connection) is not sent.
         self.expire_outbox(now);
         self.enter(Phase::Idle);
@@ -752,7 +761,10 @@ impl Client {
             link,
             stable: false,
         };
-        self.emit(Event::Connected { endpoint });
+        self.emit(Event::Connected {
+            endpoint,
+            recovered,
+        });
         // S1: every Ready re-establishes the whole desired set.
         let channels: Vec<String> = self.desired.iter().cloned().collect();
         for channel in channels {

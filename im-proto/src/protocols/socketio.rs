@@ -16,6 +16,15 @@
 //! application has a room-join event of its own ([`SocketIo::room_events`]). A server-side
 //! disconnect (`41`) is a kick: the client does not reconnect (socket.io-client's `io server
 //! disconnect`). Binary attachments (`45`, `46`) are refused with a clear error.
+//!
+//! Connection state recovery (a server started with `connectionStateRecovery`, Socket.IO 4.6+)
+//! is followed as socket.io-client follows it: the server's namespace connect names a private
+//! session id (`pid`), each event it sends carries its offset as a last string argument (taken
+//! off the message here), and a reconnect presents `{pid, offset}` in the connect. A server
+//! that recovers the session answers with the same `pid` and sends what was missed
+//! (`Event::Connected { recovered: true }`); one that cannot (too long away, another node
+//! without a shared adapter) answers with a new one, reported as `ReportedError::Gap`. Events
+//! the server emits with an ack request or as volatile carry no offset and are not replayed.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -54,6 +63,26 @@ pub struct SocketIo {
     /// Ack id → room, for the acked join event. At most one per desired channel: a leave
     /// removes the room's entry.
     subscribing: HashMap<u64, String>,
+    /// Connection state recovery: the private session id the server gave, and the offset of
+    /// the last event received (see the module docs).
+    pid: Option<String>,
+    offset: Option<String>,
+    /// The `pid` presented in this connection's connect, if any.
+    presented: Option<String>,
+    /// The namespace connect was answered on this connection.
+    connected: bool,
+    /// Events that came before the namespace connect's answer (a recovering server sends what
+    /// was missed first): delivered right after it, as socket.io-client does. Bounded.
+    early: Vec<Message>,
+}
+
+/// Events a server may send ahead of its namespace connect: more is a violation.
+const MAX_EARLY_EVENTS: usize = 4096;
+
+/// The namespace connect's answer: the private session id when the server recovers sessions.
+#[derive(Deserialize)]
+struct Connected {
+    pid: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +105,11 @@ impl SocketIo {
             next_ack: 0,
             inflight: HashMap::new(),
             subscribing: HashMap::new(),
+            pid: None,
+            offset: None,
+            presented: None,
+            connected: false,
+            early: Vec::new(),
         }
     }
 
@@ -252,6 +286,8 @@ impl Protocol for SocketIo {
         // The server speaks first (Engine.IO open packet).
         self.inflight.clear();
         self.subscribing.clear();
+        self.connected = false;
+        self.early = Vec::new();
     }
 
     fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
@@ -277,8 +313,9 @@ impl Protocol for SocketIo {
                     timeout: Duration::from_millis(open.ping_timeout.max(1)),
                 }));
                 let ns = self.ns_prefix();
-                let connect = match &self.auth {
-                    Some(auth) => format!("40{ns}{auth}"),
+                self.presented = self.pid.clone();
+                let connect = match self.connect_data() {
+                    Some(data) => format!("40{ns}{data}"),
                     None => format!("40{ns}"),
                 };
                 cx.transmit(Frame::Text(connect.into()));
@@ -395,6 +432,44 @@ impl SocketIo {
 
 impl SocketIo {
     /// A Socket.IO packet (after the Engine.IO `4`).
+    /// The namespace connect's data: the `auth` object, with `{pid, offset}` when a session
+    /// may be recovered.
+    fn connect_data(&self) -> Option<Value> {
+        let Some(pid) = &self.pid else {
+            return self.auth.clone();
+        };
+        let mut data = match &self.auth {
+            Some(Value::Object(auth)) => auth.clone(),
+            _ => serde_json::Map::new(),
+        };
+        data.insert("pid".into(), Value::String(pid.clone()));
+        if let Some(offset) = &self.offset {
+            data.insert("offset".into(), Value::String(offset.clone()));
+        }
+        Some(Value::Object(data))
+    }
+
+    /// The namespace connect succeeded: was the session recovered?
+    fn on_connected(&mut self, cx: &mut Context<'_>, data: &str) {
+        let pid = serde_json::from_str::<Connected>(data)
+            .ok()
+            .and_then(|c| c.pid);
+        match (&self.presented, &pid) {
+            (Some(old), Some(new)) if old == new => cx.emit(ProtocolEvent::Resumed),
+            (Some(_), _) => {
+                // What was sent while the client was away is not coming.
+                self.offset = None;
+                cx.emit(ProtocolEvent::Gap {
+                    reason: "the Socket.IO server could not recover the session (away too long, \
+                             or a node without it)"
+                        .into(),
+                });
+            }
+            (None, _) => {}
+        }
+        self.pid = pid;
+    }
+
     fn on_socket_packet(
         &mut self,
         cx: &mut Context<'_>,
@@ -418,7 +493,14 @@ impl SocketIo {
             )));
         }
         match kind {
-            b'0' => cx.emit(ProtocolEvent::Ready),
+            b'0' => {
+                self.on_connected(cx, rest);
+                self.connected = true;
+                cx.emit(ProtocolEvent::Ready);
+                for message in std::mem::take(&mut self.early) {
+                    cx.emit(ProtocolEvent::Message(message));
+                }
+            }
             b'1' => cx.emit(ProtocolEvent::Kicked {
                 reason: "disconnected by the server".into(),
             }),
@@ -426,9 +508,18 @@ impl SocketIo {
                 let (ack, json) = split_ack(rest)?;
                 let args: Vec<&RawValue> =
                     serde_json::from_str(json).map_err(|e| malformed(&e.to_string()))?;
-                let (event, args) = args
+                let (event, mut args) = args
                     .split_first()
                     .ok_or_else(|| malformed("event without a name"))?;
+                // Recovery: an event without an ack request ends with its offset.
+                if self.pid.is_some() && ack.is_none() {
+                    if let Some((last, rest)) = args.split_last() {
+                        if let Ok(offset) = serde_json::from_str::<String>(last.get()) {
+                            self.offset = Some(offset);
+                            args = rest;
+                        }
+                    }
+                }
                 let channel: String =
                     serde_json::from_str(event.get()).map_err(|_| malformed("event name"))?;
                 let ns = self.ns_prefix();
@@ -437,10 +528,16 @@ impl SocketIo {
                     many => serde_json::value::to_raw_value(many)
                         .map_err(|e| malformed(&e.to_string()))?,
                 };
-                cx.emit(ProtocolEvent::Message(Message::new(
-                    channel,
-                    Body::Json(body.into()),
-                )));
+                let message = Message::new(channel, Body::Json(body.into()));
+                if self.connected {
+                    cx.emit(ProtocolEvent::Message(message));
+                } else if self.early.len() < MAX_EARLY_EVENTS {
+                    self.early.push(message);
+                } else {
+                    return Err(ProtocolError::Violation(format!(
+                        "more than {MAX_EARLY_EVENTS} events before the namespace connect"
+                    )));
+                }
                 if let Some(id) = ack {
                     // The server asked for an acknowledgement: we have the message.
                     cx.transmit(Frame::Text(format!("43{ns}{id}[]").into()));

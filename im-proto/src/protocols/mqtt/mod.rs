@@ -134,6 +134,9 @@ impl Mqtt {
                 code: 0,
                 session_present,
             } => {
+                if self.persistent && session_present {
+                    cx.emit(ProtocolEvent::Resumed);
+                }
                 if self.persistent && self.had_session && !session_present {
                     cx.emit(ProtocolEvent::Gap {
                         reason: "the MQTT broker kept no session for this client id (restarted \
