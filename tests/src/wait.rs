@@ -56,6 +56,17 @@ pub async fn blackhole_until_dead_link(proxy: &FaultProxy, events: &mut Events) 
     cut.elapsed()
 }
 
+/// Take the client behind `proxy` offline: its connection reset, new ones black-holed, until
+/// it reports the loss. `proxy.set_mode(Mode::Pass)` brings it back.
+pub async fn cut_off(proxy: &FaultProxy, events: &mut Events) {
+    proxy.set_mode(Mode::Blackhole);
+    proxy.reset_all();
+    until(events, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. })
+    })
+    .await;
+}
+
 /// S1 across a server restart: with a subscription acked, `kill` the server, see the loss,
 /// `restart` it, and see the subscription restored on the new connection.
 pub async fn resubscribed_after_restart<S>(

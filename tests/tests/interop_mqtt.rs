@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use im_tests::peers::Mosquitto;
 use im_tests::proxy::Mode;
-use im_tests::wait::{blackhole_until_dead_link, resubscribed_after_restart, until};
+use im_tests::wait::{blackhole_until_dead_link, cut_off, resubscribed_after_restart, until};
 use im_tests::FaultProxy;
 use im_tokio::{Client, Delivery, Event, HeartbeatMode, Mqtt, OutgoingMessage, ReconnectPolicy};
 
@@ -202,17 +202,6 @@ async fn qos_0_is_sent_qos_1_is_acked_and_retained_reaches_a_later_subscriber() 
     late.close().await;
 }
 
-/// Take `events`' client offline behind `proxy` (its connection reset, new ones black-holed)
-/// until it says so.
-async fn offline(proxy: &FaultProxy, events: &mut im_tokio::Events) {
-    proxy.set_mode(Mode::Blackhole);
-    proxy.reset_all();
-    until(events, "Disconnected", |e| {
-        matches!(e, Event::Disconnected { .. })
-    })
-    .await;
-}
-
 /// Publish `n` QoS 1 messages to `topic` from a client of its own, each acked by the broker.
 async fn publish_acked(url: &str, topic: &str, texts: &[&str]) {
     let (publ, mut events) = mqtt(url, "im-persist-pub").connect().unwrap();
@@ -257,7 +246,7 @@ async fn a_persistent_session_gets_what_was_published_while_it_was_away() {
             matches!(e, Event::Subscribed { .. })
         })
         .await;
-        offline(&proxy, &mut events).await;
+        cut_off(&proxy, &mut events).await;
         publish_acked(
             &broker.url(),
             &topic,

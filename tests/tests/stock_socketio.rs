@@ -295,12 +295,7 @@ async fn a_recovered_session_gets_what_it_missed_and_a_lost_one_says_so() {
         chat_text(e).as_deref() == Some("before")
     })
     .await;
-    proxy.set_mode(Mode::Blackhole);
-    proxy.reset_all();
-    until(&mut events, "Disconnected", |e| {
-        matches!(e, Event::Disconnected { .. })
-    })
-    .await;
+    im_tests::wait::cut_off(&proxy, &mut events).await;
     say(&server.http_url(), &["away 1", "away 2", "away 3"]).await;
     proxy.set_mode(Mode::Pass);
     let seen = until(&mut events, "the missed lines", |e| {
