@@ -328,6 +328,16 @@ impl<R: Runtime> ClientBuilder<R> {
     }
 }
 
+#[cfg(feature = "store")]
+impl From<crate::durable::RestoreFailed> for BuildError {
+    fn from(e: crate::durable::RestoreFailed) -> Self {
+        match e {
+            crate::durable::RestoreFailed::Store(e) => BuildError::Store(e),
+            crate::durable::RestoreFailed::Restore(e) => BuildError::Restore(e),
+        }
+    }
+}
+
 /// Client ids: 1, 2, 3, … in the order clients are built in this process.
 fn next_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);

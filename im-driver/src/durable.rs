@@ -2,7 +2,7 @@
 //! pure; this keeps the store in step with it: every accepted message is put before `send`
 //! returns, every reported fate forgets one, and what the last run left is restored first.
 
-use im_proto::{Event, Instant, OutgoingMessage, SendError, SendId};
+use im_proto::{Event, Instant, OutgoingMessage, RestoreError, SendError, SendId};
 use im_store::{Store, StoreError};
 use tracing::{debug, warn};
 
@@ -18,7 +18,7 @@ impl Durable {
         store: Store,
         core: &mut im_proto::Client,
         now: Instant,
-    ) -> Result<Durable, crate::BuildError> {
+    ) -> Result<Durable, RestoreFailed> {
         let stored = store.load()?;
         if !stored.is_empty() {
             debug!(messages = stored.len(), "restoring the outbox");
@@ -103,8 +103,21 @@ impl Durable {
     }
 }
 
-impl From<StoreError> for crate::BuildError {
+/// Why the last run's messages could not be taken back (the builder's `BuildError` says it).
+#[derive(Debug)]
+pub(crate) enum RestoreFailed {
+    Store(StoreError),
+    Restore(RestoreError),
+}
+
+impl From<StoreError> for RestoreFailed {
     fn from(e: StoreError) -> Self {
-        crate::BuildError::Store(e)
+        RestoreFailed::Store(e)
+    }
+}
+
+impl From<RestoreError> for RestoreFailed {
+    fn from(e: RestoreError) -> Self {
+        RestoreFailed::Restore(e)
     }
 }
