@@ -63,12 +63,11 @@ pub struct SocketIo {
     /// Ack id → room, for the acked join event. At most one per desired channel: a leave
     /// removes the room's entry.
     subscribing: HashMap<u64, String>,
-    /// Connection state recovery: the private session id the server gave, and the offset of
-    /// the last event received (see the module docs).
+    /// Connection state recovery: the private session id the server gave (presented in each
+    /// connect until the answer replaces it), and the offset of the last event received (see
+    /// the module docs).
     pid: Option<String>,
     offset: Option<String>,
-    /// The `pid` presented in this connection's connect, if any.
-    presented: Option<String>,
     /// The namespace connect was answered on this connection.
     connected: bool,
     /// Events that came before the namespace connect's answer (a recovering server sends what
@@ -107,7 +106,6 @@ impl SocketIo {
             subscribing: HashMap::new(),
             pid: None,
             offset: None,
-            presented: None,
             connected: false,
             early: Vec::new(),
         }
@@ -313,7 +311,6 @@ impl Protocol for SocketIo {
                     timeout: Duration::from_millis(open.ping_timeout.max(1)),
                 }));
                 let ns = self.ns_prefix();
-                self.presented = self.pid.clone();
                 let connect = match self.connect_data() {
                     Some(data) => format!("40{ns}{data}"),
                     None => format!("40{ns}"),
@@ -431,7 +428,6 @@ impl SocketIo {
 }
 
 impl SocketIo {
-    /// A Socket.IO packet (after the Engine.IO `4`).
     /// The namespace connect's data: the `auth` object, with `{pid, offset}` when a session
     /// may be recovered.
     fn connect_data(&self) -> Option<Value> {
@@ -454,7 +450,8 @@ impl SocketIo {
         let pid = serde_json::from_str::<Connected>(data)
             .ok()
             .and_then(|c| c.pid);
-        match (&self.presented, &pid) {
+        // `self.pid` is what this connection's connect presented: only this answer changes it.
+        match (&self.pid, &pid) {
             (Some(old), Some(new)) if old == new => cx.emit(ProtocolEvent::Resumed),
             (Some(_), _) => {
                 // What was sent while the client was away is not coming.
@@ -470,6 +467,7 @@ impl SocketIo {
         self.pid = pid;
     }
 
+    /// A Socket.IO packet (after the Engine.IO `4`).
     fn on_socket_packet(
         &mut self,
         cx: &mut Context<'_>,
