@@ -68,6 +68,13 @@ pub struct Client {
     scratch: Vec<ProtocolEvent>,
 }
 
+/// Why the outbox does not take a message ([`Client::admit`]).
+enum Refused {
+    TooLarge { size: usize, limit: usize },
+    Encode(EncodeError),
+    Full,
+}
+
 /// Where the client is in the life of a connection. Each phase's deadlines are in the timer
 /// table, stopped whenever the phase is left ([`Client::enter`]).
 #[derive(Debug)]
@@ -305,24 +312,20 @@ impl Client {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        let size = msg.size();
-        let limit = self.config.limits.max_message_bytes;
-        if msg.body.len() > limit {
-            return Err(SendError::TooLarge {
-                size: msg.body.len(),
-                limit,
-            });
-        }
-        self.protocol.validate(&msg).map_err(SendError::Encode)?;
-        self.expire_outbox(now);
-        if !self.outbox.has_room(size) {
-            self.arm_outbox_timers();
-            return Err(SendError::OutboxFull {
-                messages: self.outbox.len(),
-                bytes: self.outbox.bytes(),
-                message: Box::new(msg),
-            });
-        }
+        let size = match self.admit(now, &msg) {
+            Ok(size) => size,
+            Err(Refused::TooLarge { size, limit }) => {
+                return Err(SendError::TooLarge { size, limit })
+            }
+            Err(Refused::Encode(e)) => return Err(SendError::Encode(e)),
+            Err(Refused::Full) => {
+                return Err(SendError::OutboxFull {
+                    messages: self.outbox.len(),
+                    bytes: self.outbox.bytes(),
+                    message: Box::new(msg),
+                })
+            }
+        };
         let id = SendId(self.next_send);
         self.next_send += 1;
         let key = msg
@@ -364,24 +367,20 @@ impl Client {
             id,
             message: Box::new(msg.clone()),
         });
-        let size = msg.size();
-        let refused = if msg.body.len() > self.config.limits.max_message_bytes {
-            Some(Undelivered::OverLimits)
-        } else if let Err(e) = self.protocol.validate(&msg) {
-            Some(Undelivered::Encode(e))
-        } else {
-            self.expire_outbox(now);
-            (!self.outbox.has_room(size)).then_some(Undelivered::OverLimits)
+        let reason = match self.admit(now, &msg) {
+            Ok(size) => {
+                self.hold(now, id, key, msg, size, true);
+                return Ok(());
+            }
+            Err(Refused::TooLarge { .. } | Refused::Full) => Undelivered::OverLimits,
+            Err(Refused::Encode(e)) => Undelivered::Encode(e),
         };
-        match refused {
-            Some(reason) => self.outputs.event(Event::Undelivered {
-                id,
-                message: Box::new(msg),
-                reason,
-                maybe_delivered: true,
-            }),
-            None => self.hold(now, id, key, msg, size, true),
-        }
+        self.outputs.event(Event::Undelivered {
+            id,
+            message: Box::new(msg),
+            reason,
+            maybe_delivered: true,
+        });
         Ok(())
     }
 
@@ -939,6 +938,27 @@ impl Client {
         self.outbox.retry_overdue(now, retries, &mut self.outputs);
         self.flush_outbox(now, conn);
         self.maybe_finish_switch(now);
+    }
+
+    /// Q1: whether the outbox takes `msg` now (what is past its TTL goes first); its size if so.
+    /// One check for `send` and `restore`, which differ only in how they say no.
+    #[inline]
+    fn admit(&mut self, now: Instant, msg: &OutgoingMessage) -> Result<usize, Refused> {
+        let limit = self.config.limits.max_message_bytes;
+        if msg.body.len() > limit {
+            return Err(Refused::TooLarge {
+                size: msg.body.len(),
+                limit,
+            });
+        }
+        self.protocol.validate(msg).map_err(Refused::Encode)?;
+        self.expire_outbox(now);
+        let size = msg.size();
+        if !self.outbox.has_room(size) {
+            self.arm_outbox_timers();
+            return Err(Refused::Full);
+        }
+        Ok(size)
     }
 
     /// Q1, Q2: hold an accepted message and send it now if the link is up.
