@@ -87,7 +87,7 @@ pub enum BuildError {
     /// Q5: the durable store could not be read back.
     #[cfg(feature = "store")]
     #[error(transparent)]
-    Store(im_store::StoreError),
+    Store(#[from] im_store::StoreError),
     /// Q5: the durable store held a message the client cannot take back (an id past 2^63).
     #[error(transparent)]
     Restore(#[from] im_proto::RestoreError),
@@ -304,9 +304,8 @@ impl<R: Runtime> ClientBuilder<R> {
         #[cfg(feature = "store")]
         let durable = match self.store {
             Some(store) => {
-                Some(Box::new(span.in_scope(|| {
-                    crate::durable::Durable::restore(store, &mut core, start)
-                })?))
+                span.in_scope(|| restore(&store, &mut core, start))?;
+                Some(Box::new(crate::durable::Durable::new(store)))
             }
             None => None,
         };
@@ -328,14 +327,22 @@ impl<R: Runtime> ClientBuilder<R> {
     }
 }
 
+/// Q5: give `core` back what the last run left in `store`, in order, under the old ids and
+/// keys, before it connects.
 #[cfg(feature = "store")]
-impl From<crate::durable::RestoreFailed> for BuildError {
-    fn from(e: crate::durable::RestoreFailed) -> Self {
-        match e {
-            crate::durable::RestoreFailed::Store(e) => BuildError::Store(e),
-            crate::durable::RestoreFailed::Restore(e) => BuildError::Restore(e),
-        }
+fn restore(
+    store: &im_store::Store,
+    core: &mut im_proto::Client,
+    now: im_proto::Instant,
+) -> Result<(), BuildError> {
+    let stored = store.load()?;
+    if !stored.is_empty() {
+        tracing::debug!(messages = stored.len(), "restoring the outbox");
     }
+    for message in stored {
+        core.restore(now, message.id, message.key, message.message)?;
+    }
+    Ok(())
 }
 
 /// Client ids: 1, 2, 3, … in the order clients are built in this process.

@@ -1,10 +1,10 @@
 //! Q5 durable: the driver's side of a client opened with an `im_store::Store`. The core stays
 //! pure; this keeps the store in step with it: every accepted message is put before `send`
-//! returns, every reported fate forgets one, and what the last run left is restored first.
+//! returns, every reported fate forgets one, and the builder restores what the last run left first.
 
-use im_proto::{Event, Instant, OutgoingMessage, RestoreError, SendError, SendId};
-use im_store::{Store, StoreError};
-use tracing::{debug, warn};
+use im_proto::{Event, Instant, OutgoingMessage, SendError, SendId};
+use im_store::Store;
+use tracing::warn;
 
 pub(crate) struct Durable {
     store: Store,
@@ -13,23 +13,12 @@ pub(crate) struct Durable {
 }
 
 impl Durable {
-    /// Give `core` back what the last run left, in order, under the old ids and keys.
-    pub fn restore(
-        store: Store,
-        core: &mut im_proto::Client,
-        now: Instant,
-    ) -> Result<Durable, RestoreFailed> {
-        let stored = store.load()?;
-        if !stored.is_empty() {
-            debug!(messages = stored.len(), "restoring the outbox");
-        }
-        for message in stored {
-            core.restore(now, message.id, message.key, message.message)?;
-        }
-        Ok(Durable {
+    /// Keep `store` in step with a core that has taken back what it held (the builder restores it first).
+    pub fn new(store: Store) -> Durable {
+        Durable {
             store,
             forget: Vec::new(),
-        })
+        }
     }
 
     /// Put `message` in the store under the id and key the core will give it, then hand it
@@ -100,24 +89,5 @@ impl Durable {
         if let Err(e) = self.store.sync() {
             warn!(error = %e, "the store could not sync at close");
         }
-    }
-}
-
-/// Why the last run's messages could not be taken back (the builder's `BuildError` says it).
-#[derive(Debug)]
-pub(crate) enum RestoreFailed {
-    Store(StoreError),
-    Restore(RestoreError),
-}
-
-impl From<StoreError> for RestoreFailed {
-    fn from(e: StoreError) -> Self {
-        RestoreFailed::Store(e)
-    }
-}
-
-impl From<RestoreError> for RestoreFailed {
-    fn from(e: RestoreError) -> Self {
-        RestoreFailed::Restore(e)
     }
 }
