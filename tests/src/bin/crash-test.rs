@@ -22,8 +22,8 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
@@ -197,14 +197,19 @@ async fn child(args: &Args, store: &Path) -> Result<(), String> {
 
 // ----- the parent -----
 
-/// What a receiving client saw: each message's number, in arrival order.
+/// What a receiving client saw: each message's number, in arrival order. Watched, so that the
+/// parent waits for what it needs rather than polling.
 #[derive(Default)]
 struct Received {
-    numbers: Mutex<Vec<u64>>,
-    subscribed: AtomicUsize,
+    subscribed: bool,
+    numbers: Vec<u64>,
+    distinct: BTreeSet<u64>,
 }
 
-async fn receiver(vendor: Vendor, url: &str) -> Result<(Client, Arc<Received>), String> {
+async fn receiver(
+    vendor: Vendor,
+    url: &str,
+) -> Result<(Client, tokio::sync::watch::Receiver<Received>), String> {
     let builder = Client::builder().endpoint(url);
     let builder = match vendor {
         Vendor::Livechat => builder.protocol(LiveChat::new(1, RECEIVER, KEY)),
@@ -212,33 +217,33 @@ async fn receiver(vendor: Vendor, url: &str) -> Result<(Client, Arc<Received>), 
     };
     let (client, mut events) = builder.connect().map_err(|e| e.to_string())?;
     client.subscribe(CHANNEL).map_err(|e| e.to_string())?;
-    let received = Arc::new(Received::default());
-    let seen = received.clone();
+    let (seen, mut received) = tokio::sync::watch::channel(Received::default());
     tokio::spawn(async move {
         while let Some(event) = events.next().await {
             match event {
-                Event::Subscribed { .. } => {
-                    seen.subscribed.fetch_add(1, Ordering::SeqCst);
-                }
+                Event::Subscribed { .. } => seen.send_modify(|r| r.subscribed = true),
                 Event::Message(m) => {
                     let value: Value = match serde_json::from_slice(m.body.as_bytes()) {
                         Ok(v) => v,
                         Err(e) => panic!("receiver: a body that is not JSON: {e}"),
                     };
                     if let Some(n) = value["n"].as_u64() {
-                        seen.numbers.lock().unwrap().push(n);
+                        seen.send_modify(|r| {
+                            r.numbers.push(n);
+                            r.distinct.insert(n);
+                        });
                     }
                 }
                 _ => {}
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while received.subscribed.load(Ordering::SeqCst) == 0 {
-        if Instant::now() > deadline {
-            return Err("the receiver never subscribed".into());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let subscribed =
+        tokio::time::timeout(Duration::from_secs(10), received.wait_for(|r| r.subscribed))
+            .await
+            .is_ok_and(|r| r.is_ok());
+    if !subscribed {
+        return Err("the receiver never subscribed".into());
     }
     Ok((client, received))
 }
@@ -361,7 +366,7 @@ async fn one_vendor(args: &Args, vendor: Vendor, rng: &mut Rng) -> Result<(), St
             url
         }
     };
-    let (receiver_client, received) = receiver(vendor, &url).await?;
+    let (receiver_client, mut received) = receiver(vendor, &url).await?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = dir.path().join("outbox.sqlite3");
     let started = Instant::now();
@@ -374,15 +379,16 @@ async fn one_vendor(args: &Args, vendor: Vendor, rng: &mut Rng) -> Result<(), St
     .map_err(|e| e.to_string())??;
     // Everything accepted must arrive; give the last ones time to cross.
     let want = run.accepted.len();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let distinct = loop {
-        let distinct: BTreeSet<u64> = received.numbers.lock().unwrap().iter().copied().collect();
-        if distinct.len() >= want || Instant::now() > deadline {
-            break distinct;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // A timeout is not an error here: what is missing is counted and reported below.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        received.wait_for(|r| r.distinct.len() >= want),
+    )
+    .await;
+    let (numbers, distinct) = {
+        let r = received.borrow();
+        (r.numbers.clone(), r.distinct.clone())
     };
-    let numbers = received.numbers.lock().unwrap().clone();
     let duplicates = numbers.len() - distinct.len();
     // Order: the first arrival of each number comes after the first arrival of every lower one.
     let mut first = BTreeSet::new();
