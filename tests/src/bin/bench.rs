@@ -224,25 +224,21 @@ async fn durable_send(
     dir: &std::path::Path,
     user: u64,
 ) -> Duration {
-    let mut builder = im_tokio::Client::builder()
+    let config = im_proto::Config::builder()
         .endpoint(url)
-        .protocol(LiveChat::new(1, user, KEY))
         .limits(
             im_proto::Limits::default()
                 .outbox_messages(n + 1)
                 .outbox_bytes(64 << 20),
         )
-        .seed(user);
+        .build()
+        .unwrap();
+    let mut builder = im_driver::ClientBuilder::<im_tokio::Tokio>::default();
     if let Some(policy) = policy {
         let path = dir.join(format!("outbox-{user}.sqlite3"));
         builder = builder.store(im_tokio::Store::open(&path, policy).unwrap());
     }
-    let (client, mut events) = builder.connect().unwrap();
-    while let Some(e) = events.recv().await {
-        if matches!(e, im_proto::Event::Connected { .. }) {
-            break;
-        }
-    }
+    let (client, mut events) = im_connected_on(builder, Arc::new(config), user).await;
     // The acks are read as they come, and at most WINDOW messages wait for theirs, as a
     // well-behaved sender does (one that sends 20,000 in a loop without ever yielding starves
     // its own reader: README, noticed).
