@@ -77,10 +77,10 @@ pub use im_driver::api::*;
 pub use im_proto::LiveChat;
 #[cfg(feature = "mqtt")]
 pub use im_proto::Mqtt;
-#[cfg(feature = "nats")]
-pub use im_proto::Nats;
 #[cfg(feature = "socketio")]
 pub use im_proto::SocketIo;
+#[cfg(feature = "nats")]
+pub use im_proto::{JetStream, Nats};
 
 /// async-io's reactor and timers, and an executor for the clients' tasks: by default
 /// async-std's (feature `async-std`, on by default), which runs on every core; or the executor

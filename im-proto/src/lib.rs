@@ -241,7 +241,7 @@ pub use protocols::livechat::LiveChat;
 #[cfg(feature = "mqtt")]
 pub use protocols::mqtt::Mqtt;
 #[cfg(feature = "nats")]
-pub use protocols::nats::Nats;
+pub use protocols::nats::{JetStream, Nats};
 #[cfg(feature = "socketio")]
 pub use protocols::socketio::SocketIo;
 pub use text::Text;

@@ -1727,10 +1727,10 @@ proptest! {
     }
 
     /// The rules that hold whatever the wire, under each real vendor's protocol against a
-    /// scripted server that speaks it (livechat in both dialects, MQTT, Socket.IO, NATS): the
-    /// same operations as the toy's properties, each vendor's own frames. R4 no zombie, R5 one
-    /// transport, H2 dead link at its deadline, Q1 bounded (every step), Q4 every message
-    /// accounted, and no deadline left overdue.
+    /// scripted server that speaks it (livechat in both dialects, MQTT, Socket.IO, NATS core and
+    /// JetStream): the same operations as the toy's properties, each vendor's own frames. R4 no
+    /// zombie, R5 one transport, H2 dead link at its deadline, Q1 bounded (every step), Q4 every
+    /// message accounted, and no deadline left overdue.
     #[test]
     fn every_vendor_keeps_the_rules(
         vendor in prop::sample::select(Vendor::REAL.to_vec()),
@@ -1775,7 +1775,10 @@ fn every_scripted_vendor_gets_ready_and_carries_messages() {
             run.apply(&Op::Advance(Duration::from_millis(500)));
         }
         assert_eq!(run.h.client.state(), im_proto::State::Ready, "{vendor:?}");
-        let acked = matches!(vendor, Vendor::LiveChatIm | Vendor::Mqtt | Vendor::SocketIo);
+        let acked = matches!(
+            vendor,
+            Vendor::LiveChatIm | Vendor::Mqtt | Vendor::SocketIo | Vendor::JetStream
+        );
         let fate = run.h.events().find(|e| {
             matches!(
                 e,

@@ -144,10 +144,10 @@ pub use im_driver::api::*;
 pub use im_proto::LiveChat;
 #[cfg(feature = "mqtt")]
 pub use im_proto::Mqtt;
-#[cfg(feature = "nats")]
-pub use im_proto::Nats;
 #[cfg(feature = "socketio")]
 pub use im_proto::SocketIo;
+#[cfg(feature = "nats")]
+pub use im_proto::{JetStream, Nats};
 
 /// The tokio runtime, as `im-driver` needs it. By default a client's task goes to the runtime
 /// `connect()` is called in; [`Tokio::with_handle`] names one, so clients can be started from

@@ -97,10 +97,10 @@ mod browser {
     pub use im_proto::LiveChat;
     #[cfg(feature = "mqtt")]
     pub use im_proto::Mqtt;
-    #[cfg(feature = "nats")]
-    pub use im_proto::Nats;
     #[cfg(feature = "socketio")]
     pub use im_proto::SocketIo;
+    #[cfg(feature = "nats")]
+    pub use im_proto::{JetStream, Nats};
 
     /// The browser, as `im-driver` needs it: tasks on the page's promise queue, timers on
     /// `setTimeout`, the clock of `performance.now()`, sockets from `new WebSocket(..)`.

@@ -275,12 +275,23 @@ impl SocketIoServer {
 pub struct NatsCluster {
     nodes: Vec<Option<Daemon>>,
     ws_ports: Vec<u16>,
+    client_ports: Vec<u16>,
     dir: PathBuf,
 }
 
 impl NatsCluster {
     /// Start `n` nodes routed to each other.
     pub fn start(n: usize) -> NatsCluster {
+        Self::launch(n, false)
+    }
+
+    /// Start `n` nodes routed to each other, each with JetStream on (its store in a temp
+    /// dir); streams are added with [`add_stream`](Self::add_stream).
+    pub fn start_jetstream(n: usize) -> NatsCluster {
+        Self::launch(n, true)
+    }
+
+    fn launch(n: usize, jetstream: bool) -> NatsCluster {
         let binary = require("nats-server");
         let dir =
             std::env::temp_dir().join(format!("im-nats-{}-{}", std::process::id(), free_port()));
@@ -297,13 +308,30 @@ impl NatsCluster {
                 .map(|(_, (_, _, r))| format!("nats-route://127.0.0.1:{r}"))
                 .collect();
             let config = dir.join(format!("node{i}.conf"));
+            let store = dir.join(format!("js{i}"));
+            let js = if jetstream {
+                format!(
+                    "jetstream {{ store_dir: {:?} }}\n",
+                    store.display().to_string()
+                )
+            } else {
+                String::new()
+            };
+            // A lone JetStream node must not be configured as a cluster (it would wait for
+            // routes to elect a leader with).
+            let cluster = if n > 1 {
+                format!(
+                    "cluster {{ name: im, host: 127.0.0.1, port: {route}, routes: [{}] }}\n",
+                    routes.join(", ")
+                )
+            } else {
+                String::new()
+            };
             std::fs::write(
                 &config,
                 format!(
                     "server_name: node{i}\nhost: 127.0.0.1\nport: {client}\n\
-                     websocket {{ host: 127.0.0.1, port: {ws}, no_tls: true }}\n\
-                     cluster {{ name: im, host: 127.0.0.1, port: {route}, routes: [{}] }}\n",
-                    routes.join(", ")
+                     websocket {{ host: 127.0.0.1, port: {ws}, no_tls: true }}\n{cluster}{js}"
                 ),
             )
             .expect("write nats config");
@@ -317,13 +345,89 @@ impl NatsCluster {
         NatsCluster {
             nodes,
             ws_ports: ports.iter().map(|p| p.1).collect(),
+            client_ports: ports.iter().map(|p| p.0).collect(),
             dir,
         }
+    }
+
+    /// Add a stream as an operator would (`nats stream add`): `subjects`, file storage,
+    /// `replicas` copies. Asked of a live node's client port until JetStream answers (a
+    /// cluster elects its JetStream leader a few seconds after it starts); panics after 30 s.
+    pub fn add_stream(&self, name: &str, subjects: &[&str], replicas: usize) {
+        let config = serde_json::json!({
+            "name": name, "subjects": subjects, "num_replicas": replicas, "storage": "file",
+        });
+        self.api(
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            &config.to_string(),
+        );
+    }
+
+    /// Delete a durable consumer, as an operator would (`nats consumer rm`).
+    pub fn delete_consumer(&self, stream: &str, consumer: &str) {
+        self.api(&format!("$JS.API.CONSUMER.DELETE.{stream}.{consumer}"), "");
+    }
+
+    /// One JetStream API request over the plain NATS protocol, asked again until it succeeds.
+    fn api(&self, subject: &str, body: &str) {
+        use std::io::{Read, Write};
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let Some(port) = self
+                .nodes
+                .iter()
+                .zip(&self.client_ports)
+                .find_map(|(node, port)| node.as_ref().map(|_| *port))
+            else {
+                panic!("no node of the cluster is running");
+            };
+            let answer = (|| -> std::io::Result<String> {
+                let mut conn = TcpStream::connect(("127.0.0.1", port))?;
+                conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+                write!(
+                    conn,
+                    "CONNECT {{\"verbose\":false}}\r\nSUB _INBOX.setup 1\r\n\
+                     PUB {subject} _INBOX.setup {}\r\n{body}\r\n",
+                    body.len()
+                )?;
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Until the answer's payload is in (it ends the stream of operations we wait for).
+                loop {
+                    let n = conn.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got);
+                    if let Some(at) = text.find("MSG _INBOX.setup") {
+                        if text[at..].matches("\r\n").count() >= 2 {
+                            return Ok(text[at.saturating_sub(1)..].to_string());
+                        }
+                    }
+                }
+                Ok(String::from_utf8_lossy(&got).into_owned())
+            })();
+            match answer {
+                // An `HMSG` answer is a status (503: no JetStream leader yet).
+                Ok(text) if !got_status(&text) && !text.contains("\"error\"") => return,
+                Ok(text) => last = text,
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("JetStream did not do {subject} within 30 s; last answer: {last}");
     }
 
     /// Node `i`'s WebSocket URL.
     pub fn url(&self, i: usize) -> String {
         format!("ws://127.0.0.1:{}", self.ws_ports[i])
+    }
+
+    /// Node `i`'s WebSocket port.
+    pub fn ws_port(&self, i: usize) -> u16 {
+        self.ws_ports[i]
     }
 
     /// SIGKILL node `i`.
@@ -332,6 +436,11 @@ impl NatsCluster {
             node.kill();
         }
     }
+}
+
+/// Whether a JetStream API answer read by `NatsCluster::api` is a header status.
+fn got_status(answer: &str) -> bool {
+    answer.starts_with("HMSG") || !answer.contains("MSG _INBOX.setup")
 }
 
 impl Drop for NatsCluster {

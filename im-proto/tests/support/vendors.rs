@@ -1,12 +1,12 @@
 //! Scripted servers that speak each real vendor's protocol, for running the rule properties
-//! (`tests/rules.rs`) against livechat (both dialects), MQTT, Socket.IO and NATS as well as the
-//! toy protocol: the same operations, the same checks, each vendor's own frames.
+//! (`tests/rules.rs`) against livechat (both dialects), MQTT, Socket.IO and NATS (core and
+//! JetStream) as well as the toy protocol: the same operations, the same checks, each vendor's own frames.
 
 use std::time::Duration;
 
 use im_proto::protocols::mqtt::Packet;
 use im_proto::sim::Reply;
-use im_proto::{Frame, HeartbeatMode, LiveChat, Mqtt, Nats, Protocol, SocketIo};
+use im_proto::{Frame, HeartbeatMode, JetStream, LiveChat, Mqtt, Nats, Protocol, SocketIo};
 
 /// Which protocol a property runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum Vendor {
     Mqtt,
     SocketIo,
     Nats,
+    /// NATS with JetStream: acked publishes, a durable consumer per subscription.
+    JetStream,
 }
 
 /// What the server does with the client's frames, as a property sets it.
@@ -41,12 +43,13 @@ fn mqtt(packet: Packet) -> Frame {
 }
 
 impl Vendor {
-    pub const REAL: [Vendor; 5] = [
+    pub const REAL: [Vendor; 6] = [
         Vendor::LiveChatIm,
         Vendor::LiveChatSeed,
         Vendor::Mqtt,
         Vendor::SocketIo,
         Vendor::Nats,
+        Vendor::JetStream,
     ];
 
     pub fn protocol(self) -> Box<dyn Protocol> {
@@ -56,6 +59,7 @@ impl Vendor {
             Vendor::Mqtt => Box::new(Mqtt::new("props")),
             Vendor::SocketIo => Box::new(SocketIo::new().ack_emits(true)),
             Vendor::Nats => Box::new(Nats::new("props")),
+            Vendor::JetStream => Box::new(Nats::new("props").jetstream(JetStream::new("S"))),
         }
     }
 
@@ -83,8 +87,9 @@ impl Vendor {
                 SIO_PING.0.as_millis(),
                 SIO_PING.1.as_millis()
             ))],
-            Vendor::Nats => vec![Frame::Binary(
-                b"INFO {\"server_id\":\"props\",\"max_payload\":1048576}\r\n".to_vec(),
+            Vendor::Nats | Vendor::JetStream => vec![Frame::Binary(
+                b"INFO {\"server_id\":\"props\",\"client_id\":7,\"max_payload\":1048576}\r\n"
+                    .to_vec(),
             )],
         }
     }
@@ -145,13 +150,32 @@ impl Vendor {
                 }
                 vec![Reply::text(format!("43{digits}[]"))]
             }
-            (Vendor::Nats, Frame::Binary(bytes)) => {
+            (Vendor::Nats | Vendor::JetStream, Frame::Binary(bytes)) => {
                 let ops = String::from_utf8_lossy(bytes);
+                let mut replies = Vec::new();
                 if ops.contains("PING\r\n") && !b.mute_pongs {
-                    vec![Reply::Frame(Frame::Binary(b"PONG\r\n".to_vec()))]
-                } else {
-                    vec![]
+                    replies.push(Reply::Frame(Frame::Binary(b"PONG\r\n".to_vec())));
                 }
+                // JetStream's answers, on the reply subject of each request: a publish ack
+                // (`HPUB subject reply …`), a consumer (`PUB $JS.API.CONSUMER… reply …`).
+                for line in ops.split("\r\n") {
+                    let words: Vec<&str> = line.split(' ').collect();
+                    let answer = match words.as_slice() {
+                        ["HPUB", _, reply, _, _] if !b.drop_acks => {
+                            Some((*reply, r#"{"stream":"S", "seq":1}"#))
+                        }
+                        ["PUB", api, reply, _] if api.starts_with("$JS.API.CONSUMER.") => {
+                            Some((*reply, r#"{"name":"c","created":"2026-12-07T00:00:00Z"}"#))
+                        }
+                        _ => None,
+                    };
+                    if let Some((reply, body)) = answer {
+                        replies.push(Reply::Frame(Frame::Binary(
+                            format!("MSG {reply} 1 {}\r\n{body}\r\n", body.len()).into_bytes(),
+                        )));
+                    }
+                }
+                replies
             }
             _ => vec![],
         }
@@ -163,7 +187,7 @@ impl Vendor {
             Vendor::Toy => Some(text("KICK")),
             Vendor::LiveChatIm | Vendor::LiveChatSeed => Some(text(r#"{"cmd":"conn_close"}"#)),
             Vendor::SocketIo => Some(text("41")),
-            Vendor::Nats => Some(Frame::Binary(
+            Vendor::Nats | Vendor::JetStream => Some(Frame::Binary(
                 b"-ERR 'Authorization Violation'\r\n".to_vec(),
             )),
             Vendor::Mqtt => None,
@@ -198,6 +222,10 @@ impl Vendor {
             }),
             Vendor::SocketIo => text(r#"42["ch0","hello"]"#),
             Vendor::Nats => Frame::Binary(b"MSG ch0 1 5\r\nhello\r\n".to_vec()),
+            // A consumer's delivery, acked by its reply subject.
+            Vendor::JetStream => {
+                Frame::Binary(b"MSG ch0 1 $JS.ACK.S.c.1.9.9.0.0 5\r\nhello\r\n".to_vec())
+            }
         }
     }
 
@@ -206,7 +234,7 @@ impl Vendor {
         match self {
             Vendor::Toy => text("SPING"),
             Vendor::SocketIo => text("2"),
-            Vendor::Nats => Frame::Binary(b"PING\r\n".to_vec()),
+            Vendor::Nats | Vendor::JetStream => Frame::Binary(b"PING\r\n".to_vec()),
             // No server ping in these: any frame proves liveness (H3).
             Vendor::LiveChatIm | Vendor::LiveChatSeed => text(r#"{"cmd":"wd_heartbeat"}"#),
             Vendor::Mqtt => mqtt(Packet::PingResp),
@@ -217,7 +245,7 @@ impl Vendor {
     pub fn garbage(self) -> Frame {
         match self {
             Vendor::Mqtt | Vendor::Toy => Frame::Binary(vec![0xff, 0x00, 0x13]),
-            Vendor::Nats => Frame::Binary(b"BOGUS\r\n".to_vec()),
+            Vendor::Nats | Vendor::JetStream => Frame::Binary(b"BOGUS\r\n".to_vec()),
             _ => text("{garbage"),
         }
     }

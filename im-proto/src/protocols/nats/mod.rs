@@ -6,6 +6,15 @@
 //! acks): a message is `Sent` once handed to the socket. `INFO.connect_urls` (the cluster's
 //! WebSocket endpoints) feed endpoint rotation (R7). `-ERR` for authorization is fatal;
 //! `'Stale Connection'` reconnects; other errors are reported.
+//!
+//! With [`Nats::jetstream`] the same connection speaks JetStream: publishes are acked by the
+//! stream and deduplicated by their idempotency key, and each subscription is a durable
+//! consumer that replays what the client missed across reconnects, failovers and restarts
+//! (see [`jetstream`]).
+
+pub mod jetstream;
+
+pub use jetstream::JetStream;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,7 +23,7 @@ use web_time::Instant;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::message::{Body, Delivery, Message, OutgoingMessage};
+use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
 use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
 use crate::transport::{Endpoint, Frame};
 
@@ -34,6 +43,11 @@ pub struct Nats {
     sids: HashMap<String, u64>,
     /// Scheme for discovered endpoints (`wss` when the first endpoint was).
     secure: bool,
+    /// JetStream, when the client speaks it.
+    js: Option<jetstream::Session>,
+    /// This connection's reply subject prefix (JetStream's answers come to `<inbox>.<what>`),
+    /// made of the server's id and the connection's id there, so no other client shares it.
+    inbox: String,
 }
 
 enum Auth {
@@ -50,6 +64,10 @@ struct Info {
     connect_urls: Vec<String>,
     #[serde(default)]
     ws_connect_urls: Vec<String>,
+    #[serde(default)]
+    server_id: String,
+    #[serde(default)]
+    client_id: u64,
 }
 
 impl Nats {
@@ -63,7 +81,17 @@ impl Nats {
             next_sid: 0,
             sids: HashMap::new(),
             secure: false,
+            js: None,
+            inbox: String::new(),
         }
+    }
+
+    /// Speak JetStream on this connection: publishes stored and acked by the stream
+    /// (at-least-once, deduplicated by idempotency key), subscriptions as durable consumers
+    /// that replay what was missed. See [`JetStream`] and the [module docs](self).
+    pub fn jetstream(mut self, settings: JetStream) -> Self {
+        self.js = Some(jetstream::Session::new(settings));
+        self
     }
 
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
@@ -74,6 +102,12 @@ impl Nats {
     pub fn with_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.auth = Some(Auth::User(user.into(), password.into()));
         self
+    }
+
+    /// The durable JetStream consumer this client uses for `channel` (what `nats consumer
+    /// info` shows an operator), or `None` without JetStream.
+    pub fn consumer_name(&self, channel: &str) -> Option<String> {
+        Some(self.js.as_ref()?.durable(&self.name, channel))
     }
 
     /// Discovered endpoints use `wss://` (default `ws://`; any `wss://` endpoint the client
@@ -174,6 +208,13 @@ impl Nats {
                     cx.emit(ProtocolEvent::Endpoints(found));
                 }
                 if !self.sent_connect {
+                    let id: String = info
+                        .server_id
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .take(64)
+                        .collect();
+                    self.inbox = format!("_INBOX.im{id}-{}", info.client_id);
                     self.sent_connect = true;
                     self.handshaking = true;
                     cx.transmit(self.connect());
@@ -186,6 +227,11 @@ impl Nats {
             "PONG" => {
                 if self.handshaking {
                     self.handshaking = false;
+                    if self.js.is_some() {
+                        // Answers to publishes and consumer requests, before anything is sent.
+                        let sid = self.take_sid();
+                        cx.transmit(Self::op(format!("SUB {}.> {sid}\r\n", self.inbox)));
+                    }
                     cx.emit(ProtocolEvent::Ready);
                 } else {
                     cx.emit(ProtocolEvent::Pong);
@@ -212,25 +258,25 @@ impl Nats {
                 }
             }
             "MSG" | "HMSG" => {
-                let subject = words
-                    .next()
-                    .ok_or_else(|| ProtocolError::Malformed("NATS: MSG without subject".into()))?;
+                // MSG subject sid [reply] size; HMSG subject sid [reply] header_size size.
+                let parts: Vec<&str> = line.split_ascii_whitespace().collect();
+                let sizes = if head == "HMSG" { 2 } else { 1 };
+                if !(3 + sizes..=4 + sizes).contains(&parts.len()) {
+                    return Err(ProtocolError::Malformed(format!("NATS: {head} line")));
+                }
+                let reply = (parts.len() == 4 + sizes).then(|| parts[3]);
                 let mut payload = payload.unwrap_or_default();
+                let mut status = None;
                 if head == "HMSG" {
-                    // HMSG subject sid [reply] hdr_len total_len: drop the header block.
-                    let parts: Vec<&str> = line.split_ascii_whitespace().collect();
-                    let hdr: usize = parts
-                        .get(parts.len().saturating_sub(2))
-                        .and_then(|n| n.parse().ok())
+                    let hdr: usize = parts[parts.len() - 2]
+                        .parse()
+                        .ok()
                         .filter(|h| *h <= payload.len())
                         .ok_or_else(|| ProtocolError::Malformed("NATS: HMSG header size".into()))?;
+                    status = header_status(&payload[..hdr]);
                     payload.drain(..hdr);
                 }
-                let body = match String::from_utf8(payload) {
-                    Ok(text) => Body::Text(text),
-                    Err(e) => Body::Binary(e.into_bytes()),
-                };
-                cx.emit(ProtocolEvent::Message(Message::new(subject, body)));
+                self.on_message(cx, parts[1], reply, status, payload);
             }
             _ => {
                 return Err(ProtocolError::Violation(format!(
@@ -240,6 +286,116 @@ impl Nats {
         }
         Ok(())
     }
+}
+
+impl Nats {
+    fn take_sid(&mut self) -> u64 {
+        let sid = self.next_sid;
+        // Per connection and one per subject: 2^64 subscriptions never come, and a wrap would
+        // reuse ids long forgotten rather than panic.
+        self.next_sid = self.next_sid.wrapping_add(1);
+        sid
+    }
+
+    /// A delivered message: an answer to a JetStream request, a JetStream delivery (handed
+    /// over, then acked), or a core message.
+    fn on_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        subject: &str,
+        reply: Option<&str>,
+        status: Option<u16>,
+        payload: Vec<u8>,
+    ) {
+        if let Some(js) = &mut self.js {
+            let answer = subject
+                .strip_prefix(self.inbox.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .filter(|_| !self.inbox.is_empty());
+            if let Some(what) = answer {
+                match jetstream::Reply::parse(what) {
+                    Some(jetstream::Reply::Publish(id)) => {
+                        match jetstream::read_reply(status, &payload) {
+                            Ok(_) => {
+                                js.stored();
+                                cx.emit(ProtocolEvent::Acked(SendId(id)));
+                            }
+                            // Not acked: the core sends it again after its ack timeout, under
+                            // the same `Nats-Msg-Id`, which the stream stores once.
+                            Err(
+                                jetstream::Refusal::Transient(why) | jetstream::Refusal::Final(why),
+                            ) => {
+                                if let Some(why) = js.report_refusal(why) {
+                                    cx.emit(ProtocolEvent::Error(ProtocolError::Server(format!(
+                                        "JetStream did not store a message: {why}"
+                                    ))));
+                                }
+                            }
+                        }
+                    }
+                    Some(jetstream::Reply::Consumer(n)) => {
+                        let answer = jetstream::read_reply(status, &payload);
+                        let outcome = js.consumer_answer(n, &self.name, answer);
+                        match outcome {
+                            Some(jetstream::ConsumerAnswer::Bound { channel, recreated }) => {
+                                if recreated {
+                                    cx.emit(ProtocolEvent::Gap {
+                                        reason: format!(
+                                            "the JetStream consumer for {channel:?} was lost on \
+                                             the server and made anew: what it held is gone"
+                                        ),
+                                    });
+                                }
+                                cx.emit(ProtocolEvent::Subscribed(channel));
+                            }
+                            Some(jetstream::ConsumerAnswer::Refused { channel, why }) => {
+                                cx.emit(ProtocolEvent::SubscribeRefused {
+                                    channel,
+                                    reason: why,
+                                });
+                            }
+                            Some(jetstream::ConsumerAnswer::Later) | None => {}
+                        }
+                    }
+                    None => {}
+                }
+                return;
+            }
+            if let Some(delivered) = reply.and_then(jetstream::Delivered::parse) {
+                if !js.already_handed_over(&delivered) {
+                    let seq = delivered.stream_seq;
+                    cx.emit(ProtocolEvent::Message(
+                        Message::new(subject, body(payload)).with_id(seq.to_string()),
+                    ));
+                }
+                // Acked once handed over (or recognised as handed over before).
+                if let Some(ack) = reply {
+                    cx.transmit(Self::op(format!("PUB {ack} 0\r\n\r\n")));
+                }
+                return;
+            }
+        }
+        cx.emit(ProtocolEvent::Message(Message::new(subject, body(payload))));
+    }
+}
+
+/// A payload as text when it is UTF-8, else as bytes.
+fn body(payload: Vec<u8>) -> Body {
+    match String::from_utf8(payload) {
+        Ok(text) => Body::Text(text),
+        Err(e) => Body::Binary(e.into_bytes()),
+    }
+}
+
+/// The status of an `HMSG` header block (`NATS/1.0 503`), if it has one.
+fn header_status(block: &[u8]) -> Option<u16> {
+    let first = block.split(|b| *b == b'\r').next()?;
+    let text = std::str::from_utf8(first).ok()?;
+    text.strip_prefix("NATS/1.0")?
+        .split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 impl fmt::Debug for Nats {
@@ -282,6 +438,9 @@ impl Protocol for Nats {
         self.handshaking = false;
         self.next_sid = 1;
         self.sids.clear();
+        if let Some(js) = &mut self.js {
+            js.on_open();
+        }
     }
 
     fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
@@ -330,16 +489,23 @@ impl Protocol for Nats {
     }
 
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
-        if msg.delivery == Some(Delivery::AtLeastOnce) {
+        if self.js.is_none() && msg.delivery == Some(Delivery::AtLeastOnce) {
             return Err(EncodeError::Unsupported {
                 protocol: "nats",
-                what: "acknowledge a publish (NATS core is at-most-once)",
+                what: "acknowledge a publish (NATS core is at-most-once; JetStream acks)",
             });
         }
         if msg.retain {
             return Err(EncodeError::Unsupported {
                 protocol: "nats",
                 what: "retain a message",
+            });
+        }
+        if self.js.is_some() && msg.key.as_deref().is_some_and(|k| k.contains(['\r', '\n'])) {
+            // The key travels in a header line.
+            return Err(EncodeError::Unsupported {
+                protocol: "nats",
+                what: "carry an idempotency key with a line break",
             });
         }
         check_subject(&msg.channel, false)
@@ -350,38 +516,74 @@ impl Protocol for Nats {
 
 /// The frames the [`Protocol`] methods transmit: the vendor's codec, callable on its own.
 impl Nats {
-    /// The frame [`Protocol::on_heartbeat`] transmits.
+    /// The frame [`Protocol::on_heartbeat`] transmits: a `PING`, with the JetStream consumer
+    /// requests refused for now (no leader during a failover) asked again.
     pub fn heartbeat_frame(&mut self, _now: Instant) -> Frame {
-        Self::op("PING\r\n".into())
+        let mut ops = String::from("PING\r\n");
+        if let Some(js) = &mut self.js {
+            for channel in js.take_retries() {
+                if self.sids.contains_key(&channel) {
+                    let durable = js.durable(&self.name, &channel);
+                    ops.push_str(&js.create_consumer(&self.inbox, &durable, &channel));
+                }
+            }
+        }
+        Self::op(ops)
     }
 
     /// The frame [`Protocol::on_send`] transmits for `msg`, and whether the server will ack it.
+    /// With JetStream a message is published for the stream's ack unless it asked for
+    /// at-most-once, its idempotency key in the `Nats-Msg-Id` header.
     pub fn encode_message(
         &mut self,
         msg: &OutgoingMessage,
-        _send: SendInfo<'_>,
+        send: SendInfo<'_>,
     ) -> Result<(Delivery, Frame), EncodeError> {
         self.validate(msg)?;
         let payload = msg.body.as_bytes();
+        let acked = self.js.is_some() && msg.delivery != Some(Delivery::AtMostOnce);
+        if acked {
+            let headers = format!("NATS/1.0\r\nNats-Msg-Id: {}\r\n\r\n", send.key);
+            let mut out = format!(
+                "HPUB {} {}.p{} {} {}\r\n{headers}",
+                msg.channel,
+                self.inbox,
+                send.id.0,
+                headers.len(),
+                headers.len() + payload.len()
+            )
+            .into_bytes();
+            out.extend_from_slice(payload);
+            out.extend_from_slice(b"\r\n");
+            return Ok((Delivery::AtLeastOnce, Frame::Binary(out)));
+        }
         let mut out = format!("PUB {} {}\r\n", msg.channel, payload.len()).into_bytes();
         out.extend_from_slice(payload);
         out.extend_from_slice(b"\r\n");
         Ok((Delivery::AtMostOnce, Frame::Binary(out)))
     }
 
-    /// The frame [`Protocol::on_subscribe`] transmits, if the vendor subscribes at all.
+    /// The frame [`Protocol::on_subscribe`] transmits, if the vendor subscribes at all. With
+    /// JetStream: the subscription to the durable consumer's delivery subject, and the request
+    /// that creates the consumer (or finds it, when it exists).
     pub fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         check_subject(channel, true)?;
-        let sid = self.next_sid;
-        // Per connection and one per subject: 2^64 subscriptions never come, and a wrap would
-        // reuse ids long forgotten rather than panic.
-        self.next_sid = self.next_sid.wrapping_add(1);
+        let sid = self.take_sid();
         self.sids.insert(channel.to_owned(), sid);
-        Ok(Some(Self::op(format!("SUB {channel} {sid}\r\n"))))
+        let Some(js) = &mut self.js else {
+            return Ok(Some(Self::op(format!("SUB {channel} {sid}\r\n"))));
+        };
+        let durable = js.durable(&self.name, channel);
+        let deliver = jetstream::Session::deliver_subject(&durable);
+        let create = js.create_consumer(&self.inbox, &durable, channel);
+        Ok(Some(Self::op(format!("SUB {deliver} {sid}\r\n{create}"))))
     }
 
     /// The frame [`Protocol::on_unsubscribe`] transmits, if any.
     pub fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        if let Some(js) = &mut self.js {
+            js.forget(channel);
+        }
         Ok(self
             .sids
             .remove(channel)
