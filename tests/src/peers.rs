@@ -110,6 +110,18 @@ impl Daemon {
         self.kill();
         self.launch();
     }
+
+    /// SIGTERM, and wait until the process has exited (a graceful shutdown, done).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -TERM {} failed", child.id());
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Drop for Daemon {
@@ -197,13 +209,13 @@ impl SocketIoServer {
     /// `tutorial.js`: the Socket.IO tutorial's chat server as published (every `chat message`
     /// emitted to everyone, no acks, no rooms), with the library's default heartbeat.
     pub fn start_tutorial() -> SocketIoServer {
-        Self::launch("tutorial.js", None, None)
+        Self::launch("tutorial.js", None, vec![])
     }
 
     /// `tutorial.js` as the tutorial's "Connection state recovery" step has it
     /// (`connectionStateRecovery: {}`: sessions and missed packets kept for 2 minutes).
     pub fn start_tutorial_with_recovery() -> SocketIoServer {
-        Self::launch("tutorial.js", None, Some(("RECOVERY", "1".into())))
+        Self::launch("tutorial.js", None, vec![("RECOVERY", "1".into())])
     }
 
     /// One node of a cluster sharing rooms through Redis at `redis_url`.
@@ -215,14 +227,32 @@ impl SocketIoServer {
         Self::launch(
             "server.js",
             Some((ping_interval, ping_timeout)),
-            redis_url.map(|url| ("REDIS_URL", url)),
+            redis_url
+                .map(|url| ("REDIS_URL", url))
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    /// One node of a cluster with connection state recovery: rooms, broadcasts and sessions
+    /// shared through `@socket.io/redis-streams-adapter` at `redis_url`, so a client whose
+    /// node went away is restored by another.
+    pub fn start_with_recovery(
+        ping_interval: Duration,
+        ping_timeout: Duration,
+        redis_url: String,
+    ) -> SocketIoServer {
+        Self::launch(
+            "server.js",
+            Some((ping_interval, ping_timeout)),
+            vec![("REDIS_URL", redis_url), ("RECOVERY", "1".into())],
         )
     }
 
     fn launch(
         script: &'static str,
         ping: Option<(Duration, Duration)>,
-        env: Option<(&'static str, String)>,
+        env: Vec<(&'static str, String)>,
     ) -> SocketIoServer {
         let node = require("node");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("socketio");
@@ -235,7 +265,7 @@ impl SocketIoServer {
                 c.env("PING_INTERVAL", ping_interval.as_millis().to_string())
                     .env("PING_TIMEOUT", ping_timeout.as_millis().to_string());
             }
-            if let Some((name, value)) = &env {
+            for (name, value) in &env {
                 c.env(name, value);
             }
             c
@@ -268,6 +298,11 @@ impl SocketIoServer {
     /// Start again on the same port.
     pub fn restart(&mut self) {
         self.daemon.restart();
+    }
+
+    /// SIGTERM: the server disconnects its sockets and writes their sessions, then exits.
+    pub fn stop(&mut self) {
+        self.daemon.stop();
     }
 }
 

@@ -1,14 +1,20 @@
-//! Socket.IO on two nodes sharing rooms through `@socket.io/redis-adapter` and a real
-//! redis-server, all on free loopback ports. A client on node A receives what is sent on node
-//! B; node A is killed (SIGKILL); the client fails over to B (its second endpoint, R7),
-//! rejoins the room and keeps receiving. Socket.IO broadcasts are at-most-once: what is sent
-//! during the gap is lost, and the test prints how much.
+//! Socket.IO on two nodes sharing rooms through Redis, all on free loopback ports; a client on
+//! node A receives what is sent on node B, and node A goes away.
+//!
+//! - Without recovery (`@socket.io/redis-adapter`): node A is SIGKILLed, the client fails over
+//!   to B (its second endpoint, R7), rejoins the room and keeps receiving. Broadcasts are
+//!   at-most-once: what is sent during the gap is lost, and the test prints how much.
+//! - With connection state recovery (`@socket.io/redis-streams-adapter`, which keeps broadcasts
+//!   in a Redis stream and sessions in Redis): node A shutting down (SIGTERM) writes the
+//!   client's session, B restores it and replays what was missed, and nothing is lost. A
+//!   SIGKILLed node writes nothing: B cannot restore the session, and the client reports the
+//!   gap.
 
 use std::time::{Duration, Instant};
 
 use im_tests::wait::until;
 use im_tests::{RedisServer, SocketIoServer};
-use im_tokio::{Client, Event, ReconnectPolicy, SocketIo};
+use im_tokio::{Client, Event, ReconnectPolicy, ReportedError, SocketIo};
 
 const PING: Duration = Duration::from_millis(500);
 
@@ -110,4 +116,182 @@ async fn client_fails_over_between_nodes_sharing_rooms_through_redis() {
     assert!(received.windows(2).all(|w| w[0] < w[1]), "in order");
     reader.close().await;
     writer.close().await;
+}
+
+/// The client for the recovery cluster: both nodes as endpoints, rooms through the test app's
+/// `subscribe` event, acks on every event.
+fn recovering_client(endpoints: &[String]) -> im_tokio::ClientBuilder {
+    let mut builder = Client::builder();
+    for endpoint in endpoints {
+        builder = builder.endpoint(endpoint.as_str());
+    }
+    builder
+        .protocol(
+            SocketIo::new()
+                .room_events("subscribe", "unsubscribe")
+                .ack_emits(true),
+        )
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial(Duration::from_millis(100))
+                .max_delay(Duration::from_millis(500)),
+        )
+}
+
+/// What one failover of the recovery cluster came to.
+struct Failover {
+    published: u64,
+    received: u64,
+    duplicates: u64,
+    gap: Duration,
+    /// Numbers sent after the last one read on node A and before the first one read after it.
+    skipped: u64,
+    recovered: Option<bool>,
+    gap_reported: bool,
+}
+
+/// Two Socket.IO nodes with connection state recovery through Redis streams; a reader on node
+/// A, a writer on node B sending `messages` numbered events, acked; after 200 arrive, `end`
+/// ends node A. Waits (up to a minute) for everything the server acked, or, when the session
+/// could not be restored, for the gap to be reported and 100 messages after it.
+async fn recovery_failover(messages: u64, end: fn(&mut SocketIoServer)) -> Failover {
+    let redis = RedisServer::start();
+    let mut node_a = SocketIoServer::start_with_recovery(PING, PING, redis.url());
+    let node_b = SocketIoServer::start_with_recovery(PING, PING, redis.url());
+    let (reader, mut events) = recovering_client(&[node_a.url(), node_b.url()])
+        .connect()
+        .unwrap();
+    reader.subscribe("ticks").unwrap();
+    until(&mut events, "joined on node A", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    let (writer, mut writer_events) = recovering_client(&[node_b.url()]).connect().unwrap();
+    // The writer's fates, counted as they come (an unread event queue would stop its reads).
+    let fates = tokio::spawn(async move {
+        let mut acked = 0;
+        while acked < messages {
+            match writer_events.recv().await.expect("the writer's events") {
+                Event::Acked { .. } => acked += 1,
+                Event::Undelivered { id, reason, .. } => {
+                    panic!("message {id} undelivered: {reason:?}")
+                }
+                _ => {}
+            }
+        }
+        acked
+    });
+    let w = writer.clone();
+    let pumping = tokio::spawn(async move {
+        for n in 0..messages {
+            w.send_json("ticks", &n).unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let mut received = Vec::new();
+    until(&mut events, "200 messages sent on B, read on A", |e| {
+        received.extend(number(e));
+        received.len() >= 200
+    })
+    .await;
+    let last_before = *received.last().unwrap();
+    let ended = Instant::now();
+    end(&mut node_a);
+    let (mut gap, mut recovered, mut gap_reported) = (None, None, false);
+    let mut first_after = None;
+    let distinct = |r: &Vec<u64>| r.iter().collect::<std::collections::BTreeSet<_>>().len() as u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut after_gap = 0;
+    while distinct(&received) < messages && !(gap_reported && after_gap >= 100) {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} of {messages} a minute after the failover",
+                    distinct(&received)
+                )
+            })
+            .expect("the reader's events");
+        if number(&event).is_none() {
+            eprintln!(
+                "reader, {:?} after node A ended: {event:?}",
+                ended.elapsed()
+            );
+        }
+        match &event {
+            Event::Connected { recovered: r, .. } => recovered = Some(*r),
+            Event::Error(ReportedError::Gap { .. }) => gap_reported = true,
+            _ => {}
+        }
+        if let Some(n) = number(&event) {
+            if n > last_before + 1 && gap.is_none() {
+                gap = Some(ended.elapsed());
+            }
+            if n > last_before && first_after.is_none() {
+                first_after = Some(n);
+            }
+            after_gap += u64::from(gap_reported);
+            received.push(n);
+        }
+    }
+    pumping.await.unwrap();
+    let acked = fates.await.unwrap();
+    reader.close().await;
+    writer.close().await;
+    Failover {
+        published: acked,
+        received: distinct(&received),
+        duplicates: received.len() as u64 - distinct(&received),
+        gap: gap.unwrap_or_default(),
+        skipped: first_after.map_or(0, |n| n - last_before - 1),
+        recovered,
+        gap_reported,
+    }
+}
+
+/// Issue 20's failover line for Socket.IO: the node the reader is on shuts down (SIGTERM, as a
+/// deploy does) while a writer on the other node keeps sending; the reader's session is
+/// restored on the other node from Redis and it misses nothing.
+#[cfg_attr(
+    any(im_missing_node, im_missing_npm, im_missing_redis_server),
+    ignore = "needs node, npm and redis-server, not installed here"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_session_loses_nothing_when_its_node_shuts_down() {
+    let run = recovery_failover(1000, SocketIoServer::stop).await;
+    let lost = run.published - run.received;
+    println!(
+        "failover, Socket.IO (2 nodes, Redis streams adapter, connection state recovery, node A \
+         shut down): published {}, received {}, lost {lost}, duplicates after dedupe {}, gap {} \
+         ms, recovered {:?}",
+        run.published,
+        run.received,
+        run.duplicates,
+        run.gap.as_millis(),
+        run.recovered
+    );
+    assert_eq!(run.recovered, Some(true));
+    assert!(!run.gap_reported);
+    assert_eq!(lost, 0);
+    assert_eq!(run.duplicates, 0);
+}
+
+/// A node that is SIGKILLed cannot write its sockets' sessions: another node cannot restore
+/// them, and the reader reports the gap instead of losing messages silently.
+#[cfg_attr(
+    any(im_missing_node, im_missing_npm, im_missing_redis_server),
+    ignore = "needs node, npm and redis-server, not installed here"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_lost_with_a_killed_node_is_reported_as_a_gap() {
+    let run = recovery_failover(1000, SocketIoServer::kill).await;
+    println!(
+        "failover, Socket.IO (2 nodes, recovery, node A SIGKILLed): lost {} sent during the \
+         gap, reported as a gap: {}; gap {} ms",
+        run.skipped,
+        run.gap_reported,
+        run.gap.as_millis()
+    );
+    assert_eq!(run.recovered, Some(false));
+    assert!(run.gap_reported, "the lost session must be reported");
 }
