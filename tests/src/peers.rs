@@ -137,13 +137,37 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// Start on a free port.
+    /// Start on a free port, keeping nothing on disk.
     pub fn start() -> Mosquitto {
+        Self::launch(false)
+    }
+
+    /// Start on a free port with persistence on (its database in a temp dir): persistent
+    /// sessions and their queued QoS 1 messages outlive a restart. Mosquitto writes them on a
+    /// clean shutdown ([`restart_gracefully`](Self::restart_gracefully)); a SIGKILLed broker
+    /// loses what came since its last autosave.
+    pub fn start_persistent() -> Mosquitto {
+        Self::launch(true)
+    }
+
+    fn launch(persistent: bool) -> Mosquitto {
         let binary = require("mosquitto");
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("im-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config = dir.join("mosquitto.conf");
+        let persistence = if persistent {
+            // Started as root, Mosquitto drops to its own user before it writes the database.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+                .expect("open the broker's dir to its user");
+            format!(
+                "persistence true\npersistence_location {}/\n",
+                dir.display()
+            )
+        } else {
+            "persistence false\n".into()
+        };
         std::fs::write(
             &config,
             // Mosquitto 2.0.11 (Debian 12) refuses to start with websockets as its only
@@ -151,7 +175,7 @@ impl Mosquitto {
             format!(
                 "listener {port} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n\
                  listener {plain} 127.0.0.1\nprotocol mqtt\n\
-                 allow_anonymous true\npersistence false\nlog_dest none\n",
+                 allow_anonymous true\n{persistence}log_dest none\n",
                 plain = free_port()
             ),
         )
@@ -181,6 +205,12 @@ impl Mosquitto {
     /// Start again on the same port (after [`kill`](Self::kill)).
     pub fn restart(&mut self) {
         self.daemon.restart();
+    }
+
+    /// SIGTERM (the broker writes its database and exits), then start again on the same port.
+    pub fn restart_gracefully(&mut self) {
+        self.daemon.stop();
+        self.daemon.launch();
     }
 }
 
