@@ -194,3 +194,83 @@ fn deep_json_is_refused_before_parsing() {
     );
     assert_eq!(run(&mut p, &quoted).1, Ok(()));
 }
+
+/// The `join` frame `encode_subscribe` writes for `room`, as JSON.
+fn join_frame(p: &mut LiveChat, room: &str) -> Value {
+    match p.encode_subscribe(room).unwrap() {
+        Some(Frame::Text(t)) => serde_json::from_str(&t).unwrap(),
+        other => panic!("no join frame: {other:?}"),
+    }
+}
+
+fn gaps(events: &[ProtocolEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, ProtocolEvent::Gap { .. }))
+        .count()
+}
+
+/// im's resume point: the first join asks for nothing; `joined` says where the room's history
+/// is; every message handed over moves the point (never back); the next join presents it; an
+/// answer that could not serve it all, or a history that is not the one the point is in
+/// (a restarted server), is a gap. Leaving forgets the room.
+#[test]
+fn a_rejoin_presents_the_last_message_seen_and_a_gap_is_reported() {
+    let mut p = LiveChat::new(1, 2, "k");
+    run(&mut p, IM_AUTH1);
+    let first = join_frame(&mut p, "r");
+    assert_eq!(first.get("resume"), None, "{first}");
+    let (events, _) = run(
+        &mut p,
+        r#"{"cmd":"joined","room":"r","result":{"epoch":"e1","seq":5}}"#,
+    );
+    assert_eq!(events, [ProtocolEvent::Subscribed("r".into())]);
+    run(
+        &mut p,
+        r#"{"cmd":"chat","result":{"room":"r","seq":7,"message":"a"}}"#,
+    );
+    run(
+        &mut p,
+        r#"{"cmd":"chat","result":{"room":"r","seq":6,"message":"late"}}"#,
+    );
+    // Another room's messages move nothing here; a room not joined is not tracked.
+    run(
+        &mut p,
+        r#"{"cmd":"chat","result":{"room":"other","seq":99,"message":"b"}}"#,
+    );
+    assert_eq!(
+        join_frame(&mut p, "r")["resume"],
+        serde_json::json!({"epoch": "e1", "seq": 7})
+    );
+
+    // Served in full: no gap, and the point stays until the replay moves it.
+    let (events, _) = run(
+        &mut p,
+        r#"{"cmd":"joined","room":"r","result":{"epoch":"e1","seq":9,"resumed":true}}"#,
+    );
+    assert_eq!(gaps(&events), 0);
+    assert_eq!(join_frame(&mut p, "r")["resume"]["seq"], 7);
+
+    // Not all kept: a gap, with the server's reason.
+    let (events, _) = run(
+        &mut p,
+        r#"{"cmd":"joined","room":"r","result":{"epoch":"e1","seq":9,"resumed":false,"reason":"2 gone"}}"#,
+    );
+    assert_eq!(gaps(&events), 1);
+    assert!(format!("{events:?}").contains("2 gone"));
+
+    // Another history (the server restarted) without a word about the resume: a gap too, and
+    // the point starts again at that history's present.
+    let (events, _) = run(
+        &mut p,
+        r#"{"cmd":"joined","room":"r","result":{"epoch":"e2","seq":1}}"#,
+    );
+    assert_eq!(gaps(&events), 1);
+    assert_eq!(
+        join_frame(&mut p, "r")["resume"],
+        serde_json::json!({"epoch": "e2", "seq": 1})
+    );
+
+    p.encode_unsubscribe("r").unwrap();
+    assert_eq!(join_frame(&mut p, "r").get("resume"), None);
+}

@@ -10,7 +10,7 @@
 //!   answers, `conn_close`, and a client's chat frame relayed to the other sessions of its home
 //!   room as `{"cmd":"chat","result":{"from":U,"message":M}}`; no acks, no rooms, nothing else.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -45,6 +45,48 @@ struct Session {
     tx: mpsc::Sender<Message>,
 }
 
+/// A message of a room's history, as a join replays it.
+struct Logged {
+    seq: u64,
+    from: u64,
+    key: Option<String>,
+    message: Value,
+}
+
+/// A room's history: the next message's place, and the latest messages (at most the resume
+/// window) for a rejoin to replay.
+#[derive(Default)]
+struct RoomLog {
+    last_seq: u64,
+    recent: VecDeque<Logged>,
+}
+
+impl RoomLog {
+    /// Record a message; its place in the room.
+    fn push(&mut self, from: u64, key: Option<String>, message: Value, window: usize) -> u64 {
+        self.last_seq += 1;
+        self.recent.push_back(Logged {
+            seq: self.last_seq,
+            from,
+            key,
+            message,
+        });
+        while self.recent.len() > window {
+            self.recent.pop_front();
+        }
+        self.last_seq
+    }
+}
+
+/// The broadcast frame of a logged message.
+fn chat_frame(room: &str, m: &Logged) -> Value {
+    let mut result = json!({"room": room, "from": m.from, "seq": m.seq, "message": m.message});
+    if let Some(key) = &m.key {
+        result["msg_id"] = json!(key);
+    }
+    json!({"cmd": "chat", "result": result})
+}
+
 #[derive(Default)]
 struct State {
     sessions: HashMap<u64, Session>,
@@ -52,6 +94,8 @@ struct State {
     users: HashMap<u64, u64>,
     seen: HashSet<(u64, String)>,
     delivered: Vec<Delivered>,
+    /// Each room's history (im's dialect).
+    rooms: HashMap<String, RoomLog>,
     /// Retransmissions recognised by their idempotency key and not delivered again (im); in
     /// the seed's dialect, which cannot deduplicate, receipts of a key already received.
     duplicates: usize,
@@ -76,6 +120,10 @@ struct Inner {
     hostile: AtomicBool,
     /// How many of a room's latest messages a `join` replays (0: none, the default).
     history: AtomicUsize,
+    /// How many of a room's latest messages are kept for a rejoin to resume from.
+    resume_window: AtomicUsize,
+    /// This server's history: a client's resume point from another one means nothing here.
+    epoch: String,
     /// TCP connections accepted.
     accepted: AtomicUsize,
     /// When each TCP connection was accepted.
@@ -160,6 +208,14 @@ impl LiveChatServer {
             refuse_upgrade: std::sync::atomic::AtomicU16::new(0),
             hostile: AtomicBool::new(false),
             history: AtomicUsize::new(0),
+            resume_window: AtomicUsize::new(DEFAULT_RESUME_WINDOW),
+            epoch: format!(
+                "{:x}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos()
+            ),
             accepted: AtomicUsize::new(0),
             accept_times: Mutex::new(Vec::new()),
             logins: AtomicUsize::new(0),
@@ -250,6 +306,13 @@ impl LiveChatServer {
         self.inner.history.store(n, Ordering::SeqCst);
     }
 
+    /// Keep a room's latest `n` messages for resuming clients (default
+    /// [`DEFAULT_RESUME_WINDOW`]): a client away for more than `n` messages of a room cannot
+    /// get them all, and the `joined` answering its resume says so.
+    pub fn set_resume_window(&self, n: usize) {
+        self.inner.resume_window.store(n, Ordering::SeqCst);
+    }
+
     /// Fault: accept TCP connections but never complete the WebSocket handshake.
     pub fn set_hang_handshake(&self, on: bool) {
         self.inner.hang_handshake.store(on, Ordering::SeqCst);
@@ -318,8 +381,11 @@ impl LiveChatServer {
 
     /// Broadcast a chat message from the server to a room's members.
     pub fn broadcast(&self, room: &str, message: Value) {
-        let frame = json!({"cmd": "chat", "result": {"room": room, "from": 0, "message": message}});
-        let state = self.inner.state();
+        let window = self.inner.resume_window.load(Ordering::SeqCst);
+        let mut state = self.inner.state();
+        let log = state.rooms.entry(room.to_owned()).or_default();
+        log.push(0, None, message, window);
+        let frame = chat_frame(room, log.recent.back().expect("just logged"));
         for s in state.sessions.values().filter(|s| s.rooms.contains(room)) {
             let _ = s.tx.try_send(Message::Text(frame.to_string().into()));
         }
@@ -582,21 +648,7 @@ fn handle(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
             if let Some(s) = state.sessions.get_mut(&session_id) {
                 s.rooms.insert(room.clone());
             }
-            let mut answer = vec![json!({"cmd": "joined", "room": room})];
-            let replay = inner.history.load(Ordering::SeqCst);
-            if replay > 0 {
-                let mut latest: Vec<Value> = state
-                    .delivered
-                    .iter()
-                    .rev()
-                    .filter(|d| d.room == room)
-                    .take(replay)
-                    .map(|d| json!({"cmd": "chat", "result": {"room": room, "from": d.user, "msg_id": d.key, "message": d.message}}))
-                    .collect();
-                latest.reverse();
-                answer.extend(latest);
-            }
-            answer
+            join(inner, &mut state, user, &room, &v["resume"])
         }
         Some("leave") => {
             let room = v["room"].as_str().unwrap_or_default();
@@ -619,7 +671,10 @@ fn handle(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
                     key: key.clone(),
                     message: message.clone(),
                 });
-                let frame = json!({"cmd": "chat", "result": {"room": room, "from": user, "msg_id": key, "message": message}});
+                let window = inner.resume_window.load(Ordering::SeqCst);
+                let log = state.rooms.entry(room.clone()).or_default();
+                log.push(user, Some(key), message, window);
+                let frame = chat_frame(&room, log.recent.back().expect("just logged"));
                 for (id, s) in state.sessions.iter() {
                     if *id != session_id && s.rooms.contains(&room) {
                         let _ = s.tx.try_send(Message::Text(frame.to_string().into()));
@@ -632,6 +687,47 @@ fn handle(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
         }
         _ => vec![json!({"cmd": "error", "result": {"reason": "unknown command"}})],
     }
+}
+
+/// `join` (im's dialect): `joined` with the room's history (`epoch`, last `seq`), then what the
+/// joiner should see. With a resume point (`{"epoch","seq"}` of the last message it saw), every
+/// kept message after it but its own, and `resumed: false` with a reason when some are no
+/// longer kept or the point is from another history; without one, the latest `history`
+/// messages, if set.
+fn join(inner: &Inner, state: &mut State, user: u64, room: &str, resume: &Value) -> Vec<Value> {
+    let log = state.rooms.entry(room.to_owned()).or_default();
+    let mut result = json!({"epoch": inner.epoch, "seq": log.last_seq});
+    let replay: Vec<&Logged> = match (resume["epoch"].as_str(), resume["seq"].as_u64()) {
+        (Some(epoch), Some(after)) if epoch == inner.epoch => {
+            let oldest_kept = log.recent.front().map_or(log.last_seq + 1, |m| m.seq);
+            if oldest_kept > after + 1 {
+                result["resumed"] = json!(false);
+                result["reason"] = json!(format!(
+                    "{} messages after {after} are no longer kept",
+                    oldest_kept - after - 1
+                ));
+            } else {
+                result["resumed"] = json!(true);
+            }
+            // Its own messages were never sent to it live either.
+            log.recent
+                .iter()
+                .filter(|m| m.seq > after && (m.from != user || m.key.is_none()))
+                .collect()
+        }
+        (Some(_), Some(_)) => {
+            result["resumed"] = json!(false);
+            result["reason"] = json!("the resume point is from another server's history");
+            Vec::new()
+        }
+        _ => {
+            let n = inner.history.load(Ordering::SeqCst);
+            log.recent.iter().rev().take(n).rev().collect()
+        }
+    };
+    let mut answer = vec![json!({"cmd": "joined", "room": room, "result": result})];
+    answer.extend(replay.into_iter().map(|m| chat_frame(room, m)));
+    answer
 }
 
 /// One client frame, as a server of exactly the seed's protocol treats it: heartbeats answered,
@@ -678,6 +774,9 @@ fn handle_seed(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Val
         _ => vec![],
     }
 }
+
+/// How many of a room's latest messages the reference server keeps for resuming clients.
+pub const DEFAULT_RESUME_WINDOW: usize = 10_000;
 
 /// Chat messages in the hostile script's flood.
 pub const HOSTILE_FLOOD: usize = 50_000;

@@ -12,7 +12,7 @@ use im_proto::{
 };
 use im_tests::peers::free_port;
 use im_tests::proxy::Mode;
-use im_tests::wait::{blackhole_until_dead_link, eventually, until, within};
+use im_tests::wait::{blackhole_until_dead_link, cut_off, eventually, until, within};
 use im_tests::{FaultProxy, LiveChatServer};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -613,4 +613,98 @@ pub async fn an_absent_reader_does_not_stall_the_link<R: Runtime + Default>() {
         "no disconnect while the reader was away: {seen:#?}"
     );
     alice.close().await;
+}
+
+/// What a chat event said, when it said a JSON string.
+fn said(e: &Event) -> Option<String> {
+    match e {
+        Event::Message(m) => m.body.decode::<String>().ok(),
+        _ => None,
+    }
+}
+
+/// Bob says each of `lines` in the lobby; returns once the server acked them all.
+async fn say_acked(bob: &Client<impl Runtime>, events: &mut Events, lines: &[&str]) {
+    let mut ids: Vec<_> = lines
+        .iter()
+        .map(|line| bob.send_json("lobby", line).unwrap())
+        .collect();
+    until(events, "every ack", |e| {
+        if let Event::Acked { id } = e {
+            ids.retain(|i| i != id);
+        }
+        ids.is_empty()
+    })
+    .await;
+}
+
+/// im's resume point: a client cut off while a room goes on rejoins with the last message it
+/// saw and gets exactly what it missed, in order, once; when the server no longer keeps all
+/// of it (a resume window of 2), the client reports the gap and gets what is left.
+pub async fn a_rejoin_resumes_from_the_last_message_seen_and_a_gap_is_reported<
+    R: Runtime + Default,
+>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let (alice, mut alice_events) = client::<R>(&proxy.url("/ws"), 1).connect().unwrap();
+    let (bob, mut bob_events) = client::<R>(&server.url(), 2).connect().unwrap();
+    alice.subscribe("lobby").unwrap();
+    bob.subscribe("lobby").unwrap();
+    subscribed(&mut alice_events, "lobby").await;
+    subscribed(&mut bob_events, "lobby").await;
+    say_acked(&bob, &mut bob_events, &["before"]).await;
+    until(&mut alice_events, "the first line", |e| {
+        said(e).as_deref() == Some("before")
+    })
+    .await;
+
+    cut_off(&proxy, &mut alice_events).await;
+    say_acked(&bob, &mut bob_events, &["away 1", "away 2", "away 3"]).await;
+    proxy.set_mode(Mode::Pass);
+    let mut seen = until(&mut alice_events, "the lobby rejoined", |e| {
+        matches!(e, Event::Subscribed { .. })
+    })
+    .await;
+    say_acked(&bob, &mut bob_events, &["back"]).await;
+    seen.extend(
+        until(&mut alice_events, "the line after", |e| {
+            said(e).as_deref() == Some("back")
+        })
+        .await,
+    );
+    let lines: Vec<String> = seen.iter().filter_map(said).collect();
+    assert_eq!(lines, ["away 1", "away 2", "away 3", "back"]);
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::Error(im_proto::ReportedError::Gap { .. }))),
+        "{seen:#?}"
+    );
+
+    // Away for 5 messages where the server keeps 2.
+    server.set_resume_window(2);
+    cut_off(&proxy, &mut alice_events).await;
+    say_acked(
+        &bob,
+        &mut bob_events,
+        &["lost 1", "lost 2", "lost 3", "kept 1", "kept 2"],
+    )
+    .await;
+    proxy.set_mode(Mode::Pass);
+    let seen = until(&mut alice_events, "what is left", |e| {
+        said(e).as_deref() == Some("kept 2")
+    })
+    .await;
+    let gap = seen
+        .iter()
+        .position(|e| matches!(e, Event::Error(im_proto::ReportedError::Gap { .. })))
+        .expect("the gap reported");
+    let lines: Vec<String> = seen[gap..].iter().filter_map(said).collect();
+    assert_eq!(
+        lines,
+        ["kept 1", "kept 2"],
+        "the gap first, then what is left"
+    );
+    alice.close().await;
+    bob.close().await;
 }

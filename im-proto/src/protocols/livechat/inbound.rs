@@ -43,6 +43,9 @@ pub(super) struct InboundResult<'a> {
     pub reason: Option<Str<'a>>,
     #[serde(default)]
     pub after_ms: Option<u64>,
+    /// A chat message's place in its room (im's dialect): the client's resume point.
+    #[serde(default)]
+    pub seq: Option<u64>,
 }
 
 impl<'a> Inbound<'a> {
@@ -231,6 +234,7 @@ mod tests {
             Just("from"),
             Just("reason"),
             Just("after_ms"),
+            Just("seq"),
             Just("x"),
             Just("c\\u006dd"),
             Just(""),

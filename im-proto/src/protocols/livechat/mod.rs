@@ -7,13 +7,17 @@
 //! Two dialects, told apart by what the server shows in `auth1` (see [`Dialect`]): the seed's,
 //! where the client is ready once it has written `auth2` and messages are at-most-once; and
 //! im's, announced by `"dialect":"im"` in `auth1`'s result, which adds `auth_ok`/`auth_fail`,
-//! rooms (`join`), acks by idempotency key (at-least-once) and `reconnect` hints.
+//! rooms (`join`), acks by idempotency key (at-least-once), `reconnect` hints and resume
+//! points: each chat message carries its place in its room (`seq`), the client remembers the
+//! last one it saw per joined room, and a rejoin after a reconnect asks the server for what
+//! came after it; a server that no longer has all of it says so, and the client reports the
+//! gap. The seed's dialect has none of this: what is said while a client is away is lost to it.
 
 mod inbound;
 mod scan;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -56,6 +60,17 @@ pub struct LiveChat {
     /// connection. Ordered, not hashed: a handful of entries, looked up once per ack, cost less
     /// than SipHash does.
     awaiting_ack: BTreeMap<String, VecDeque<SendId>>,
+    /// Joined room → where this client is in it (im's dialect): kept across connections, so a
+    /// rejoin resumes; one entry per subscribed room.
+    rooms: HashMap<String, ResumePoint>,
+}
+
+/// The last message of a room this client saw: the server's history (`epoch`, which a server
+/// restart changes) and the message's place in it.
+#[derive(Debug, Default)]
+struct ResumePoint {
+    epoch: Option<String>,
+    seq: Option<u64>,
 }
 
 impl LiveChat {
@@ -66,6 +81,7 @@ impl LiveChat {
             key: key.into(),
             dialect: None,
             awaiting_ack: BTreeMap::new(),
+            rooms: HashMap::new(),
         }
     }
 
@@ -208,6 +224,7 @@ impl Protocol for LiveChat {
             Some("joined") => {
                 let room =
                     room.ok_or_else(|| ProtocolError::Malformed("joined without room".into()))?;
+                self.on_joined(cx, &room, text);
                 cx.emit(ProtocolEvent::Subscribed(room.into_owned()));
             }
             Some("join_fail") => cx.emit(ProtocolEvent::SubscribeRefused {
@@ -232,6 +249,12 @@ impl Protocol for LiveChat {
                         Some(Str(Cow::Owned(room))) => room.into(),
                         None => self.home_room().into(),
                     };
+                    if let Some(seq) = result.seq {
+                        // The resume point moves with what was handed over, never back.
+                        if let Some(point) = self.rooms.get_mut(channel.as_str()) {
+                            point.seq = point.seq.max(Some(seq));
+                        }
+                    }
                     let id = result.msg_id.or(msg_id).map(id_text);
                     let from = result.from.map(id_text);
                     let body = frame
@@ -323,17 +346,79 @@ impl LiveChat {
         Ok((Delivery::AtLeastOnce, frame))
     }
 
-    /// The frame [`Protocol::on_subscribe`] transmits, if the vendor subscribes at all.
+    /// The frame [`Protocol::on_subscribe`] transmits, if the vendor subscribes at all: im's
+    /// `join`, with the room's resume point when this client was in it before.
     pub fn encode_subscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
         // The seed has no rooms but the home room named in auth2: the server decides.
-        Ok((self.dialect == Some(Dialect::Im))
-            .then(|| text_frame(json!({"cmd": "join", "room": channel}))))
+        if self.dialect != Some(Dialect::Im) {
+            return Ok(None);
+        }
+        let point = self.rooms.entry(channel.to_owned()).or_default();
+        let join = match point {
+            ResumePoint {
+                epoch: Some(epoch),
+                seq: Some(seq),
+            } => json!({"cmd": "join", "room": channel, "resume": {"epoch": epoch, "seq": seq}}),
+            _ => json!({"cmd": "join", "room": channel}),
+        };
+        Ok(Some(text_frame(join)))
     }
 
     /// The frame [`Protocol::on_unsubscribe`] transmits, if any.
     pub fn encode_unsubscribe(&mut self, channel: &str) -> Result<Option<Frame>, EncodeError> {
+        self.rooms.remove(channel);
         Ok((self.dialect == Some(Dialect::Im))
             .then(|| text_frame(json!({"cmd": "leave", "room": channel}))))
+    }
+
+    /// `joined`: the server's history of the room (`epoch`, its last `seq`), and whether a
+    /// resume asked for could be served in full. Read once per join, so plain serde.
+    fn on_joined(&mut self, cx: &mut Context<'_>, room: &str, text: &str) {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Joined {
+            result: JoinedResult,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct JoinedResult {
+            epoch: Option<String>,
+            seq: Option<u64>,
+            resumed: Option<bool>,
+            reason: Option<String>,
+        }
+        let Joined { result } = serde_json::from_str(text).unwrap_or_default();
+        let Some(point) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if result.resumed == Some(false) {
+            cx.emit(ProtocolEvent::Gap {
+                reason: format!(
+                    "livechat room {room:?}: {}",
+                    result.reason.as_deref().unwrap_or(
+                        "the server no longer has every message since the last one seen"
+                    )
+                ),
+            });
+        }
+        let same_history = point.epoch.is_some() && point.epoch == result.epoch;
+        if !same_history {
+            // A first join, or another history (the server restarted): this client starts at
+            // the room's present. What a different history held while it was away is not
+            // coming, and a client that had a point in the old one says so.
+            if point.seq.is_some() && result.epoch.is_some() && result.resumed.is_none() {
+                cx.emit(ProtocolEvent::Gap {
+                    reason: format!(
+                        "livechat room {room:?}: the server's history is not the one this \
+                         client was in (it restarted)"
+                    ),
+                });
+            }
+            point.epoch = result.epoch;
+            point.seq = result.seq;
+        }
+        // The same history: the point moves as the replayed messages arrive, so a link lost
+        // during the replay resumes from the last one handed over.
     }
 }
 

@@ -5,7 +5,7 @@
 //! scanner reads the same frame once, byte by byte. It checks JSON exactly as serde_json does where it accepts (strings,
 //! escapes, numbers, literals, nesting, trailing bytes) and declines (`None`) everything it
 //! does not decode exactly as serde would: an escape in a string it returns, `null` for a
-//! field, a duplicate field, a number other than a plain `u64` for `after_ms`, a key with an
+//! field, a duplicate field, a number other than a plain `u64` for `after_ms` or `seq`, a key with an
 //! escape, nesting deeper than the limit or than [`MAX_NESTING`]. A declined frame goes to serde,
 //! which also explains every error. `inbound::tests` holds the proof that the two agree.
 
@@ -144,6 +144,7 @@ impl<'a> Cursor<'a> {
             "from" => fill(&mut r.from, c.raw(3)?),
             "reason" => fill(&mut r.reason, c.str()?),
             "after_ms" => fill(&mut r.after_ms, c.u64()?),
+            "seq" => fill(&mut r.seq, c.u64()?),
             _ => c.skip(3),
         })
     }
