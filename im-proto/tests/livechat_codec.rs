@@ -195,6 +195,13 @@ fn deep_json_is_refused_before_parsing() {
     assert_eq!(run(&mut p, &quoted).1, Ok(()));
 }
 
+/// Feed `frame`, which must be accepted; what it meant.
+fn fed(p: &mut LiveChat, frame: &str) -> Vec<ProtocolEvent> {
+    let (events, result) = run(p, frame);
+    assert_eq!(result, Ok(()), "{frame}");
+    events
+}
+
 /// The `join` frame `encode_subscribe` writes for `room`, as JSON.
 fn join_frame(p: &mut LiveChat, room: &str) -> Value {
     match p.encode_subscribe(room).unwrap() {
@@ -217,24 +224,24 @@ fn gaps(events: &[ProtocolEvent]) -> usize {
 #[test]
 fn a_rejoin_presents_the_last_message_seen_and_a_gap_is_reported() {
     let mut p = LiveChat::new(1, 2, "k");
-    run(&mut p, IM_AUTH1);
+    fed(&mut p, IM_AUTH1);
     let first = join_frame(&mut p, "r");
     assert_eq!(first.get("resume"), None, "{first}");
-    let (events, _) = run(
+    let events = fed(
         &mut p,
         r#"{"cmd":"joined","room":"r","result":{"epoch":"e1","seq":5}}"#,
     );
     assert_eq!(events, [ProtocolEvent::Subscribed("r".into())]);
-    run(
+    fed(
         &mut p,
         r#"{"cmd":"chat","result":{"room":"r","seq":7,"message":"a"}}"#,
     );
-    run(
+    fed(
         &mut p,
         r#"{"cmd":"chat","result":{"room":"r","seq":6,"message":"late"}}"#,
     );
     // Another room's messages move nothing here; a room not joined is not tracked.
-    run(
+    fed(
         &mut p,
         r#"{"cmd":"chat","result":{"room":"other","seq":99,"message":"b"}}"#,
     );
@@ -244,7 +251,7 @@ fn a_rejoin_presents_the_last_message_seen_and_a_gap_is_reported() {
     );
 
     // Served in full: no gap, and the point stays until the replay moves it.
-    let (events, _) = run(
+    let events = fed(
         &mut p,
         r#"{"cmd":"joined","room":"r","result":{"epoch":"e1","seq":9,"resumed":true}}"#,
     );
@@ -252,7 +259,7 @@ fn a_rejoin_presents_the_last_message_seen_and_a_gap_is_reported() {
     assert_eq!(join_frame(&mut p, "r")["resume"]["seq"], 7);
 
     // Not all kept: a gap, with the server's reason.
-    let (events, _) = run(
+    let events = fed(
         &mut p,
         r#"{"cmd":"joined","room":"r","result":{"epoch":"e1","seq":9,"resumed":false,"reason":"2 gone"}}"#,
     );
@@ -261,7 +268,7 @@ fn a_rejoin_presents_the_last_message_seen_and_a_gap_is_reported() {
 
     // Another history (the server restarted) without a word about the resume: a gap too, and
     // the point starts again at that history's present.
-    let (events, _) = run(
+    let events = fed(
         &mut p,
         r#"{"cmd":"joined","room":"r","result":{"epoch":"e2","seq":1}}"#,
     );
