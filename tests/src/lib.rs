@@ -2,11 +2,13 @@
 //! proxy, and helpers shared by the end-to-end suites.
 
 pub mod alloc;
+pub mod blast;
 pub mod browser;
 pub mod demo;
 pub mod logs;
 pub mod peers;
 pub mod proxy;
+pub mod raw;
 pub mod runtime;
 pub mod server;
 pub mod wait;

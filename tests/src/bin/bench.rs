@@ -5,12 +5,15 @@
 //! 1. throughput: livechat-shaped ~64-byte JSON chat messages received and decoded; im-tokio vs
 //!    a raw tokio-tungstenite loop that parses the same JSON, im-async-std vs raw
 //!    async-tungstenite.
+//!    Then the same for MQTT, Socket.IO and NATS: im with that vendor's protocol against a raw
+//!    loop of that vendor (`im_tests::raw`), both reading pre-encoded frames from an in-process
+//!    source (`im_tests::blast`), so the client is the bottleneck.
 //! 2. latency: sequential send → ack round trips through the reference server; p50 and p99.
 //! 3. idle memory: idle connections in a child process, RSS growth per connection, im vs raw
 //!    with the same WebSocket buffer settings; tasks per connection.
 //! 4. herd: real clients on the reference server, which restarts; reconnect arrivals per 100 ms,
-//!    peak over the uniform rate, for the default policy and for jitter 0; plotted to
-//!    docs/img/herd.svg.
+//!    the busiest 100 ms over the even rate across the spread the policy intends (`j·b_0`), for
+//!    the default policy and for jitter 0; plotted to docs/img/herd.svg.
 //! 5. core cost: nanoseconds per inbound message through im-proto alone (no network).
 //!
 //! The machine is noisy: every figure is the median of several alternating rounds; the
@@ -30,6 +33,7 @@ use im_proto::{
     Client as Core, Config, ConnId, Frame, HeartbeatMode, LiveChat, Output, ReconnectPolicy,
     TransportEvent,
 };
+use im_tests::blast::{BlastServer, BlastVendor};
 use im_tests::wait::rss_bytes;
 use im_tests::LiveChatServer;
 use serde::Deserialize;
@@ -209,6 +213,121 @@ async fn im_throughput<R: im_driver::Runtime + Default>(
     let t = start.elapsed();
     client.close().await;
     t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every vendor: im with that vendor's protocol against the raw loop of that vendor.
+// ---------------------------------------------------------------------------------------------
+
+async fn raw_vendor_tokio(url: &str, vendor: BlastVendor, n: usize) -> Duration {
+    let request = im_tests::raw::request(url, vendor);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
+            .await
+            .unwrap();
+    let t = im_tests::raw::receive(&mut ws, vendor, n).await;
+    let _ = ws.close(None).await;
+    t
+}
+
+async fn raw_vendor_async(url: &str, vendor: BlastVendor, n: usize) -> Duration {
+    let request = im_tests::raw::request(url, vendor);
+    let (mut ws, _) =
+        async_tungstenite::smol::connect_async_with_config(request, Some(ws_config()))
+            .await
+            .unwrap();
+    let t = im_tests::raw::receive(&mut ws, vendor, n).await;
+    let _ = ws.close(None).await;
+    t
+}
+
+async fn im_vendor<R: im_driver::Runtime + Default>(
+    url: &str,
+    vendor: BlastVendor,
+    n: usize,
+) -> Duration {
+    let builder = im_driver::ClientBuilder::<R>::default().endpoint(url);
+    let builder = match vendor {
+        BlastVendor::Mqtt => builder.protocol(im_proto::Mqtt::new("bench-im")),
+        BlastVendor::SocketIo => {
+            builder.protocol(im_proto::SocketIo::new().room_events("subscribe", "unsubscribe"))
+        }
+        BlastVendor::Nats => builder.protocol(im_proto::Nats::new("bench-im")),
+    };
+    let (client, mut events) = builder.connect().unwrap();
+    while let Some(e) = events.recv().await {
+        if matches!(e, im_proto::Event::Connected { .. }) {
+            break;
+        }
+    }
+    let start = Instant::now();
+    client
+        .subscribe(&im_tests::raw::channel(vendor, n))
+        .unwrap();
+    let mut got = 0;
+    while got < n {
+        if let Some(im_proto::Event::Message(m)) = events.recv().await {
+            let body: Body = m.body.decode().unwrap();
+            assert_eq!(body.n, got as u64);
+            got += 1;
+        }
+    }
+    let t = start.elapsed();
+    client.close().await;
+    t
+}
+
+/// Throughput ratios of one vendor, im over raw: tokio, async-std; each the median of
+/// `rounds` paired rounds (which side goes first alternating), as for livechat.
+fn vendor_ratios(
+    rt: &tokio::runtime::Runtime,
+    vendor: BlastVendor,
+    rounds: usize,
+    n: usize,
+) -> (f64, f64) {
+    let source = BlastServer::start(vendor).unwrap();
+    let url = source.url();
+    let mps = |d: Duration| n as f64 / d.as_secs_f64();
+    let (mut tokio_ratios, mut async_ratios) = (vec![], vec![]);
+    for r in 0..rounds {
+        let raw_t = || {
+            let u = url.clone();
+            mps(spawned(
+                rt,
+                async move { raw_vendor_tokio(&u, vendor, n).await },
+            ))
+        };
+        let im_t = || {
+            let u = url.clone();
+            mps(spawned(rt, async move {
+                im_vendor::<im_tokio::Tokio>(&u, vendor, n).await
+            }))
+        };
+        let raw_a = || {
+            let u = url.clone();
+            mps(async_std::task::block_on(async_std::task::spawn(
+                async move { raw_vendor_async(&u, vendor, n).await },
+            )))
+        };
+        let im_a = || {
+            let u = url.clone();
+            mps(async_std::task::block_on(async_std::task::spawn(
+                async move { im_vendor::<im_async_std::AsyncIo>(&u, vendor, n).await },
+            )))
+        };
+        if r % 2 == 0 {
+            let (raw, im) = (raw_t(), im_t());
+            tokio_ratios.push(im / raw);
+            let (raw, im) = (raw_a(), im_a());
+            async_ratios.push(im / raw);
+        } else {
+            let im = im_t();
+            tokio_ratios.push(im / raw_t());
+            let im = im_a();
+            async_ratios.push(im / raw_a());
+        }
+    }
+    (median(&mut tokio_ratios), median(&mut async_ratios))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -667,6 +786,23 @@ fn spread(arrivals: &[Duration]) -> Duration {
     (*arrivals.last().unwrap() - arrivals[0]).max(WINDOW)
 }
 
+/// The spread a policy means a fleet to arrive over after a restart with no outage, and how
+/// many `arrivals` fell outside it. Every client's first reconnect waits `d ∈ [b_0·(1−j), b_0]`
+/// (R1), a window of `j·b_0` (500 ms for the default policy); measuring the busiest 100 ms
+/// against the even rate over that window, not over the arrivals' own spread, keeps one late
+/// client (a connect that failed and waited for a second attempt) from moving the figure.
+fn intended_spread(policy: &ReconnectPolicy, arrivals: &[Duration]) -> (Duration, usize) {
+    let b0 = policy.initial;
+    let spread = b0.mul_f64(policy.jitter).max(WINDOW);
+    // A window of slack either side: connecting takes time, and so does noticing the close.
+    let (from, to) = (
+        b0.mul_f64(1.0 - policy.jitter).saturating_sub(WINDOW),
+        b0 + WINDOW,
+    );
+    let outside = arrivals.iter().filter(|a| **a < from || **a > to).count();
+    (spread, outside)
+}
+
 /// The busiest 100 ms over the uniform rate: the same clients spread evenly over `reference`
 /// (the default policy's spread, for both runs: a herd that arrives all at once would
 /// otherwise look uniform over its own tiny spread).
@@ -820,7 +956,10 @@ const USAGE: &str = "usage: bench [--quick] [--json]
        bench --only throughput|throughput-async-std|rtt im|raw N
        bench --core-only
        bench --fleet-async-std [ROUNDS]   (1 and 1,000 im-async-std clients: idle memory, throughput, cores)
-       bench --herd-outages [CLIENTS]   (2,000 real clients; outages of 0 to 30 s, ~3 minutes)";
+       bench --herd-outages [CLIENTS]   (2,000 real clients; outages of 0 to 30 s, ~3 minutes)
+       bench --herd [RUNS]   (the full run's herd figure, RUNS times: how much it moves)
+       bench --vendors [ROUNDS] [MESSAGES]   (MQTT, Socket.IO and NATS throughput against their raw loops)
+       bench --only-vendor mqtt|socketio|nats im|raw N   (one run of one side, for callgrind)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -847,6 +986,76 @@ fn main() {
                 "herd after a {secs:>2} s outage ({clients} clients, real sockets): busiest 100 ms is {ratio:.2}x the even rate over {:.2?} (peak {})",
                 spread(&arrivals),
                 peak(&arrivals)
+            );
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--vendors") {
+        // The per-vendor throughput section of the full run alone.
+        let rounds = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(9);
+        let messages = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for (vendor, key) in [
+            (BlastVendor::Mqtt, "mqtt"),
+            (BlastVendor::SocketIo, "socketio"),
+            (BlastVendor::Nats, "nats"),
+        ] {
+            let (t, a) = vendor_ratios(&rt, vendor, rounds, messages);
+            println!(
+                "throughput, {key} ({messages} msgs, {rounds} paired rounds, medians of ratios): im-tokio / raw tokio-tungstenite {t:.3}; im-async-std / raw async-tungstenite {a:.3}"
+            );
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--only-vendor") {
+        // For instruction-level profiling: one run of one side for one vendor, tokio.
+        let vendor = match args.get(1).map(String::as_str) {
+            Some("mqtt") => BlastVendor::Mqtt,
+            Some("socketio") => BlastVendor::SocketIo,
+            Some("nats") => BlastVendor::Nats,
+            _ => {
+                eprintln!("{USAGE}");
+                std::process::exit(2);
+            }
+        };
+        let n = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+        let source = BlastServer::start(vendor).unwrap();
+        let url = source.url();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let took = match args.get(2).map(String::as_str) {
+            Some("im") => spawned(&rt, async move {
+                im_vendor::<im_tokio::Tokio>(&url, vendor, n).await
+            }),
+            _ => spawned(&rt, async move { raw_vendor_tokio(&url, vendor, n).await }),
+        };
+        println!("{n} messages in {took:?}");
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--herd") {
+        // The full run's herd figure alone, again and again: it must not move with one late
+        // client (see `intended_spread`).
+        let runs = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let policy = ReconnectPolicy::default();
+        for run in 1..=runs {
+            let arrivals = rt.block_on(herd(2_000, policy.jitter, Duration::ZERO));
+            let (reference, outside) = intended_spread(&policy, &arrivals);
+            println!(
+                "herd run {run} (2000 clients, restart): busiest 100 ms {} = {:.2}x the even rate over the intended {reference:.2?} ({outside} outside it; measured spread {:.2?}, which would give {:.2}x)",
+                peak(&arrivals),
+                peak_ratio(&arrivals, reference),
+                spread(&arrivals),
+                peak_ratio(&arrivals, spread(&arrivals)),
             );
         }
         return;
@@ -1038,6 +1247,24 @@ fn main() {
         "throughput ({messages} msgs, {rounds} paired rounds, medians): im-tokio {im_t:.0}/s, raw tokio-tungstenite {raw_t:.0}/s, ratio {ratio_t:.3}; im-async-std {im_a:.0}/s, raw async-tungstenite {raw_a:.0}/s, ratio {ratio_a:.3}"
     ));
 
+    // The other vendors, each against its own raw loop on the same source.
+    let mut vendor_figures = serde_json::Map::new();
+    for (vendor, key) in [
+        (BlastVendor::Mqtt, "mqtt"),
+        (BlastVendor::SocketIo, "socketio"),
+        (BlastVendor::Nats, "nats"),
+    ] {
+        let (tokio_ratio, async_ratio) = vendor_ratios(&rt, vendor, rounds as usize, messages);
+        say(format!(
+            "throughput, {key} ({messages} msgs, {rounds} paired rounds, medians of ratios): im-tokio / raw tokio-tungstenite {tokio_ratio:.3}; im-async-std / raw async-tungstenite {async_ratio:.3}"
+        ));
+        vendor_figures.insert(format!("throughput_ratio_{key}"), json!(tokio_ratio));
+        vendor_figures.insert(
+            format!("throughput_ratio_{key}_async_std"),
+            json!(async_ratio),
+        );
+    }
+
     // 2. latency, alternating.
     let (mut raw_l, mut im_l) = (vec![], vec![]);
     // Round trips on a single-threaded runtime, for raw and im alike: with two workers the
@@ -1119,14 +1346,16 @@ fn main() {
         Duration::ZERO,
     ));
     let rigid = rt.block_on(herd(herd_clients, 0.0, Duration::ZERO));
-    let reference = spread(&jittered);
+    let policy = ReconnectPolicy::default();
+    let (reference, late) = intended_spread(&policy, &jittered);
     let (herd_ratio, herd_rigid) = (
         peak_ratio(&jittered, reference),
         peak_ratio(&rigid, reference),
     );
     say(format!(
-        "herd ({herd_clients} clients, restart): default policy peak {} per 100 ms = {herd_ratio:.2}x uniform over its {reference:.2?} spread; jitter 0 peak {} (spread {:.2?}) = {herd_rigid:.2}x the same uniform rate",
+        "herd ({herd_clients} clients, restart): default policy peak {} per 100 ms = {herd_ratio:.2}x the even rate over its intended {reference:.2?} spread (measured spread {:.2?}, {late} outside the intended window); jitter 0 peak {} (spread {:.2?}) = {herd_rigid:.2}x the same even rate",
         peak(&jittered),
+        spread(&jittered),
         peak(&rigid),
         spread(&rigid),
     ));
@@ -1148,9 +1377,7 @@ fn main() {
     ));
 
     if as_json {
-        println!(
-            "{}",
-            json!({
+        let mut figures = json!({
                 "quick": quick,
                 "messages": messages,
                 "throughput_ratio": ratio_t,
@@ -1175,11 +1402,16 @@ fn main() {
                 "idle_heap_bytes_per_conn_own_url": own_h,
                 "herd_clients": herd_clients,
                 "herd_peak_ratio": herd_ratio,
+                "herd_reference_spread_ms": reference.as_millis() as u64,
+                "herd_outside_intended_window": late,
                 "herd_peak_ratio_no_jitter": herd_rigid,
                 "herd_peak": peak(&jittered),
                 "herd_peak_no_jitter": peak(&rigid),
                 "core_ns_per_msg": core,
-            })
-        );
+        });
+        if let Value::Object(all) = &mut figures {
+            all.extend(vendor_figures);
+        }
+        println!("{figures}");
     }
 }
