@@ -55,8 +55,33 @@ enum Auth {
     User(String, String),
 }
 
-/// An operation line, its payload (`MSG`, `HMSG`), and the bytes it used.
-type Op = (String, Option<Vec<u8>>, usize);
+/// An operation line, its payload (`MSG`, `HMSG`), both borrowed from the bytes read, and how
+/// many of those it used.
+type Op<'a> = (&'a str, Option<&'a [u8]>, usize);
+
+/// The operations a NATS server sends, as the protocol spells them (it takes any case).
+const OPERATIONS: [&str; 7] = ["MSG", "HMSG", "PING", "PONG", "+OK", "-ERR", "INFO"];
+
+/// The operation `word` names, in the protocol's capitals; `None` for anything else. (Compared
+/// in place: an upper-cased copy cost an allocation per message.)
+fn operation(word: &str) -> Option<&'static str> {
+    OPERATIONS
+        .into_iter()
+        .find(|op| word.eq_ignore_ascii_case(op))
+}
+
+/// Where the first `\r\n` of `buf` starts. (Searching for `\n` and looking back runs the
+/// fast byte search; a pairwise window scan cost twice the rest of the decoder.)
+fn line_end(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let nl = from + buf[from..].iter().position(|b| *b == b'\n')?;
+        if nl > 0 && buf[nl - 1] == b'\r' {
+            return Some(nl - 1);
+        }
+        from = nl + 1;
+    }
+}
 
 #[derive(Deserialize)]
 struct Info {
@@ -140,25 +165,21 @@ impl Nats {
     /// One complete operation at the front of `buf`, or `None` until more bytes arrive. A
     /// message declaring a payload over `limit` bytes is refused at once: it could never be
     /// buffered, and its size may not even fit an offset.
-    fn next_op(buf: &[u8], limit: usize) -> Result<Option<Op>, ProtocolError> {
-        let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
+    fn next_op(buf: &[u8], limit: usize) -> Result<Option<Op<'_>>, ProtocolError> {
+        let Some(eol) = line_end(buf) else {
             return Ok(None);
         };
         let line = std::str::from_utf8(&buf[..eol]).map_err(|_| ProtocolError::InvalidUtf8)?;
         // Fields are separated by spaces or tabs (the NATS protocol allows both).
-        let head = line
+        let head = line.split_ascii_whitespace().next().unwrap_or_default();
+        if !matches!(operation(head), Some("MSG" | "HMSG")) {
+            return Ok(Some((line, None, eol + 2)));
+        }
+        let total = line
             .split_ascii_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        let total = match head.as_str() {
-            "MSG" | "HMSG" => line
-                .split_ascii_whitespace()
-                .next_back()
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| ProtocolError::Malformed("NATS: MSG without a size".into()))?,
-            _ => return Ok(Some((line.to_owned(), None, eol + 2))),
-        };
+            .next_back()
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| ProtocolError::Malformed("NATS: MSG without a size".into()))?;
         if total > limit {
             return Err(ProtocolError::TooLarge { size: total, limit });
         }
@@ -172,22 +193,17 @@ impl Nats {
                 "NATS: payload size mismatch".into(),
             ));
         }
-        Ok(Some((
-            line.to_owned(),
-            Some(buf[start..end].to_vec()),
-            end + 2,
-        )))
+        Ok(Some((line, Some(&buf[start..end]), end + 2)))
     }
 
     fn on_op(
         &mut self,
         cx: &mut Context<'_>,
         line: &str,
-        payload: Option<Vec<u8>>,
+        payload: Option<&[u8]>,
     ) -> Result<(), ProtocolError> {
-        let mut words = line.split_ascii_whitespace();
-        let head = words.next().unwrap_or_default().to_ascii_uppercase();
-        match head.as_str() {
+        let head = line.split_ascii_whitespace().next().unwrap_or_default();
+        match operation(head).unwrap_or_default() {
             "INFO" => {
                 let json = line.get(4..).unwrap_or_default().trim();
                 let info: Info = serde_json::from_str(json)
@@ -257,31 +273,41 @@ impl Nats {
                     cx.emit(ProtocolEvent::Error(ProtocolError::Server(why)));
                 }
             }
-            "MSG" | "HMSG" => {
+            op @ ("MSG" | "HMSG") => {
                 // MSG subject sid [reply] size; HMSG subject sid [reply] header_size size.
-                let parts: Vec<&str> = line.split_ascii_whitespace().collect();
-                let sizes = if head == "HMSG" { 2 } else { 1 };
-                if !(3 + sizes..=4 + sizes).contains(&parts.len()) {
-                    return Err(ProtocolError::Malformed(format!("NATS: {head} line")));
+                // At most 6 words, kept on the stack.
+                let mut parts = [""; 6];
+                let mut count = 0;
+                for word in line.split_ascii_whitespace() {
+                    if count == parts.len() {
+                        return Err(ProtocolError::Malformed(format!("NATS: {op} line")));
+                    }
+                    parts[count] = word;
+                    count += 1;
                 }
-                let reply = (parts.len() == 4 + sizes).then(|| parts[3]);
+                let sizes = if op == "HMSG" { 2 } else { 1 };
+                if !(3 + sizes..=4 + sizes).contains(&count) {
+                    return Err(ProtocolError::Malformed(format!("NATS: {op} line")));
+                }
+                let reply = (count == 4 + sizes).then(|| parts[3]);
                 let mut payload = payload.unwrap_or_default();
                 let mut status = None;
-                if head == "HMSG" {
-                    let hdr: usize = parts[parts.len() - 2]
+                if op == "HMSG" {
+                    let hdr: usize = parts[count - 2]
                         .parse()
                         .ok()
                         .filter(|h| *h <= payload.len())
                         .ok_or_else(|| ProtocolError::Malformed("NATS: HMSG header size".into()))?;
                     status = header_status(&payload[..hdr]);
-                    payload.drain(..hdr);
+                    payload = &payload[hdr..];
                 }
                 self.on_message(cx, parts[1], reply, status, payload);
             }
             _ => {
+                let head: String = head.chars().take(64).collect();
                 return Err(ProtocolError::Violation(format!(
                     "NATS: unknown operation {head:?}"
-                )))
+                )));
             }
         }
         Ok(())
@@ -305,7 +331,7 @@ impl Nats {
         subject: &str,
         reply: Option<&str>,
         status: Option<u16>,
-        payload: Vec<u8>,
+        payload: &[u8],
     ) {
         if let Some(js) = &mut self.js {
             let answer = subject
@@ -315,7 +341,7 @@ impl Nats {
             if let Some(what) = answer {
                 match jetstream::Reply::parse(what) {
                     Some(jetstream::Reply::Publish(id)) => {
-                        match jetstream::read_reply(status, &payload) {
+                        match jetstream::read_reply(status, payload) {
                             Ok(_) => {
                                 js.stored();
                                 cx.emit(ProtocolEvent::Acked(SendId(id)));
@@ -334,7 +360,7 @@ impl Nats {
                         }
                     }
                     Some(jetstream::Reply::Consumer(n)) => {
-                        let answer = jetstream::read_reply(status, &payload);
+                        let answer = jetstream::read_reply(status, payload);
                         let outcome = js.consumer_answer(n, &self.name, answer);
                         match outcome {
                             Some(jetstream::ConsumerAnswer::Bound { channel, recreated }) => {
@@ -380,10 +406,10 @@ impl Nats {
 }
 
 /// A payload as text when it is UTF-8, else as bytes.
-fn body(payload: Vec<u8>) -> Body {
-    match String::from_utf8(payload) {
-        Ok(text) => Body::Text(text),
-        Err(e) => Body::Binary(e.into_bytes()),
+fn body(payload: &[u8]) -> Body {
+    match std::str::from_utf8(payload) {
+        Ok(text) => Body::Text(text.to_owned()),
+        Err(_) => Body::Binary(payload.to_vec()),
     }
 }
 
@@ -450,21 +476,28 @@ impl Protocol for Nats {
             Frame::Text(t) => t.as_bytes(),
             _ => return Ok(()),
         };
-        self.partial.extend_from_slice(bytes);
+        // Operations are read from the frame itself unless an earlier one left a piece of an
+        // operation behind: copying every frame into the buffer first cost a copy per message.
+        let mut buf = std::mem::take(&mut self.partial);
+        let fresh = buf.is_empty();
+        if !fresh {
+            buf.extend_from_slice(bytes);
+        }
+        let data: &[u8] = if fresh { bytes } else { &buf };
         let limit = cx.limits.max_frame_bytes;
         let mut used = 0;
         let result = loop {
-            match Self::next_op(&self.partial[used..], limit) {
+            match Self::next_op(&data[used..], limit) {
                 Ok(Some((line, payload, n))) => {
                     used += n;
-                    if let Err(e) = self.on_op(cx, &line, payload) {
+                    if let Err(e) = self.on_op(cx, line, payload) {
                         break Err(e);
                     }
                 }
                 Ok(None) => break Ok(()),
                 Err(e) => {
-                    // The stream cannot be resynchronised after a broken frame: start over.
-                    self.partial.clear();
+                    // The stream cannot be resynchronised after a broken frame: start over
+                    // (the buffer was taken and is dropped).
                     cx.emit(ProtocolEvent::Reconnect {
                         reason: format!("NATS stream corrupted: {e}"),
                         after: None,
@@ -473,7 +506,13 @@ impl Protocol for Nats {
                 }
             }
         };
-        self.partial.drain(..used.min(self.partial.len()));
+        // What is left waits for the next frame, in the buffer's own allocation.
+        if fresh {
+            buf.extend_from_slice(&bytes[used..]);
+        } else {
+            buf.drain(..used.min(buf.len()));
+        }
+        self.partial = buf;
         if self.partial.len() > limit {
             self.partial.clear();
             cx.emit(ProtocolEvent::Reconnect {
