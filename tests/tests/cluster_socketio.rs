@@ -35,20 +35,7 @@ async fn client_fails_over_between_nodes_sharing_rooms_through_redis() {
     let redis = RedisServer::start();
     let mut node_a = SocketIoServer::start_with_redis(PING, PING, Some(redis.url()));
     let node_b = SocketIoServer::start_with_redis(PING, PING, Some(redis.url()));
-    let (reader, mut events) = Client::builder()
-        .endpoint(node_a.url())
-        .endpoint(node_b.url())
-        .protocol(
-            // The project's test app: rooms through its `subscribe` event, acks on every event.
-            SocketIo::new()
-                .room_events("subscribe", "unsubscribe")
-                .ack_emits(true),
-        )
-        .reconnect(
-            ReconnectPolicy::default()
-                .initial(Duration::from_millis(100))
-                .max_delay(Duration::from_millis(500)),
-        )
+    let (reader, mut events) = test_app_client(&[node_a.url(), node_b.url()])
         .connect()
         .unwrap();
     reader.subscribe("ticks").unwrap();
@@ -57,16 +44,7 @@ async fn client_fails_over_between_nodes_sharing_rooms_through_redis() {
     })
     .await;
 
-    let (writer, _writer_events) = Client::builder()
-        .endpoint(node_b.url())
-        .protocol(
-            // The project's test app: rooms through its `subscribe` event, acks on every event.
-            SocketIo::new()
-                .room_events("subscribe", "unsubscribe")
-                .ack_emits(true),
-        )
-        .connect()
-        .unwrap();
+    let (writer, _writer_events) = test_app_client(&[node_b.url()]).connect().unwrap();
     let w = writer.clone();
     let pumping = tokio::spawn(async move {
         for n in 0u64.. {
@@ -119,9 +97,9 @@ async fn client_fails_over_between_nodes_sharing_rooms_through_redis() {
     writer.close().await;
 }
 
-/// The client for the recovery cluster: both nodes as endpoints, rooms through the test app's
+/// A client of the project's test app (`server.js`) on `endpoints`, in order: rooms through its
 /// `subscribe` event, acks on every event.
-fn recovering_client(endpoints: &[String]) -> im_tokio::ClientBuilder {
+fn test_app_client(endpoints: &[String]) -> im_tokio::ClientBuilder {
     let mut builder = Client::builder();
     for endpoint in endpoints {
         builder = builder.endpoint(endpoint.as_str());
@@ -168,7 +146,7 @@ async fn recovery_failover(messages: u64, end: fn(&mut SocketIoServer)) -> Failo
     let redis = RedisServer::start();
     let mut node_a = SocketIoServer::start_with_recovery(PING, PING, redis.url());
     let node_b = SocketIoServer::start_with_recovery(PING, PING, redis.url());
-    let (reader, mut events) = recovering_client(&[node_a.url(), node_b.url()])
+    let (reader, mut events) = test_app_client(&[node_a.url(), node_b.url()])
         .connect()
         .unwrap();
     reader.subscribe("ticks").unwrap();
@@ -176,7 +154,7 @@ async fn recovery_failover(messages: u64, end: fn(&mut SocketIoServer)) -> Failo
         matches!(e, Event::Subscribed { .. })
     })
     .await;
-    let (writer, mut writer_events) = recovering_client(&[node_b.url()]).connect().unwrap();
+    let (writer, mut writer_events) = test_app_client(&[node_b.url()]).connect().unwrap();
     // The writer's fates, counted as they come (an unread event queue would stop its reads).
     let fates = tokio::spawn(async move {
         let mut acked = 0;

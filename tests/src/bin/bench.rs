@@ -397,11 +397,7 @@ fn durable_figures(rounds: usize, n: usize) -> Value {
     let server = LiveChatServer::start(KEY).unwrap();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = two_workers();
     let kinds: [(&str, Option<im_tokio::WritePolicy>); 3] = [
         ("memory", None),
         ("store_group", Some(im_tokio::WritePolicy::default())),
@@ -667,11 +663,7 @@ impl Idle {
 
 /// Child mode: open `n` idle connections (`im` or `raw`), print one JSON line, exit.
 fn idle_child(kind: &str, url: &str, n: usize) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = two_workers();
     rt.block_on(async {
         // Warm the allocator, TLS config and runtime with one connection of the same kind.
         let mut keep = Idle::default();
@@ -944,6 +936,31 @@ fn core_ns_per_message(n: usize) -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 
+/// A tokio runtime on one thread: how throughput and round trips are measured (see the full
+/// run's comments).
+fn one_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A tokio runtime with two workers, for fleets of clients.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The vendors measured against their own raw loops, and their keys in `--json`.
+const VENDORS: [(BlastVendor, &str); 3] = [
+    (BlastVendor::Mqtt, "mqtt"),
+    (BlastVendor::SocketIo, "socketio"),
+    (BlastVendor::Nats, "nats"),
+];
+
 /// Run `f` in a spawned task, as application code runs (raw and im alike), and wait for it.
 fn spawned<T: Send + 'static>(
     rt: &tokio::runtime::Runtime,
@@ -973,11 +990,7 @@ fn main() {
         // down for the outage, then back; the busiest 100 ms over the even rate across the
         // arrivals' own spread (as the simulation in im-proto/tests/herd.rs measures it).
         let clients = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(2_000);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = two_workers();
         let jitter = ReconnectPolicy::default().jitter;
         for secs in [0u64, 1, 2, 3, 5, 7, 10, 20, 30] {
             let arrivals = rt.block_on(herd(clients, jitter, Duration::from_secs(secs)));
@@ -994,15 +1007,8 @@ fn main() {
         // The per-vendor throughput section of the full run alone.
         let rounds = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(9);
         let messages = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        for (vendor, key) in [
-            (BlastVendor::Mqtt, "mqtt"),
-            (BlastVendor::SocketIo, "socketio"),
-            (BlastVendor::Nats, "nats"),
-        ] {
+        let rt = one_thread();
+        for (vendor, key) in VENDORS {
             let (t, a) = vendor_ratios(&rt, vendor, rounds, messages);
             println!(
                 "throughput, {key} ({messages} msgs, {rounds} paired rounds, medians of ratios): im-tokio / raw tokio-tungstenite {t:.3}; im-async-std / raw async-tungstenite {a:.3}"
@@ -1024,10 +1030,7 @@ fn main() {
         let n = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(100_000);
         let source = BlastServer::start(vendor).unwrap();
         let url = source.url();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = one_thread();
         let took = match args.get(2).map(String::as_str) {
             Some("im") => spawned(&rt, async move {
                 im_vendor::<im_tokio::Tokio>(&url, vendor, n).await
@@ -1041,11 +1044,7 @@ fn main() {
         // The full run's herd figure alone, again and again: it must not move with one late
         // client (see `intended_spread`).
         let runs = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = two_workers();
         let policy = ReconnectPolicy::default();
         for run in 1..=runs {
             let arrivals = rt.block_on(herd(2_000, policy.jitter, Duration::ZERO));
@@ -1066,10 +1065,7 @@ fn main() {
         let (what, kind, n) = (args[1].clone(), args[2].clone(), args[3].parse().unwrap());
         let server = LiveChatServer::start(KEY).unwrap();
         let url = server.url();
-        let rt1 = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt1 = one_thread();
         let t = match (what.as_str(), kind.as_str()) {
             ("throughput", "im") => spawned(&rt1, async move {
                 im_throughput::<im_tokio::Tokio>(&url, n, 1).await
@@ -1185,10 +1181,7 @@ fn main() {
     // server's thread on this 2-core machine, which thread parks where moved single rounds by
     // ±20 % (ratios of 0.75 to 1.06 in three quick runs of one build); one thread measures the
     // client's own cost. (Round trips below use one thread for the same reason.)
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = one_thread();
 
     // 1. throughput. Every round measures raw and im back to back (which goes first alternates)
     // and yields one ratio; the figure is the median of those paired ratios. The machine's speed
@@ -1249,11 +1242,7 @@ fn main() {
 
     // The other vendors, each against its own raw loop on the same source.
     let mut vendor_figures = serde_json::Map::new();
-    for (vendor, key) in [
-        (BlastVendor::Mqtt, "mqtt"),
-        (BlastVendor::SocketIo, "socketio"),
-        (BlastVendor::Nats, "nats"),
-    ] {
+    for (vendor, key) in VENDORS {
         let (tokio_ratio, async_ratio) = vendor_ratios(&rt, vendor, rounds as usize, messages);
         say(format!(
             "throughput, {key} ({messages} msgs, {rounds} paired rounds, medians of ratios): im-tokio / raw tokio-tungstenite {tokio_ratio:.3}; im-async-std / raw async-tungstenite {async_ratio:.3}"
@@ -1270,10 +1259,7 @@ fn main() {
     // Round trips on a single-threaded runtime, for raw and im alike: with two workers the
     // figure flips between ~13 and ~75 µs run to run, depending on which threads park; one
     // thread measures the client's own cost instead of the scheduler's luck.
-    let rt1 = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt1 = one_thread();
     // In spawned tasks, as application code runs: a `block_on` future is not a task, and
     // waking it from the driver's task cost im a scheduler pass (an extra epoll_wait) per round
     // trip that a spawned reader does not pay. Short alternating chunks, which of the two goes
