@@ -27,14 +27,22 @@ pub fn require(name: &str) -> PathBuf {
     })
 }
 
-/// `npm ci` in `dir` unless its `node_modules` is there: once per process, so that tests
-/// running in parallel do not install over each other (cargo runs test binaries one at a time).
+/// `npm ci` in `dir` unless its `node_modules` was installed from the lock file as it is now:
+/// once per process, so that tests running in parallel do not install over each other (cargo
+/// runs test binaries one at a time). A lock file changed since (a pull that added a package)
+/// installs again.
 fn npm_ci(dir: &Path) {
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = INSTALL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if dir.join("node_modules/.package-lock.json").is_file() {
+    let modified = |file: &str| {
+        std::fs::metadata(dir.join(file))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let installed = modified("node_modules/.package-lock.json");
+    if installed.is_some() && installed >= modified("package-lock.json") {
         return;
     }
     let npm = require("npm");
