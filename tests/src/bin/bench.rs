@@ -186,11 +186,7 @@ async fn im_connected_on<R: im_driver::Runtime>(
         .seed(user)
         .connect()
         .unwrap();
-    while let Some(e) = events.recv().await {
-        if matches!(e, im_proto::Event::Connected { .. }) {
-            break;
-        }
-    }
+    until_connected(&mut events).await;
     (client, events)
 }
 
@@ -199,9 +195,20 @@ async fn im_throughput<R: im_driver::Runtime + Default>(
     n: usize,
     user: u64,
 ) -> Duration {
-    let (client, mut events) = im_connected::<R>(settings(url), user).await;
+    let (client, events) = im_connected::<R>(settings(url), user).await;
+    receive_blast(client, events, &format!("blast:{n}"), n).await
+}
+
+/// Subscribe to `channel`, a blast of `n` numbered messages, and decode every one, checking
+/// the order; how long from the subscribe to the last one. The client is closed after.
+async fn receive_blast<R: im_driver::Runtime>(
+    client: im_driver::Client<R>,
+    mut events: im_driver::Events,
+    channel: &str,
+    n: usize,
+) -> Duration {
     let start = Instant::now();
-    client.subscribe(&format!("blast:{n}")).unwrap();
+    client.subscribe(channel).unwrap();
     let mut got = 0;
     while got < n {
         if let Some(im_proto::Event::Message(m)) = events.recv().await {
@@ -213,6 +220,15 @@ async fn im_throughput<R: im_driver::Runtime + Default>(
     let t = start.elapsed();
     client.close().await;
     t
+}
+
+/// Read `events` until the client is connected.
+async fn until_connected(events: &mut im_driver::Events) {
+    while let Some(e) = events.recv().await {
+        if matches!(e, im_proto::Event::Connected { .. }) {
+            break;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,26 +271,8 @@ async fn im_vendor<R: im_driver::Runtime + Default>(
         BlastVendor::Nats => builder.protocol(im_proto::Nats::new("bench-im")),
     };
     let (client, mut events) = builder.connect().unwrap();
-    while let Some(e) = events.recv().await {
-        if matches!(e, im_proto::Event::Connected { .. }) {
-            break;
-        }
-    }
-    let start = Instant::now();
-    client
-        .subscribe(&im_tests::raw::channel(vendor, n))
-        .unwrap();
-    let mut got = 0;
-    while got < n {
-        if let Some(im_proto::Event::Message(m)) = events.recv().await {
-            let body: Body = m.body.decode().unwrap();
-            assert_eq!(body.n, got as u64);
-            got += 1;
-        }
-    }
-    let t = start.elapsed();
-    client.close().await;
-    t
+    until_connected(&mut events).await;
+    receive_blast(client, events, &im_tests::raw::channel(vendor, n), n).await
 }
 
 /// Throughput ratios of one vendor, im over raw: tokio, async-std; each the median of
