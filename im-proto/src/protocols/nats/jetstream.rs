@@ -207,9 +207,10 @@ pub(super) struct Session {
     /// Channels whose consumer create was refused for now: asked again at the next heartbeat.
     retry: BTreeSet<String>,
     next_request: u64,
-    /// The last deliveries handed over, by (consumer, stream sequence), oldest first.
-    seen: VecDeque<(String, u64)>,
-    seen_set: HashSet<(String, u64)>,
+    /// The last deliveries handed over, by (hash of the consumer's name, stream sequence),
+    /// oldest first: hashed, so recording one allocates nothing.
+    seen: VecDeque<(u64, u64)>,
+    seen_set: HashSet<(u64, u64)>,
     /// The last publish refusal reported, so a stream that is down is reported once, not for
     /// every message waiting on it.
     last_refusal: Option<String>,
@@ -342,11 +343,11 @@ impl Session {
     /// Whether the delivery was handed over before (a redelivery whose ack was lost); if not,
     /// remember it.
     pub(super) fn already_handed_over(&mut self, d: &Delivered<'_>) -> bool {
-        let key = (d.consumer.to_owned(), d.stream_seq);
+        let key = (fnv1a(d.consumer.as_bytes()), d.stream_seq);
         if d.count > 1 && self.seen_set.contains(&key) {
             return true;
         }
-        if self.seen_set.insert(key.clone()) {
+        if self.seen_set.insert(key) {
             self.seen.push_back(key);
             if self.seen.len() > SEEN_CAPACITY {
                 if let Some(old) = self.seen.pop_front() {

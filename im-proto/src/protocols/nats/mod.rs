@@ -55,9 +55,9 @@ enum Auth {
     User(String, String),
 }
 
-/// An operation line, its payload (`MSG`, `HMSG`), both borrowed from the bytes read, and how
-/// many of those it used.
-type Op<'a> = (&'a str, Option<&'a [u8]>, usize);
+/// An operation: its name as [`operation`] spells it (`""` for none NATS has), its line and its
+/// payload (`MSG`, `HMSG`), both borrowed from the bytes read, and how many of those it used.
+type Op<'a> = (&'static str, &'a str, Option<&'a [u8]>, usize);
 
 /// The operations a NATS server sends, as the protocol spells them (it takes any case).
 const OPERATIONS: [&str; 7] = ["MSG", "HMSG", "PING", "PONG", "+OK", "-ERR", "INFO"];
@@ -172,8 +172,9 @@ impl Nats {
         let line = std::str::from_utf8(&buf[..eol]).map_err(|_| ProtocolError::InvalidUtf8)?;
         // Fields are separated by spaces or tabs (the NATS protocol allows both).
         let head = line.split_ascii_whitespace().next().unwrap_or_default();
-        if !matches!(operation(head), Some("MSG" | "HMSG")) {
-            return Ok(Some((line, None, eol + 2)));
+        let op = operation(head).unwrap_or_default();
+        if !matches!(op, "MSG" | "HMSG") {
+            return Ok(Some((op, line, None, eol + 2)));
         }
         let total = line
             .split_ascii_whitespace()
@@ -193,17 +194,17 @@ impl Nats {
                 "NATS: payload size mismatch".into(),
             ));
         }
-        Ok(Some((line, Some(&buf[start..end]), end + 2)))
+        Ok(Some((op, line, Some(&buf[start..end]), end + 2)))
     }
 
     fn on_op(
         &mut self,
         cx: &mut Context<'_>,
+        op: &'static str,
         line: &str,
         payload: Option<&[u8]>,
     ) -> Result<(), ProtocolError> {
-        let head = line.split_ascii_whitespace().next().unwrap_or_default();
-        match operation(head).unwrap_or_default() {
+        match op {
             "INFO" => {
                 let json = line.get(4..).unwrap_or_default().trim();
                 let info: Info = serde_json::from_str(json)
@@ -273,7 +274,7 @@ impl Nats {
                     cx.emit(ProtocolEvent::Error(ProtocolError::Server(why)));
                 }
             }
-            op @ ("MSG" | "HMSG") => {
+            "MSG" | "HMSG" => {
                 // MSG subject sid [reply] size; HMSG subject sid [reply] header_size size.
                 // At most 6 words, kept on the stack.
                 let mut parts = [""; 6];
@@ -304,6 +305,7 @@ impl Nats {
                 self.on_message(cx, parts[1], reply, status, payload);
             }
             _ => {
+                let head = line.split_ascii_whitespace().next().unwrap_or_default();
                 let head: String = head.chars().take(64).collect();
                 return Err(ProtocolError::Violation(format!(
                     "NATS: unknown operation {head:?}"
@@ -488,9 +490,9 @@ impl Protocol for Nats {
         let mut used = 0;
         let result = loop {
             match Self::next_op(&data[used..], limit) {
-                Ok(Some((line, payload, n))) => {
+                Ok(Some((op, line, payload, n))) => {
                     used += n;
-                    if let Err(e) = self.on_op(cx, line, payload) {
+                    if let Err(e) = self.on_op(cx, op, line, payload) {
                         break Err(e);
                     }
                 }
