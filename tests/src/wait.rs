@@ -129,3 +129,18 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         async_io::Timer::after(Duration::from_millis(10)).await;
     }
 }
+
+/// Read `events` until `n` sends were acked, and return `n`; an `Undelivered` fails the test.
+/// Spawn it beside a sender: a client whose events nobody reads stops reading its socket
+/// (backpressure), and its acks with it.
+pub async fn all_acked(mut events: Events, n: u64) -> u64 {
+    let mut acked = 0;
+    while acked < n {
+        match events.recv().await.expect("the sender's events") {
+            Event::Acked { .. } => acked += 1,
+            Event::Undelivered { id, reason, .. } => panic!("message {id} undelivered: {reason:?}"),
+            _ => {}
+        }
+    }
+    acked
+}

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use im_tests::wait::until;
+use im_tests::wait::{all_acked, until};
 use im_tests::{RedisServer, SocketIoServer};
 use im_tokio::{Client, Event, ReconnectPolicy, ReportedError, SocketIo};
 
@@ -154,21 +154,8 @@ async fn recovery_failover(messages: u64, end: fn(&mut SocketIoServer)) -> Failo
         matches!(e, Event::Subscribed { .. })
     })
     .await;
-    let (writer, mut writer_events) = test_app_client(&[node_b.url()]).connect().unwrap();
-    // The writer's fates, counted as they come (an unread event queue would stop its reads).
-    let fates = tokio::spawn(async move {
-        let mut acked = 0;
-        while acked < messages {
-            match writer_events.recv().await.expect("the writer's events") {
-                Event::Acked { .. } => acked += 1,
-                Event::Undelivered { id, reason, .. } => {
-                    panic!("message {id} undelivered: {reason:?}")
-                }
-                _ => {}
-            }
-        }
-        acked
-    });
+    let (writer, writer_events) = test_app_client(&[node_b.url()]).connect().unwrap();
+    let fates = tokio::spawn(all_acked(writer_events, messages));
     let w = writer.clone();
     // When each number was sent.
     let sent_at = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

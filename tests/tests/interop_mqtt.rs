@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use im_tests::peers::Mosquitto;
 use im_tests::proxy::Mode;
-use im_tests::wait::{blackhole_until_dead_link, cut_off, resubscribed_after_restart, until};
+use im_tests::wait::{
+    all_acked, blackhole_until_dead_link, cut_off, resubscribed_after_restart, until,
+};
 use im_tests::FaultProxy;
 use im_tokio::{Client, Delivery, Event, HeartbeatMode, Mqtt, OutgoingMessage, ReconnectPolicy};
 
@@ -326,25 +328,12 @@ async fn a_persistent_broker_restart_loses_nothing() {
         matches!(e, Event::Subscribed { .. })
     })
     .await;
-    let (publ, mut pub_events) = mqtt(&broker.url(), "im-failover-pub")
+    let (publ, pub_events) = mqtt(&broker.url(), "im-failover-pub")
         .ack_timeout(Duration::from_millis(500))
         .ack_retries(120)
         .connect()
         .unwrap();
-    // The publisher's fates, counted as they come (an unread event queue would stop its reads).
-    let fates = tokio::spawn(async move {
-        let mut acked = 0;
-        while acked < MESSAGES {
-            match pub_events.recv().await.expect("the publisher's events") {
-                Event::Acked { .. } => acked += 1,
-                Event::Undelivered { id, reason, .. } => {
-                    panic!("message {id} undelivered: {reason:?}")
-                }
-                _ => {}
-            }
-        }
-        acked
-    });
+    let fates = tokio::spawn(all_acked(pub_events, MESSAGES));
     let p = publ.clone();
     let pumping = tokio::spawn(async move {
         for n in 0..MESSAGES {
