@@ -476,7 +476,7 @@ impl NatsCluster {
                     let text = String::from_utf8_lossy(&got);
                     if let Some(at) = text.find("MSG _INBOX.setup") {
                         if text[at..].matches("\r\n").count() >= 2 {
-                            return Ok(text[at.saturating_sub(1)..].to_string());
+                            break;
                         }
                     }
                 }
@@ -484,7 +484,13 @@ impl NatsCluster {
             })();
             match answer {
                 // An `HMSG` answer is a status (503: no JetStream leader yet).
-                Ok(text) if !got_status(&text) && !text.contains("\"error\"") => return,
+                Ok(text)
+                    if text.contains("MSG _INBOX.setup")
+                        && !text.contains("HMSG _INBOX.setup")
+                        && !text.contains("\"error\"") =>
+                {
+                    return
+                }
                 Ok(text) => last = text,
                 Err(e) => last = e.to_string(),
             }
@@ -509,11 +515,6 @@ impl NatsCluster {
             node.kill();
         }
     }
-}
-
-/// Whether a JetStream API answer read by `NatsCluster::api` is a header status.
-fn got_status(answer: &str) -> bool {
-    answer.starts_with("HMSG") || !answer.contains("MSG _INBOX.setup")
 }
 
 impl Drop for NatsCluster {
