@@ -171,8 +171,6 @@ pub(super) enum ConsumerAnswer {
 #[derive(Debug, PartialEq)]
 pub(super) struct Delivered<'a> {
     pub consumer: &'a str,
-    /// 1 the first time, more on a redelivery.
-    pub count: u64,
     pub stream_seq: u64,
 }
 
@@ -186,9 +184,11 @@ impl<'a> Delivered<'a> {
             9.. => 2,
             _ => return None,
         };
+        // The delivery count (`at + 2`) is checked but not kept: a consumer whose leader moved
+        // may deliver again with a count of 1, so only the sequence tells a repeat.
+        tokens[at + 2].parse::<u64>().ok()?;
         Some(Delivered {
             consumer: tokens[at + 1],
-            count: tokens[at + 2].parse().ok()?,
             stream_seq: tokens[at + 3].parse().ok()?,
         })
     }
@@ -340,19 +340,18 @@ impl Session {
         self.pending.retain(|_, (c, _)| c != channel);
     }
 
-    /// Whether the delivery was handed over before (a redelivery whose ack was lost); if not,
-    /// remember it.
+    /// Whether the delivery was handed over before (a redelivery whose ack was lost, whatever
+    /// its delivery count says: a consumer's new leader after a failover may count from 1
+    /// again); if not, remember it. A stream sequence reaches a consumer once otherwise.
     pub(super) fn already_handed_over(&mut self, d: &Delivered<'_>) -> bool {
         let key = (fnv1a(d.consumer.as_bytes()), d.stream_seq);
-        if d.count > 1 && self.seen_set.contains(&key) {
+        if !self.seen_set.insert(key) {
             return true;
         }
-        if self.seen_set.insert(key) {
-            self.seen.push_back(key);
-            if self.seen.len() > SEEN_CAPACITY {
-                if let Some(old) = self.seen.pop_front() {
-                    self.seen_set.remove(&old);
-                }
+        self.seen.push_back(key);
+        if self.seen.len() > SEEN_CAPACITY {
+            if let Some(old) = self.seen.pop_front() {
+                self.seen_set.remove(&old);
             }
         }
         false
@@ -391,13 +390,12 @@ mod tests {
             short,
             Delivered {
                 consumer: "me_a",
-                count: 2,
                 stream_seq: 17
             }
         );
         let long =
             Delivered::parse("$JS.ACK.hub.ACCHASH.CHAT.me_a.1.9.9.179661145871.0.r4nd").unwrap();
-        assert_eq!((long.consumer, long.count, long.stream_seq), ("me_a", 1, 9));
+        assert_eq!((long.consumer, long.stream_seq), ("me_a", 9));
         assert_eq!(Delivered::parse("$JS.ACK.CHAT.me_a.x.1.1.1.0"), None);
         assert_eq!(Delivered::parse("_INBOX.x"), None);
     }
@@ -463,16 +461,13 @@ mod tests {
         let mut s = Session::new(JetStream::new("CHAT"));
         let first = |seq| Delivered {
             consumer: "c",
-            count: 1,
             stream_seq: seq,
         };
-        let again = |seq| Delivered {
-            consumer: "c",
-            count: 2,
-            stream_seq: seq,
-        };
+        let again = first;
         assert!(!s.already_handed_over(&first(1)));
         assert!(s.already_handed_over(&again(1)));
+        // Told by its sequence alone (the delivery count may start again at a new leader).
+        assert!(s.already_handed_over(&first(1)));
         // A redelivery of one never handed over (lost in flight) is handed over.
         assert!(!s.already_handed_over(&again(2)));
         for seq in 3..(3 + SEEN_CAPACITY as u64) {
