@@ -48,12 +48,33 @@ enum Op {
     Back(u16),
     /// An input at the same instant again.
     Still,
-    Opened { stale: bool },
-    Text { stale: bool, script: u8, junk: Vec<u8> },
-    Binary { stale: bool, script: u8, bytes: Vec<u8> },
-    Closed { stale: bool },
-    Failed { stale: bool, why: u8 },
-    Send { len: u16, ttl: Option<Span>, key: Option<u8>, delivery: Option<bool>, retain: bool },
+    Opened {
+        stale: bool,
+    },
+    Text {
+        stale: bool,
+        script: u8,
+        junk: Vec<u8>,
+    },
+    Binary {
+        stale: bool,
+        script: u8,
+        bytes: Vec<u8>,
+    },
+    Closed {
+        stale: bool,
+    },
+    Failed {
+        stale: bool,
+        why: u8,
+    },
+    Send {
+        len: u16,
+        ttl: Option<Span>,
+        key: Option<u8>,
+        delivery: Option<bool>,
+        retain: bool,
+    },
     Subscribe(u8),
     Unsubscribe(u8),
     Close,
@@ -63,7 +84,11 @@ enum Op {
     Reading(bool),
     Switch(u8),
     /// Q5: a message from a durable store, `gap` above the next id (or below it: misuse).
-    Restore { gap: u64, below: bool, len: u16 },
+    Restore {
+        gap: u64,
+        below: bool,
+        len: u16,
+    },
 }
 
 /// A duration from the edges inwards: zero, one millisecond, ordinary, enormous, `MAX`.
@@ -164,11 +189,23 @@ fn scripted_text(script: u8, junk: &[u8]) -> String {
 fn scripted_binary(script: u8, bytes: &[u8]) -> Vec<u8> {
     let id = bytes.first().map_or(1, |b| u16::from(*b).max(1));
     match script % 16 {
-        0 => mqtt(Packet::ConnAck { session_present: false, code: 0 }),
-        1 => mqtt(Packet::ConnAck { session_present: false, code: 3 }),
-        2 => mqtt(Packet::ConnAck { session_present: false, code: 5 }),
+        0 => mqtt(Packet::ConnAck {
+            session_present: false,
+            code: 0,
+        }),
+        1 => mqtt(Packet::ConnAck {
+            session_present: false,
+            code: 3,
+        }),
+        2 => mqtt(Packet::ConnAck {
+            session_present: false,
+            code: 5,
+        }),
         3 => mqtt(Packet::PubAck { packet_id: id }),
-        4 => mqtt(Packet::SubAck { packet_id: id, codes: vec![1] }),
+        4 => mqtt(Packet::SubAck {
+            packet_id: id,
+            codes: vec![1],
+        }),
         5 => mqtt(Packet::PingResp),
         6 => mqtt(Packet::Publish {
             dup: false,
@@ -176,7 +213,7 @@ fn scripted_binary(script: u8, bytes: &[u8]) -> Vec<u8> {
             retain: false,
             topic: "t".into(),
             packet_id: Some(id),
-            payload: bytes.to_vec(),
+            payload: bytes.to_vec().into(),
         }),
         7 => b"INFO {\"connect_urls\":[\"h:1\"]}\r\n".to_vec(),
         8 => b"PONG\r\n".to_vec(),
@@ -249,7 +286,10 @@ impl World {
 
     fn transport(&mut self, stale: bool, event: TransportEvent) {
         let conn = self.target(stale);
-        let lost = matches!(event, TransportEvent::Closed { .. } | TransportEvent::Failed(_));
+        let lost = matches!(
+            event,
+            TransportEvent::Closed { .. } | TransportEvent::Failed(_)
+        );
         self.client.handle_transport(self.now, conn, event);
         if lost && self.live == Some(conn) {
             self.live = None;
@@ -268,9 +308,15 @@ impl World {
             self.client.handle_timeout(self.now);
             self.drain();
             steps += 1;
-            assert!(steps < 100_000, "busy loop: deadlines never move past {deadline:?}");
+            assert!(
+                steps < 100_000,
+                "busy loop: deadlines never move past {deadline:?}"
+            );
             if let Some(next) = self.client.poll_timeout() {
-                assert!(next > self.now, "a deadline left overdue after handle_timeout");
+                assert!(
+                    next > self.now,
+                    "a deadline left overdue after handle_timeout"
+                );
             }
         }
         self.now = self.now.max(to);
@@ -279,7 +325,11 @@ impl World {
 
 fn config(input: &Input) -> Option<Config> {
     let s = &input.settings;
-    let limits = Limits::default().outbox_messages(usize::from(s.outbox_messages % 16) + 1).outbox_bytes(2_048).max_subscriptions(4).max_frame_bytes(4_096);
+    let limits = Limits::default()
+        .outbox_messages(usize::from(s.outbox_messages % 16) + 1)
+        .outbox_bytes(2_048)
+        .max_subscriptions(4)
+        .max_frame_bytes(4_096);
     let (interval, timeout) = (s.interval.get(), s.timeout.get());
     let heartbeat = match s.heartbeat % 4 {
         0 => HeartbeatMode::ClientDriven { interval, timeout },
@@ -350,7 +400,10 @@ fuzz_target!(|input: Input| {
                 w.drain();
             }
             Op::Back(ms) => {
-                w.now = w.now.checked_sub(Duration::from_millis(u64::from(ms))).unwrap_or(w.now);
+                w.now = w
+                    .now
+                    .checked_sub(Duration::from_millis(u64::from(ms)))
+                    .unwrap_or(w.now);
                 w.client.handle_timeout(w.now);
                 w.drain();
             }
@@ -359,20 +412,37 @@ fuzz_target!(|input: Input| {
                 w.drain();
             }
             Op::Opened { stale } => w.transport(stale, TransportEvent::Opened),
-            Op::Text { stale, script, junk } => w.transport(
+            Op::Text {
+                stale,
+                script,
+                junk,
+            } => w.transport(
                 stale,
                 TransportEvent::Frame(Frame::Text(scripted_text(script, &junk).into())),
             ),
-            Op::Binary { stale, script, bytes } => w.transport(
+            Op::Binary {
                 stale,
-                TransportEvent::Frame(Frame::Binary(scripted_binary(script, &bytes))),
+                script,
+                bytes,
+            } => w.transport(
+                stale,
+                TransportEvent::Frame(Frame::Binary(scripted_binary(script, &bytes).into())),
             ),
             Op::Closed { stale } => w.transport(
                 stale,
-                TransportEvent::Closed { code: Some(1006), reason: String::new() },
+                TransportEvent::Closed {
+                    code: Some(1006),
+                    reason: String::new(),
+                },
             ),
             Op::Failed { stale, why } => w.transport(stale, TransportEvent::Failed(failure(why))),
-            Op::Send { len, ttl, key, delivery, retain } => {
+            Op::Send {
+                len,
+                ttl,
+                key,
+                delivery,
+                retain,
+            } => {
                 let mut msg = OutgoingMessage::text("room", "x".repeat(usize::from(len % 1024)));
                 if let Some(ttl) = ttl {
                     msg = msg.with_ttl(ttl.get());
@@ -396,9 +466,15 @@ fuzz_target!(|input: Input| {
             }
             Op::Restore { gap, below, len } => {
                 let next = w.client.next_send_id().0;
-                let id = if below { next.saturating_sub(gap) } else { next.saturating_add(gap) };
+                let id = if below {
+                    next.saturating_sub(gap)
+                } else {
+                    next.saturating_add(gap)
+                };
                 let msg = OutgoingMessage::text("room", "r".repeat(usize::from(len % 1024)));
-                let _ = w.client.restore(w.now, im_proto::SendId(id), format!("stored-{id}"), msg);
+                let _ = w
+                    .client
+                    .restore(w.now, im_proto::SendId(id), format!("stored-{id}"), msg);
                 w.drain();
             }
             Op::Subscribe(c) => {
@@ -414,7 +490,8 @@ fuzz_target!(|input: Input| {
                 w.drain();
             }
             Op::CloseWith => {
-                w.client.close_with(w.now, CloseReason::EventsOverflow { pending: 1 });
+                w.client
+                    .close_with(w.now, CloseReason::EventsOverflow { pending: 1 });
                 w.drain();
             }
             Op::TakeEvents => {

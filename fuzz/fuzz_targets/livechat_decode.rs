@@ -31,19 +31,23 @@ fuzz_target!(|data: &[u8]| {
             }
             Frame::Text(text.into())
         }
-        1 => Frame::Binary(rest.to_vec()),
+        1 => Frame::Binary(rest.to_vec().into()),
         _ => {
             // Exercise the encoders with hostile channels and bodies too.
             let text = String::from_utf8_lossy(rest).into_owned();
             let _ = p.encode_subscribe(&text);
             let _ = p.encode_unsubscribe(&text);
             for body in [
-                Body::Text(text.clone()),
+                Body::Text(text.as_str().into()),
                 Body::json(&text).expect("a string serializes"),
-                Body::Binary(rest.to_vec()),
+                Body::Binary(rest.to_vec().into()),
             ] {
                 let msg = OutgoingMessage::new(text.clone(), body);
-                let info = SendInfo { id: SendId(1), key: &text, redelivery: false };
+                let info = SendInfo {
+                    id: SendId(1),
+                    key: &text,
+                    redelivery: false,
+                };
                 let _ = p.validate(&msg);
                 let _ = p.encode_message(&msg, info);
             }

@@ -21,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
     }
     // The protocol: the first byte says where frames split; then the same bytes as text.
     common::feed_split_in_two(&mut Mqtt::new("fuzz"), data, |p, cx, rest| {
-        let _ = p.on_frame(cx, Frame::Text(String::from_utf8_lossy(rest).into_owned().into()));
+        let _ = p.on_frame(
+            cx,
+            Frame::Text(String::from_utf8_lossy(rest).into_owned().into()),
+        );
     });
 });

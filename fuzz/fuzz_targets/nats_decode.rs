@@ -16,17 +16,22 @@ fuzz_target!(|data: &[u8]| {
     let mut js = Nats::new("fuzz").jetstream(JetStream::new("S"));
     let limits = Limits::default().max_frame_bytes(4096);
     let mut events = Vec::new();
-    let mut cx = Context::new(common::origin(), HeartbeatMode::default(), &limits, &mut events);
+    let mut cx = Context::new(
+        common::origin(),
+        HeartbeatMode::default(),
+        &limits,
+        &mut events,
+    );
     js.on_open(&mut cx);
     let hello = b"INFO {\"server_id\":\"S\",\"client_id\":1}\r\nPONG\r\n".to_vec();
-    let _ = js.on_frame(&mut cx, Frame::Binary(hello));
+    let _ = js.on_frame(&mut cx, Frame::Binary(hello.into()));
     let _ = js.on_subscribe(&mut cx, "chat.a");
     let Some((&split, rest)) = data.split_first() else {
         return;
     };
     let cut = usize::from(split).min(rest.len());
     for chunk in [&rest[..cut], &rest[cut..]] {
-        let _ = js.on_frame(&mut cx, Frame::Binary(chunk.to_vec()));
+        let _ = js.on_frame(&mut cx, Frame::Binary(chunk.to_vec().into()));
     }
     js.on_heartbeat(&mut cx);
 });

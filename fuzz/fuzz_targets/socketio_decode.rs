@@ -18,5 +18,5 @@ fuzz_target!(|data: &[u8]| {
     for line in String::from_utf8_lossy(data).split('\n') {
         let _ = p.on_frame(&mut cx, Frame::Text(line.into()));
     }
-    let _ = p.on_frame(&mut cx, Frame::Binary(data.to_vec()));
+    let _ = p.on_frame(&mut cx, Frame::Binary(data.to_vec().into()));
 });

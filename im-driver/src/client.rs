@@ -78,7 +78,7 @@ impl<R: Runtime> Client<R> {
     pub fn send_text(
         &self,
         channel: impl Into<String>,
-        text: impl Into<String>,
+        text: impl Into<im_proto::Text>,
     ) -> Result<SendId, SendError> {
         self.send(OutgoingMessage::text(channel, text))
     }

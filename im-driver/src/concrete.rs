@@ -42,7 +42,7 @@ macro_rules! runtime_client {
             pub fn send_text(
                 &self,
                 channel: impl Into<String>,
-                text: impl Into<String>,
+                text: impl Into<im_proto::Text>,
             ) -> Result<SendId, SendError> {
                 self.0.send_text(channel, text)
             }

@@ -168,7 +168,7 @@ pub(crate) fn to_message(frame: Frame) -> Message {
     match frame {
         // Shared, not copied or checked again.
         Frame::Text(t) => Message::Text(t.into()),
-        Frame::Binary(b) => Message::Binary(b.into()),
+        Frame::Binary(b) => Message::Binary(b),
         Frame::Ping(p) => Message::Ping(p.into()),
         Frame::Pong(p) => Message::Pong(p.into()),
     }
@@ -192,7 +192,7 @@ pub(crate) fn to_event(
         },
         // The frame's bytes are shared, not copied; tungstenite checked they are UTF-8.
         Some(Ok(Message::Text(t))) => TransportEvent::Frame(Frame::Text(t.into())),
-        Some(Ok(Message::Binary(b))) => TransportEvent::Frame(Frame::Binary(b.into())),
+        Some(Ok(Message::Binary(b))) => TransportEvent::Frame(Frame::Binary(b)),
         Some(Ok(Message::Ping(p))) => TransportEvent::Frame(Frame::Ping(p.into())),
         Some(Ok(Message::Pong(p))) => TransportEvent::Frame(Frame::Pong(p.into())),
         Some(Ok(Message::Close(frame))) => TransportEvent::Closed {

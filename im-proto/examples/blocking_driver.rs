@@ -71,7 +71,7 @@ fn ws_failure(e: &tungstenite::Error) -> TransportError {
 fn to_message(frame: Frame) -> Message {
     match frame {
         Frame::Text(t) => Message::Text(t.as_str().into()),
-        Frame::Binary(b) => Message::Binary(b.into()),
+        Frame::Binary(b) => Message::Binary(b),
         Frame::Ping(p) => Message::Ping(p.into()),
         Frame::Pong(p) => Message::Pong(p.into()),
     }
@@ -204,7 +204,7 @@ fn main() {
                             Message::Text(t) => {
                                 TransportEvent::Frame(Frame::Text(t.as_str().into()))
                             }
-                            Message::Binary(b) => TransportEvent::Frame(Frame::Binary(b.into())),
+                            Message::Binary(b) => TransportEvent::Frame(Frame::Binary(b)),
                             Message::Ping(p) => TransportEvent::Frame(Frame::Ping(p.into())),
                             Message::Pong(p) => TransportEvent::Frame(Frame::Pong(p.into())),
                             Message::Close(f) => {

@@ -7,6 +7,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use bytes::Bytes;
+
 use crate::text::Text;
 
 /// Identifies one accepted [`Client::send`](crate::Client::send) until its fate is reported
@@ -82,8 +84,10 @@ impl fmt::Debug for Json {
 pub enum Body {
     /// A JSON document, kept as its text so it is parsed once, by whoever wants a type.
     Json(Json),
-    Text(String),
-    Binary(Vec<u8>),
+    /// Text, shared with the frame it arrived in (see [`Text`]).
+    Text(Text),
+    /// Bytes, shared with the frame they arrived in.
+    Binary(Bytes),
 }
 
 impl Body {
@@ -105,7 +109,7 @@ impl Body {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Body::Json(raw) => Some(raw.get()),
-            Body::Text(s) => Some(s),
+            Body::Text(s) => Some(s.as_str()),
             Body::Binary(_) => None,
         }
     }
@@ -231,7 +235,7 @@ impl OutgoingMessage {
         }
     }
 
-    pub fn text(channel: impl Into<String>, text: impl Into<String>) -> Self {
+    pub fn text(channel: impl Into<String>, text: impl Into<Text>) -> Self {
         Self::new(channel, Body::Text(text.into()))
     }
 
@@ -242,7 +246,7 @@ impl OutgoingMessage {
         Ok(Self::new(channel, Body::json(value)?))
     }
 
-    pub fn binary(channel: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
+    pub fn binary(channel: impl Into<String>, bytes: impl Into<Bytes>) -> Self {
         Self::new(channel, Body::Binary(bytes.into()))
     }
 

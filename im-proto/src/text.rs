@@ -91,8 +91,14 @@ impl Text {
         Text(Repr::Shared(shared::from_static(text)))
     }
 
-    /// Take bytes that must be UTF-8 (a WebSocket text frame), without copying them.
+    /// Take bytes that must be UTF-8 (a WebSocket text frame, a part of a binary one), without
+    /// copying them unless they are short.
     pub fn from_utf8(bytes: Bytes) -> Result<Text, std::str::Utf8Error> {
+        if bytes.len() <= INLINE {
+            if let Some(text) = inline(std::str::from_utf8(&bytes)?) {
+                return Ok(text);
+            }
+        }
         Shared::try_from(bytes).map(|s| Text(Repr::Shared(s)))
     }
 
@@ -165,6 +171,14 @@ impl Text {
 /// `text` kept inline, when it is short enough.
 fn inline(text: &str) -> Option<Text> {
     ArrayString::from(text).ok().map(|s| Text(Repr::Inline(s)))
+}
+
+impl Text {
+    /// `text` copied inline when it is short enough to be cheaper copied than shared; `None`
+    /// otherwise (a decoder then shares the frame's buffer instead).
+    pub(crate) fn inline(text: &str) -> Option<Text> {
+        inline(text)
+    }
 }
 
 impl Default for Text {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
 use crate::text::Text;
 
 /// Generation number of a transport connection.
@@ -41,7 +43,9 @@ impl fmt::Display for ConnId {
 pub enum Frame {
     /// Shared, not copied: decoders hand out slices of it (see [`Text`]).
     Text(Text),
-    Binary(Vec<u8>),
+    /// Shared, not copied, like text: the bytes the WebSocket library read, which a decoder
+    /// slices a message's body out of.
+    Binary(Bytes),
     /// WebSocket ping. Inbound pings are answered by the driver's WebSocket library; the core only
     /// counts them as proof of liveness (H3).
     Ping(Vec<u8>),
@@ -54,7 +58,8 @@ impl Frame {
     pub fn len(&self) -> usize {
         match self {
             Frame::Text(s) => s.len(),
-            Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => b.len(),
+            Frame::Binary(b) => b.len(),
+            Frame::Ping(b) | Frame::Pong(b) => b.len(),
         }
     }
 

@@ -239,7 +239,7 @@ fn nats_discovery_keeps_tls_and_never_sends_the_token_in_clear() {
             cx,
             Frame::Binary(
                 b"INFO {\"connect_urls\":[\"10.0.0.2:4222\"],\"ws_connect_urls\":[\"ws://10.0.0.3:8080\"]}\r\n"
-                    .to_vec(),
+                    .to_vec().into(),
             ),
         )
     });
@@ -380,7 +380,10 @@ fn nats_msg_with_tabs_keeps_its_payload() {
     let mut nats = Nats::new("edge");
     let (events, r) = support::in_context(&Limits::default(), |cx| {
         nats.on_open(cx);
-        nats.on_frame(cx, Frame::Binary(b"MSG\tsubj\t1\t5\r\nhello\r\n".to_vec()))
+        nats.on_frame(
+            cx,
+            Frame::Binary(b"MSG\tsubj\t1\t5\r\nhello\r\n".to_vec().into()),
+        )
     });
     r.unwrap();
     let Some(ProtocolEvent::Message(m)) = events.first() else {

@@ -135,7 +135,7 @@ fn hostile_frames_are_errors_and_the_connection_survives() {
     for junk in [
         Frame::Text("{not json".into()),
         Frame::Text(r#"{"cmd":"who-knows"}"#.into()),
-        Frame::Binary(vec![0xff, 0xfe]),
+        Frame::Binary(bytes::Bytes::from(vec![0xff, 0xfe])),
         Frame::Text("[".repeat(10_000).into()),
         Frame::Text("x".repeat(2 << 20).into()),
     ] {

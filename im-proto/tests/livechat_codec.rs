@@ -111,7 +111,7 @@ fn bad_input_is_a_typed_error() {
         Err(ProtocolError::Violation(_))
     ));
     let (_, binary) = support::in_context(&Limits::default(), |cx| {
-        p.on_frame(cx, Frame::Binary(vec![0xff]))
+        p.on_frame(cx, Frame::Binary(bytes::Bytes::from(vec![0xff])))
     });
     assert_eq!(binary, Err(ProtocolError::UnexpectedFrame("binary")));
 }

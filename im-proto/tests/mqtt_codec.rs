@@ -42,9 +42,9 @@ fn packet() -> impl Strategy<Value = Packet> {
                 dup,
                 qos,
                 retain,
-                topic,
+                topic: topic.into(),
                 packet_id: (qos > 0).then_some(id),
-                payload
+                payload: payload.into()
             }),
         any::<u16>().prop_map(|packet_id| Packet::PubAck { packet_id }),
         (any::<u16>(), prop::collection::vec((topic(), 0u8..2), 1..4))

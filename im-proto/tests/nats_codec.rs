@@ -12,7 +12,7 @@ fn feed(bytes: &[u8]) -> (Result<(), ProtocolError>, Vec<ProtocolEvent>) {
     let mut nats = Nats::new("t");
     let (events, result) = support::in_context(&limits, |cx| {
         nats.on_open(cx);
-        nats.on_frame(cx, Frame::Binary(bytes.to_vec()))
+        nats.on_frame(cx, Frame::Binary(bytes.to_vec().into()))
     });
     (result, events)
 }

@@ -55,7 +55,7 @@ fn q5_restored_messages_keep_id_and_key_and_go_first() {
     let now = Instant::now();
     let mut core = client(Limits::default());
     for (id, key, n) in [(4, "run1-4", 1), (9, "run1-9", 2)] {
-        let msg = OutgoingMessage::new("lobby", Body::Text(format!("restored {n}")));
+        let msg = OutgoingMessage::new("lobby", Body::Text(format!("restored {n}").into()));
         core.restore(now, SendId(id), key.into(), msg).unwrap();
     }
     let (_, events) = drain(&mut core);
@@ -148,7 +148,7 @@ fn q5_what_this_client_would_refuse_is_handed_back_at_once() {
     let ok = OutgoingMessage::text("lobby", "fits");
     let too_large = OutgoingMessage::text("lobby", "far too large now");
     let no_room = OutgoingMessage::text("lobby", "full");
-    let binary = OutgoingMessage::new("lobby", Body::Binary(vec![1]));
+    let binary = OutgoingMessage::new("lobby", Body::Binary(bytes::Bytes::from(vec![1])));
     core.restore(now, SendId(1), "k1".into(), ok).unwrap();
     core.restore(now, SendId(2), "k2".into(), too_large)
         .unwrap();

@@ -1848,7 +1848,7 @@ fn mqtt_id_allocation_always_returns() {
                             packet_id: n.max(1),
                         }
                         .encode(&mut ack);
-                        let _ = mqtt.on_frame(&mut cx, Frame::Binary(ack));
+                        let _ = mqtt.on_frame(&mut cx, Frame::Binary(ack.into()));
                     }
                     2 => {
                         let _ = mqtt.encode_subscribe(&format!("t/{}", n % 8));

@@ -156,7 +156,7 @@ fn binary_protocol_with_packet_id_acks_redelivers_after_reconnect() {
     payload.push(0);
     payload.extend_from_slice(&[9, 9]);
     sim.server_send(packets::packet(packets::PUBLISH, 5, &payload));
-    assert!(sim
-        .events()
-        .any(|e| matches!(e, Event::Message(m) if m.body == Body::Binary(vec![9, 9]))));
+    assert!(sim.events().any(
+        |e| matches!(e, Event::Message(m) if m.body == Body::Binary(bytes::Bytes::from(vec![9, 9])))
+    ));
 }

@@ -35,7 +35,7 @@ impl Row {
         let (kind, body) = match &message.body {
             Body::Json(json) => (JSON, json.get().as_bytes().to_vec()),
             Body::Text(text) => (TEXT, text.as_bytes().to_vec()),
-            Body::Binary(bytes) => (BINARY, bytes.clone()),
+            Body::Binary(bytes) => (BINARY, bytes.to_vec()),
             _ => {
                 return Err(StoreError::Unsupported {
                     id,
@@ -92,9 +92,10 @@ impl Row {
             }
             TEXT => Body::Text(
                 String::from_utf8(self.body)
-                    .map_err(|e| corrupt(format!("a text body that is not UTF-8: {e}")))?,
+                    .map_err(|e| corrupt(format!("a text body that is not UTF-8: {e}")))?
+                    .into(),
             ),
-            BINARY => Body::Binary(self.body),
+            BINARY => Body::Binary(self.body.into()),
             other => return Err(corrupt(format!("an unknown body kind {other}"))),
         };
         let mut message = OutgoingMessage::new(self.channel, body);

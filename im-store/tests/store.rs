@@ -32,7 +32,7 @@ fn every_kind_of_message_comes_back_unchanged_after_a_reopen() {
     let mut text = message("room", Body::Text("héllo".into()));
     text.retain = true;
     text.delivery = Some(Delivery::AtMostOnce);
-    let binary = message("t/1", Body::Binary(vec![0, 159, 146, 150, 255]));
+    let binary = message("t/1", Body::Binary(vec![0, 159, 146, 150, 255].into()));
     let sent = [
         (3, "k-3", json),
         (7, "k-7", text),
@@ -66,7 +66,7 @@ fn forgotten_messages_stay_forgotten() {
     let now = Instant::now();
     let mut store = Store::open(&path, WritePolicy::default()).unwrap();
     for id in 0..5 {
-        let msg = message("room", Body::Text(format!("m{id}")));
+        let msg = message("room", Body::Text(format!("m{id}").into()));
         store.put(now, SendId(id), &format!("k{id}"), &msg).unwrap();
     }
     store
@@ -271,7 +271,7 @@ proptest! {
                 Op::Put { body } => {
                     let id = store.next_id();
                     prop_assert!(model.keys().all(|held| *held < id.0));
-                    let msg = message("c", Body::Binary(body.clone()));
+                    let msg = message("c", Body::Binary(body.clone().into()));
                     store.put(now, id, &format!("k{}", id.0), &msg).unwrap();
                     model.insert(id.0, body);
                 }

@@ -146,9 +146,9 @@ async fn mqtt(ws: &mut Ws) -> Result<(), Error> {
                                 dup: false,
                                 qos: 0,
                                 retain: false,
-                                topic: topic.clone(),
+                                topic: topic.as_str().into(),
                                 packet_id: None,
-                                payload: body(i).into_bytes(),
+                                payload: body(i).into_bytes().into(),
                             })
                         })
                         .await?;

@@ -226,7 +226,7 @@ mod tests {
                 retain: false,
                 topic: "blast/3".into(),
                 packet_id: (qos > 0).then_some(9),
-                payload: vec![b'x'; 300],
+                payload: vec![b'x'; 300].into(),
             }
             .encode(&mut out);
             assert_eq!(publish(&out), Some(("blast/3", &[b'x'; 300][..])));

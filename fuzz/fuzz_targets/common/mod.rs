@@ -31,7 +31,7 @@ pub fn feed_split_in_two(
     p.on_open(&mut cx);
     let cut = usize::from(split).min(rest.len());
     for chunk in [&rest[..cut], &rest[cut..]] {
-        let _ = p.on_frame(&mut cx, Frame::Binary(chunk.to_vec()));
+        let _ = p.on_frame(&mut cx, Frame::Binary(chunk.to_vec().into()));
     }
     and_then(p, &mut cx, rest);
 }

@@ -376,7 +376,7 @@ impl SocketIo {
         self.validate(msg)?;
         let arg = match &msg.body {
             Body::Json(raw) => raw.get().to_owned(),
-            Body::Text(t) => Value::String(t.clone()).to_string(),
+            Body::Text(t) => Value::String(t.as_str().to_owned()).to_string(),
             _ => unreachable!("validated above"),
         };
         let acked = match msg.delivery {

@@ -32,7 +32,7 @@ pub fn packet(kind: u8, id: u16, payload: &[u8]) -> Frame {
     let mut b = vec![kind];
     b.extend_from_slice(&id.to_be_bytes());
     b.extend_from_slice(payload);
-    Frame::Binary(b)
+    Frame::Binary(b.into())
 }
 
 /// `(kind with flags, packet id, payload)` of a binary frame.
@@ -103,7 +103,7 @@ impl Protocol for Packets {
                     .ok_or_else(|| ProtocolError::Malformed("bad PUBLISH".into()))?;
                 cx.emit(ProtocolEvent::Message(Message::new(
                     channel,
-                    Body::Binary(body.to_vec()),
+                    Body::Binary(body.to_vec().into()),
                 )));
             }
             PUBACK => {

@@ -39,7 +39,7 @@ fn text(s: impl Into<String>) -> Frame {
 fn mqtt(packet: Packet) -> Frame {
     let mut out = Vec::new();
     packet.encode(&mut out);
-    Frame::Binary(out)
+    Frame::Binary(out.into())
 }
 
 impl Vendor {
@@ -89,7 +89,8 @@ impl Vendor {
             ))],
             Vendor::Nats | Vendor::JetStream => vec![Frame::Binary(
                 b"INFO {\"server_id\":\"props\",\"client_id\":7,\"max_payload\":1048576}\r\n"
-                    .to_vec(),
+                    .to_vec()
+                    .into(),
             )],
         }
     }
@@ -154,7 +155,7 @@ impl Vendor {
                 let ops = String::from_utf8_lossy(bytes);
                 let mut replies = Vec::new();
                 if ops.contains("PING\r\n") && !b.mute_pongs {
-                    replies.push(Reply::Frame(Frame::Binary(b"PONG\r\n".to_vec())));
+                    replies.push(Reply::Frame(Frame::Binary(b"PONG\r\n".to_vec().into())));
                 }
                 // JetStream's answers, on the reply subject of each request: a publish ack
                 // (`HPUB subject reply …`), a consumer (`PUB $JS.API.CONSUMER… reply …`).
@@ -171,7 +172,9 @@ impl Vendor {
                     };
                     if let Some((reply, body)) = answer {
                         replies.push(Reply::Frame(Frame::Binary(
-                            format!("MSG {reply} 1 {}\r\n{body}\r\n", body.len()).into_bytes(),
+                            format!("MSG {reply} 1 {}\r\n{body}\r\n", body.len())
+                                .into_bytes()
+                                .into(),
                         )));
                     }
                 }
@@ -188,7 +191,7 @@ impl Vendor {
             Vendor::LiveChatIm | Vendor::LiveChatSeed => Some(text(r#"{"cmd":"conn_close"}"#)),
             Vendor::SocketIo => Some(text("41")),
             Vendor::Nats | Vendor::JetStream => Some(Frame::Binary(
-                b"-ERR 'Authorization Violation'\r\n".to_vec(),
+                b"-ERR 'Authorization Violation'\r\n".to_vec().into(),
             )),
             Vendor::Mqtt => None,
         }
@@ -218,14 +221,16 @@ impl Vendor {
                 retain: false,
                 topic: "ch0".into(),
                 packet_id: Some(9),
-                payload: b"hello".to_vec(),
+                payload: b"hello".to_vec().into(),
             }),
             Vendor::SocketIo => text(r#"42["ch0","hello"]"#),
-            Vendor::Nats => Frame::Binary(b"MSG ch0 1 5\r\nhello\r\n".to_vec()),
+            Vendor::Nats => Frame::Binary(b"MSG ch0 1 5\r\nhello\r\n".to_vec().into()),
             // A consumer's delivery, acked by its reply subject.
-            Vendor::JetStream => {
-                Frame::Binary(b"MSG ch0 1 $JS.ACK.S.c.1.9.9.0.0 5\r\nhello\r\n".to_vec())
-            }
+            Vendor::JetStream => Frame::Binary(
+                b"MSG ch0 1 $JS.ACK.S.c.1.9.9.0.0 5\r\nhello\r\n"
+                    .to_vec()
+                    .into(),
+            ),
         }
     }
 
@@ -234,7 +239,7 @@ impl Vendor {
         match self {
             Vendor::Toy => text("SPING"),
             Vendor::SocketIo => text("2"),
-            Vendor::Nats | Vendor::JetStream => Frame::Binary(b"PING\r\n".to_vec()),
+            Vendor::Nats | Vendor::JetStream => Frame::Binary(b"PING\r\n".to_vec().into()),
             // No server ping in these: any frame proves liveness (H3).
             Vendor::LiveChatIm | Vendor::LiveChatSeed => text(r#"{"cmd":"wd_heartbeat"}"#),
             Vendor::Mqtt => mqtt(Packet::PingResp),
@@ -244,8 +249,8 @@ impl Vendor {
     /// Bytes no decoder of this vendor accepts.
     pub fn garbage(self) -> Frame {
         match self {
-            Vendor::Mqtt | Vendor::Toy => Frame::Binary(vec![0xff, 0x00, 0x13]),
-            Vendor::Nats | Vendor::JetStream => Frame::Binary(b"BOGUS\r\n".to_vec()),
+            Vendor::Mqtt | Vendor::Toy => Frame::Binary(bytes::Bytes::from(vec![0xff, 0x00, 0x13])),
+            Vendor::Nats | Vendor::JetStream => Frame::Binary(b"BOGUS\r\n".to_vec().into()),
             _ => text("{garbage"),
         }
     }

@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
+use crate::text::Text;
+
 /// A packet this client sends or understands.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Packet {
@@ -21,9 +25,11 @@ pub enum Packet {
         dup: bool,
         qos: u8,
         retain: bool,
-        topic: String,
+        /// Short topics are kept inline, long ones share the frame (see [`Text`]).
+        topic: Text,
         packet_id: Option<u16>,
-        payload: Vec<u8>,
+        /// Shared with the frame it was decoded from by [`Packet::decode_shared`].
+        payload: Bytes,
     },
     PubAck {
         packet_id: u16,
@@ -129,6 +135,31 @@ fn put_length(out: &mut Vec<u8>, mut len: usize) {
     }
 }
 
+/// A PUBLISH's fixed fields, for encoding one straight from the caller's topic and payload:
+/// the client's send path, which builds no [`Packet`] and copies each byte once.
+#[derive(Clone, Copy, Debug)]
+pub struct Publish {
+    pub dup: bool,
+    pub qos: u8,
+    pub retain: bool,
+    pub packet_id: Option<u16>,
+}
+
+impl Publish {
+    /// Append the PUBLISH of `payload` on `topic` to `out`.
+    pub fn encode(self, out: &mut Vec<u8>, topic: &str, payload: &[u8]) {
+        let len = 2 + topic.len() + if self.packet_id.is_some() { 2 } else { 0 } + payload.len();
+        out.reserve(5 + len);
+        out.push(0x30 | (u8::from(self.dup) << 3) | (self.qos << 1) | u8::from(self.retain));
+        put_length(out, len);
+        put_str(out, topic);
+        if let Some(id) = self.packet_id {
+            put_u16(out, id);
+        }
+        out.extend_from_slice(payload);
+    }
+}
+
 /// The largest remaining length MQTT can express (four length bytes).
 pub const MAX_REMAINING: usize = 268_435_455;
 
@@ -185,12 +216,13 @@ impl Packet {
                 packet_id,
                 payload,
             } => {
-                put_str(&mut body, topic);
-                if let Some(id) = packet_id {
-                    put_u16(&mut body, *id);
-                }
-                body.extend_from_slice(payload);
-                0x30 | (u8::from(*dup) << 3) | (qos << 1) | u8::from(*retain)
+                let header = Publish {
+                    dup: *dup,
+                    qos: *qos,
+                    retain: *retain,
+                    packet_id: *packet_id,
+                };
+                return header.encode(out, topic, payload);
             }
             Packet::PubAck { packet_id } => {
                 put_u16(&mut body, *packet_id);
@@ -230,8 +262,23 @@ impl Packet {
     }
 
     /// Decode one packet from the front of `buf`: `Ok(None)` if more bytes are needed,
-    /// `Ok(Some((packet, used)))` otherwise. Packets above `limit` bytes are refused.
+    /// `Ok(Some((packet, used)))` otherwise. Packets above `limit` bytes are refused. A
+    /// PUBLISH's payload is copied out of `buf`; [`decode_shared`](Self::decode_shared) shares it.
     pub fn decode(buf: &[u8], limit: usize) -> Result<Option<(Packet, usize)>, CodecError> {
+        Self::decode_with(buf, limit, Bytes::copy_from_slice)
+    }
+
+    /// [`decode`](Self::decode), the packet sharing `buf` instead of copying from it: a PUBLISH's
+    /// payload and long topic are slices of it (what the client does with every frame).
+    pub fn decode_shared(buf: &Bytes, limit: usize) -> Result<Option<(Packet, usize)>, CodecError> {
+        Self::decode_with(buf, limit, |part| buf.slice_ref(part))
+    }
+
+    fn decode_with(
+        buf: &[u8],
+        limit: usize,
+        share: impl Fn(&[u8]) -> Bytes,
+    ) -> Result<Option<(Packet, usize)>, CodecError> {
         let Some(&first) = buf.first() else {
             return Ok(None);
         };
@@ -300,7 +347,7 @@ impl Packet {
                 if qos > 1 {
                     return Err(CodecError::Qos(qos));
                 }
-                let topic = r.string()?;
+                let topic = r.text(&share)?;
                 let packet_id = (qos > 0).then(|| r.u16()).transpose()?;
                 Packet::Publish {
                     dup: flags & 0x08 != 0,
@@ -308,7 +355,7 @@ impl Packet {
                     retain: flags & 0x01 != 0,
                     topic,
                     packet_id,
-                    payload: r.rest().to_vec(),
+                    payload: share(r.rest()),
                 }
             }
             4 => {
@@ -399,6 +446,17 @@ impl Reader<'_> {
 
     fn string(&mut self) -> Result<String, CodecError> {
         String::from_utf8(self.bytes()?).map_err(|_| CodecError::Utf8)
+    }
+
+    /// A string as a [`Text`]: inline when short (a topic, mostly), else shared through `share`.
+    fn text(&mut self, share: impl Fn(&[u8]) -> Bytes) -> Result<Text, CodecError> {
+        let n = usize::from(self.u16()?);
+        let bytes = self.take(n)?;
+        let text = std::str::from_utf8(bytes).map_err(|_| CodecError::Utf8)?;
+        Ok(match Text::inline(text) {
+            Some(short) => short,
+            None => Text::from_utf8(share(bytes)).map_err(|_| CodecError::Utf8)?,
+        })
     }
 
     fn rest(&mut self) -> &[u8] {

@@ -24,11 +24,14 @@ use std::collections::HashMap;
 use std::fmt;
 use web_time::Instant;
 
+use bytes::{Buf, BytesMut};
+
 #[doc(hidden)]
-pub use codec::{CodecError, Packet};
+pub use codec::{CodecError, Packet, Publish};
 
 use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
 use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::text::Text;
 use crate::transport::Frame;
 
 /// CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
@@ -44,7 +47,7 @@ pub struct Mqtt {
     /// QoS of a message that does not ask for a delivery: 1 (at-least-once) or 0.
     qos: u8,
     /// Bytes of a packet split across WebSocket frames; bounded by the frame limit.
-    partial: Vec<u8>,
+    partial: BytesMut,
     next_packet_id: u16,
     /// Packet id → send, for PUBACK (Q3). Bounded by the outbox; reset per connection.
     inflight: HashMap<u16, SendId>,
@@ -64,7 +67,7 @@ impl Mqtt {
             username: None,
             password: None,
             qos: 1,
-            partial: Vec::new(),
+            partial: BytesMut::new(),
             next_packet_id: 0,
             inflight: HashMap::new(),
             subscribing: HashMap::new(),
@@ -125,7 +128,7 @@ impl Mqtt {
     fn frame(packet: &Packet) -> Frame {
         let mut out = Vec::new();
         packet.encode(&mut out);
-        Frame::Binary(out)
+        Frame::Binary(out.into())
     }
 
     fn on_packet(&mut self, cx: &mut Context<'_>, packet: Packet) {
@@ -173,9 +176,9 @@ impl Mqtt {
                 payload,
                 ..
             } => {
-                let body = match String::from_utf8(payload) {
+                let body = match Text::from_utf8(payload.clone()) {
                     Ok(text) => Body::Text(text),
-                    Err(e) => Body::Binary(e.into_bytes()),
+                    Err(_) => Body::Binary(payload),
                 };
                 cx.emit(ProtocolEvent::Message(Message::new(topic, body)));
                 // After the message: a connection lost between the two leaves the broker
@@ -267,16 +270,18 @@ impl Protocol for Mqtt {
             _ => return Ok(()),
         };
         let limit = cx.limits.max_frame_bytes;
-        if self.partial.is_empty() {
-            self.partial = bytes;
+        // Packets are decoded from the frame itself, sharing it, unless an earlier frame left
+        // the start of one behind.
+        let mut buf = if self.partial.is_empty() {
+            bytes
         } else {
             self.partial.extend_from_slice(&bytes);
-        }
-        let mut used = 0;
+            self.partial.split().freeze()
+        };
         loop {
-            match Packet::decode(&self.partial[used..], limit) {
+            match Packet::decode_shared(&buf, limit) {
                 Ok(Some((packet, n))) => {
-                    used += n;
+                    buf.advance(n);
                     self.on_packet(cx, packet);
                 }
                 Ok(None) => break,
@@ -291,7 +296,8 @@ impl Protocol for Mqtt {
                 }
             }
         }
-        self.partial.drain(..used);
+        // The start of a packet waits for the rest (decode refused it if over the limit).
+        self.partial.extend_from_slice(&buf);
         Ok(())
     }
 
@@ -331,14 +337,15 @@ impl Mqtt {
         if let Some(packet_id) = packet_id {
             self.inflight.insert(packet_id, send.id);
         }
-        let frame = Self::frame(&Packet::Publish {
+        let mut out = Vec::new();
+        let publish = Publish {
             dup: send.redelivery && qos == 1,
             qos,
             retain: msg.retain,
-            topic: msg.channel.clone(),
             packet_id,
-            payload: msg.body.as_bytes().to_vec(),
-        });
+        };
+        publish.encode(&mut out, &msg.channel, msg.body.as_bytes());
+        let frame = Frame::Binary(out.into());
         Ok(match packet_id {
             Some(_) => (Delivery::AtLeastOnce, frame),
             None => (Delivery::AtMostOnce, frame),

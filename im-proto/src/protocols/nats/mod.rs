@@ -20,11 +20,13 @@ use std::collections::HashMap;
 use std::fmt;
 use web_time::Instant;
 
+use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
 use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::text::Text;
 use crate::transport::{Endpoint, Frame};
 
 /// A NATS client session.
@@ -33,7 +35,7 @@ pub struct Nats {
     /// `CONNECT`'s credentials (a token, or user and password); never printed.
     auth: Option<Auth>,
     /// Bytes of an operation split across frames; bounded by the frame limit.
-    partial: Vec<u8>,
+    partial: BytesMut,
     /// `CONNECT` went out on this connection (later `INFO`s only update the cluster).
     sent_connect: bool,
     /// Waiting for the `PONG` that answers `CONNECT` + `PING`.
@@ -100,7 +102,7 @@ impl Nats {
         Nats {
             name: name.into(),
             auth: None,
-            partial: Vec::new(),
+            partial: BytesMut::new(),
             sent_connect: false,
             handshaking: false,
             next_sid: 0,
@@ -143,7 +145,7 @@ impl Nats {
     }
 
     fn op(text: String) -> Frame {
-        Frame::Binary(text.into_bytes())
+        Frame::Binary(text.into())
     }
 
     fn connect(&self) -> Frame {
@@ -197,9 +199,11 @@ impl Nats {
         Ok(Some((op, line, Some(&buf[start..end]), end + 2)))
     }
 
+    /// `frame` holds `line` and `payload`: a message's body is shared out of it.
     fn on_op(
         &mut self,
         cx: &mut Context<'_>,
+        frame: &Bytes,
         op: &'static str,
         line: &str,
         payload: Option<&[u8]>,
@@ -302,7 +306,7 @@ impl Nats {
                     status = header_status(&payload[..hdr]);
                     payload = &payload[hdr..];
                 }
-                self.on_message(cx, parts[1], reply, status, payload);
+                self.on_message(cx, frame, parts[1], reply, status, payload);
             }
             _ => {
                 let head = line.split_ascii_whitespace().next().unwrap_or_default();
@@ -330,6 +334,7 @@ impl Nats {
     fn on_message(
         &mut self,
         cx: &mut Context<'_>,
+        frame: &Bytes,
         subject: &str,
         reply: Option<&str>,
         status: Option<u16>,
@@ -393,7 +398,7 @@ impl Nats {
                 if !js.already_handed_over(&delivered) {
                     let seq = delivered.stream_seq;
                     cx.emit(ProtocolEvent::Message(
-                        Message::new(subject, body(payload)).with_id(seq.to_string()),
+                        Message::new(subject, body(frame, payload)).with_id(seq.to_string()),
                     ));
                 }
                 // Acked once handed over (or recognised as handed over before).
@@ -403,15 +408,19 @@ impl Nats {
                 return;
             }
         }
-        cx.emit(ProtocolEvent::Message(Message::new(subject, body(payload))));
+        cx.emit(ProtocolEvent::Message(Message::new(
+            subject,
+            body(frame, payload),
+        )));
     }
 }
 
-/// A payload as text when it is UTF-8, else as bytes.
-fn body(payload: &[u8]) -> Body {
-    match std::str::from_utf8(payload) {
-        Ok(text) => Body::Text(text.to_owned()),
-        Err(_) => Body::Binary(payload.to_vec()),
+/// A payload as text when it is UTF-8, else as bytes; shared with `frame`, which holds it.
+fn body(frame: &Bytes, payload: &[u8]) -> Body {
+    let shared = frame.slice_ref(payload);
+    match Text::from_utf8(shared.clone()) {
+        Ok(text) => Body::Text(text),
+        Err(_) => Body::Binary(shared),
     }
 }
 
@@ -472,34 +481,34 @@ impl Protocol for Nats {
     }
 
     fn on_frame(&mut self, cx: &mut Context<'_>, frame: Frame) -> Result<(), ProtocolError> {
-        let bytes: &[u8] = match &frame {
+        let bytes = match frame {
             Frame::Binary(b) => b,
             // nats-server sends binary frames; accept text too.
-            Frame::Text(t) => t.as_bytes(),
+            Frame::Text(t) => t.into_bytes(),
             _ => return Ok(()),
         };
-        // Operations are read from the frame itself unless an earlier one left a piece of an
-        // operation behind: copying every frame into the buffer first cost a copy per message.
-        let mut buf = std::mem::take(&mut self.partial);
-        let fresh = buf.is_empty();
-        if !fresh {
-            buf.extend_from_slice(bytes);
-        }
-        let data: &[u8] = if fresh { bytes } else { &buf };
+        // Operations are read from the frame itself, sharing it, unless an earlier one left a
+        // piece of an operation behind.
+        let data = if self.partial.is_empty() {
+            bytes
+        } else {
+            self.partial.extend_from_slice(&bytes);
+            self.partial.split().freeze()
+        };
         let limit = cx.limits.max_frame_bytes;
         let mut used = 0;
         let result = loop {
             match Self::next_op(&data[used..], limit) {
                 Ok(Some((op, line, payload, n))) => {
                     used += n;
-                    if let Err(e) = self.on_op(cx, op, line, payload) {
+                    if let Err(e) = self.on_op(cx, &data, op, line, payload) {
                         break Err(e);
                     }
                 }
                 Ok(None) => break Ok(()),
                 Err(e) => {
-                    // The stream cannot be resynchronised after a broken frame: start over
-                    // (the buffer was taken and is dropped).
+                    // The stream cannot be resynchronised after a broken frame: start over.
+                    self.partial.clear();
                     cx.emit(ProtocolEvent::Reconnect {
                         reason: format!("NATS stream corrupted: {e}"),
                         after: None,
@@ -508,13 +517,8 @@ impl Protocol for Nats {
                 }
             }
         };
-        // What is left waits for the next frame, in the buffer's own allocation.
-        if fresh {
-            buf.extend_from_slice(&bytes[used..]);
-        } else {
-            buf.drain(..used.min(buf.len()));
-        }
-        self.partial = buf;
+        // What is left waits for the next frame.
+        self.partial.extend_from_slice(&data[used..]);
         if self.partial.len() > limit {
             self.partial.clear();
             cx.emit(ProtocolEvent::Reconnect {
@@ -596,12 +600,12 @@ impl Nats {
             .into_bytes();
             out.extend_from_slice(payload);
             out.extend_from_slice(b"\r\n");
-            return Ok((Delivery::AtLeastOnce, Frame::Binary(out)));
+            return Ok((Delivery::AtLeastOnce, Frame::Binary(out.into())));
         }
         let mut out = format!("PUB {} {}\r\n", msg.channel, payload.len()).into_bytes();
         out.extend_from_slice(payload);
         out.extend_from_slice(b"\r\n");
-        Ok((Delivery::AtMostOnce, Frame::Binary(out)))
+        Ok((Delivery::AtMostOnce, Frame::Binary(out.into())))
     }
 
     /// The frame [`Protocol::on_subscribe`] transmits, if the vendor subscribes at all. With
