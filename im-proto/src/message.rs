@@ -49,7 +49,7 @@ impl Json {
     /// The document at `range` of `frame`, which a decoder of this crate checked, taking the
     /// frame's buffer rather than sharing it ([`Text::into_slice`]); `None` if `range` is not a
     /// part of `frame`.
-    #[cfg(feature = "livechat")]
+    #[cfg(any(feature = "livechat", feature = "socketio"))]
     pub(crate) fn from_checked_part(frame: Text, range: std::ops::Range<usize>) -> Option<Json> {
         frame.into_slice(range).map(Json)
     }

@@ -47,6 +47,8 @@ macro_rules! transmit_through_codec {
     };
 }
 
+#[cfg(any(feature = "livechat", feature = "socketio"))]
+mod json_scan;
 #[cfg(feature = "livechat")]
 pub mod livechat;
 #[cfg(feature = "mqtt")]

@@ -112,6 +112,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::protocols::json_scan::arb::{damaged, value, ws};
     use crate::protocols::livechat::scan;
 
     const DEPTH: usize = 32;
@@ -175,55 +176,7 @@ mod tests {
         assert!(Inbound::parse_with_serde(&deep, DEPTH).is_err());
     }
 
-    fn string_lit() -> impl Strategy<Value = String> {
-        let piece = prop_oneof![
-            24 => "[a-z ]{0,3}",
-            4 => Just("é".to_owned()),
-            1 => Just("\\\"".to_owned()),
-            1 => Just("\\\\".to_owned()),
-            1 => Just("\\n".to_owned()),
-            1 => Just("\\u00e9".to_owned()),
-            1 => Just("\\u12g4".to_owned()),
-            1 => Just("\\x".to_owned()),
-            1 => Just("\u{1}".to_owned()),
-            1 => Just("\"".to_owned()),
-        ];
-        prop::collection::vec(piece, 0..4).prop_map(|p| format!("\"{}\"", p.concat()))
-    }
-
-    fn ws() -> impl Strategy<Value = &'static str> {
-        prop_oneof![40 => Just(""), 4 => Just(" "), 4 => Just("\n\t "), 1 => Just("\u{a0}")]
-    }
-
-    fn scalar() -> impl Strategy<Value = String> {
-        prop_oneof![
-            string_lit(),
-            prop_oneof![
-                Just("0"),
-                Just("7"),
-                Just("-3"),
-                Just("1.5"),
-                Just("-0.0e+1"),
-                Just("1E9"),
-                Just("01"),
-                Just("1."),
-                Just("1e"),
-                Just("-"),
-                Just(".5"),
-                Just("+1"),
-                Just("18446744073709551615"),
-                Just("18446744073709551616"),
-                Just("null"),
-                Just("true"),
-                Just("false"),
-                Just("nul"),
-                Just("True"),
-            ]
-            .prop_map(str::to_owned),
-        ]
-    }
-
-    fn key() -> impl Strategy<Value = String> {
+    fn key() -> impl Strategy<Value = String> + Clone {
         prop_oneof![
             Just("cmd"),
             Just("msg_id"),
@@ -242,59 +195,17 @@ mod tests {
         .prop_map(|k| format!("\"{k}\""))
     }
 
-    fn value() -> impl Strategy<Value = String> {
-        scalar().prop_recursive(4, 24, 4, |inner| {
-            prop_oneof![
-                (prop::collection::vec((ws(), inner.clone()), 0..4)).prop_map(|items| {
-                    let items: Vec<String> =
-                        items.into_iter().map(|(w, v)| format!("{w}{v}")).collect();
-                    format!("[{}]", items.join(","))
-                }),
-                (prop::collection::vec((key(), ws(), inner), 0..5)).prop_map(|members| {
-                    let members: Vec<String> = members
-                        .into_iter()
-                        .map(|(k, w, v)| format!("{k}{w}:{v}"))
-                        .collect();
-                    format!("{{{}}}", members.join(","))
-                }),
-            ]
-        })
-    }
-
     /// A JSON-ish frame, sometimes damaged by one edit.
     fn frame() -> impl Strategy<Value = String> {
-        let envelope =
-            prop::collection::vec((ws(), key(), ws(), value(), ws()), 0..6).prop_map(|m| {
+        let envelope = prop::collection::vec((ws(), key(), ws(), value(key()), ws()), 0..6)
+            .prop_map(|m| {
                 let members: Vec<String> = m
                     .into_iter()
                     .map(|(a, k, b, v, c)| format!("{a}{k}{b}:{v}{c}"))
                     .collect();
                 format!("{{{}}}", members.join(","))
             });
-        let edit = prop_oneof![
-            4 => Just(None),
-            1 => (any::<prop::sample::Index>(), prop_oneof![
-                Just(""), Just("\""), Just(","), Just("}"), Just("{"), Just("]"), Just("\\"),
-                Just(" "), Just("x"), Just("0"),
-            ], any::<bool>())
-            .prop_map(Some),
-        ];
-        (envelope, edit, ws()).prop_map(|(text, edit, tail)| {
-            let mut chars: Vec<char> = text.chars().collect();
-            if let Some((at, insert, replace)) = edit {
-                let at = at.index(chars.len() + 1);
-                // Delete, replace (a `]` where a `}` belongs) or insert one character.
-                if (insert.is_empty() || replace) && at < chars.len() {
-                    chars.remove(at);
-                }
-                if !insert.is_empty() {
-                    for (i, c) in insert.chars().enumerate() {
-                        chars.insert(at + i, c);
-                    }
-                }
-            }
-            chars.into_iter().collect::<String>() + tail
-        })
+        damaged(envelope)
     }
 
     proptest! {

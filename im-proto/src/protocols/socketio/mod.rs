@@ -26,6 +26,8 @@
 //! without a shared adapter) answers with a new one, reported as `ReportedError::Gap`. Events
 //! the server emits with an ack request or as volatile carry no offset and are not replayed.
 
+mod scan;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
@@ -37,10 +39,11 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::config::HeartbeatMode;
-use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
+use crate::message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
 use crate::protocol::{
     check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
 };
+use crate::text::Text;
 use crate::transport::{Endpoint, Frame};
 
 /// A Socket.IO client session on one namespace.
@@ -298,6 +301,10 @@ impl Protocol for SocketIo {
             }
             _ => return Ok(()),
         };
+        let text = match self.on_event_fast(cx, text) {
+            Ok(handled) => return handled,
+            Err(declined) => declined,
+        };
         check_json_depth(&text, cx.limits.max_json_depth)?;
         let (kind, rest) =
             packet_type(&text).ok_or_else(|| malformed("empty or non-ASCII packet"))?;
@@ -475,14 +482,7 @@ impl SocketIo {
     ) -> Result<(), ProtocolError> {
         let (kind, rest) =
             packet_type(packet).ok_or_else(|| malformed("empty or non-ASCII Socket.IO packet"))?;
-        // `/ns,` follows the type for any namespace but `/`.
-        let (ns, rest) = match rest.strip_prefix('/') {
-            Some(_) => match rest.split_once(',') {
-                Some((ns, rest)) => (ns, rest),
-                None => (rest, ""),
-            },
-            None => ("/", rest),
-        };
+        let (ns, rest) = split_namespace(rest);
         if ns != self.ns() {
             return Err(ProtocolError::Violation(format!(
                 "Socket.IO packet for namespace {:?}, connected to {:?}",
@@ -504,42 +504,9 @@ impl SocketIo {
             }),
             b'2' => {
                 let (ack, json) = split_ack(rest)?;
-                let args: Vec<&RawValue> =
-                    serde_json::from_str(json).map_err(|e| malformed(&e.to_string()))?;
-                let (event, mut args) = args
-                    .split_first()
-                    .ok_or_else(|| malformed("event without a name"))?;
-                // Recovery: an event without an ack request ends with its offset.
-                if self.pid.is_some() && ack.is_none() {
-                    if let Some((last, rest)) = args.split_last() {
-                        if let Ok(offset) = serde_json::from_str::<String>(last.get()) {
-                            self.offset = Some(offset);
-                            args = rest;
-                        }
-                    }
-                }
-                let channel: String =
-                    serde_json::from_str(event.get()).map_err(|_| malformed("event name"))?;
-                let ns = self.ns_prefix();
-                let body = match args {
-                    [one] => (*one).to_owned(),
-                    many => serde_json::value::to_raw_value(many)
-                        .map_err(|e| malformed(&e.to_string()))?,
-                };
-                let message = Message::new(channel, Body::Json(body.into()));
-                if self.connected {
-                    cx.emit(ProtocolEvent::Message(message));
-                } else if self.early.len() < MAX_EARLY_EVENTS {
-                    self.early.push(message);
-                } else {
-                    return Err(ProtocolError::Violation(format!(
-                        "more than {MAX_EARLY_EVENTS} events before the namespace connect"
-                    )));
-                }
-                if let Some(id) = ack {
-                    // The server asked for an acknowledgement: we have the message.
-                    cx.transmit(Frame::Text(format!("43{ns}{id}[]").into()));
-                }
+                let with_offset = self.pid.is_some() && ack.is_none();
+                let (channel, body, offset) = event_with_serde(json, with_offset)?;
+                self.on_event(cx, channel.into(), body.into(), ack, offset)?;
             }
             b'3' => {
                 let (ack, _) = split_ack(rest)?;
@@ -565,6 +532,114 @@ impl SocketIo {
             _ => return Err(malformed("unknown Socket.IO packet")),
         }
         Ok(())
+    }
+}
+
+impl SocketIo {
+    /// An event (`42…`) the one-pass scanner reads (`scan`), handled without serde and without
+    /// copying its body; any other packet, or an event it declines, is handed back untouched.
+    fn on_event_fast(
+        &mut self,
+        cx: &mut Context<'_>,
+        text: Text,
+    ) -> Result<Result<(), ProtocolError>, Text> {
+        let Some(packet) = text.strip_prefix("42") else {
+            return Err(text);
+        };
+        let (ns, rest) = split_namespace(packet);
+        // The depth check the serde path makes counts brackets in a namespace too: leave any
+        // such namespace to it.
+        let plain_ns = ns == "/" || !ns.bytes().any(|b| matches!(b, b'[' | b'{' | b'"'));
+        if ns != self.ns() || !plain_ns {
+            return Err(text);
+        }
+        let Ok((ack, json)) = split_ack(rest) else {
+            return Err(text);
+        };
+        let with_offset = self.pid.is_some() && ack.is_none();
+        let Some(event) = scan::event(json, cx.limits.max_json_depth, with_offset) else {
+            return Err(text);
+        };
+        let Some(body) = text.range_of(event.body) else {
+            return Err(text);
+        };
+        let channel = text.slice_ref(event.name);
+        let offset = event.offset.map(str::to_owned);
+        // The body keeps the frame's buffer: no copy, no count taken on it.
+        let Some(body) = Json::from_checked_part(text, body) else {
+            return Ok(Err(malformed("event body")));
+        };
+        Ok(self.on_event(cx, channel, body, ack, offset))
+    }
+
+    /// An event, however it was read: delivered (or held until the namespace connect), its
+    /// offset kept, and acknowledged when the server asked.
+    fn on_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        channel: Text,
+        body: Json,
+        ack: Option<u64>,
+        offset: Option<String>,
+    ) -> Result<(), ProtocolError> {
+        if offset.is_some() {
+            self.offset = offset;
+        }
+        let message = Message::new(channel, Body::Json(body));
+        if self.connected {
+            cx.emit(ProtocolEvent::Message(message));
+        } else if self.early.len() < MAX_EARLY_EVENTS {
+            self.early.push(message);
+        } else {
+            return Err(ProtocolError::Violation(format!(
+                "more than {MAX_EARLY_EVENTS} events before the namespace connect"
+            )));
+        }
+        if let Some(id) = ack {
+            // The server asked for an acknowledgement: we have the message.
+            let ns = self.ns_prefix();
+            cx.transmit(Frame::Text(format!("43{ns}{id}[]").into()));
+        }
+        Ok(())
+    }
+}
+
+/// An event's name, body and recovery offset, read with serde: every event the scanner
+/// declines. Under recovery (`with_offset`) a last string argument is the offset; one argument
+/// is the body, several are the body as an array of them.
+fn event_with_serde(
+    json: &str,
+    with_offset: bool,
+) -> Result<(String, Box<RawValue>, Option<String>), ProtocolError> {
+    let args: Vec<&RawValue> = serde_json::from_str(json).map_err(|e| malformed(&e.to_string()))?;
+    let (event, mut args) = args
+        .split_first()
+        .ok_or_else(|| malformed("event without a name"))?;
+    let mut offset = None;
+    if with_offset {
+        if let Some((last, rest)) = args.split_last() {
+            if let Ok(o) = serde_json::from_str::<String>(last.get()) {
+                offset = Some(o);
+                args = rest;
+            }
+        }
+    }
+    let channel: String = serde_json::from_str(event.get()).map_err(|_| malformed("event name"))?;
+    let body = match args {
+        [one] => (*one).to_owned(),
+        many => serde_json::value::to_raw_value(many).map_err(|e| malformed(&e.to_string()))?,
+    };
+    Ok((channel, body, offset))
+}
+
+/// `/ns,rest` into the namespace and the rest; `/` when the packet names none.
+fn split_namespace(packet: &str) -> (&str, &str) {
+    match packet.strip_prefix('/') {
+        Some(_) => match packet.split_once(',') {
+            Some((ns, rest)) => (ns, rest),
+            None => (packet, ""),
+        },
+        None => ("/", packet),
     }
 }
 
