@@ -42,6 +42,17 @@ pub fn body(i: usize) -> String {
     body
 }
 
+/// Append the QoS 0 (no `packet_id`) or QoS 1 PUBLISH of message `i` on `topic` to `out`.
+pub fn publish_frame(out: &mut Vec<u8>, topic: &str, packet_id: Option<u16>, i: usize) {
+    let publish = im_proto::protocols::mqtt::Publish {
+        dup: false,
+        qos: u8::from(packet_id.is_some()),
+        retain: false,
+        packet_id,
+    };
+    publish.encode(out, topic, body(i).as_bytes());
+}
+
 /// A blast source on a free loopback port, on the test servers' runtime; stopped on drop.
 pub struct BlastServer {
     addr: SocketAddr,
@@ -142,14 +153,9 @@ async fn mqtt(ws: &mut Ws) -> Result<(), Error> {
                             continue;
                         };
                         blast(ws, n, |i| {
-                            mqtt_frame(Packet::Publish {
-                                dup: false,
-                                qos: 0,
-                                retain: false,
-                                topic: topic.as_str().into(),
-                                packet_id: None,
-                                payload: body(i).into_bytes().into(),
-                            })
+                            let mut frame = Vec::new();
+                            publish_frame(&mut frame, &topic, None, i);
+                            Message::Binary(frame.into())
                         })
                         .await?;
                     }

@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod blast;
 pub mod browser;
 pub mod demo;
+pub mod herd;
 pub mod logs;
 pub mod peers;
 pub mod proxy;

@@ -41,6 +41,30 @@ pub fn channel(vendor: BlastVendor, n: usize) -> String {
     }
 }
 
+/// Log in to the reference livechat server by hand (auth1 → auth2 → auth_ok, in room
+/// `livechat_1`) on any tungstenite stream.
+pub async fn livechat_login<S>(ws: &mut S, user: u64, key: &str)
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
+        + futures_util::Sink<Message, Error = tungstenite::Error>
+        + Unpin,
+{
+    let Message::Text(auth1) = next(ws).await else {
+        panic!("no auth1")
+    };
+    let auth1: serde_json::Value = serde_json::from_str(auth1.as_str()).unwrap();
+    let seed = auth1["result"]["seed"].as_str().expect("a seed");
+    let auth2 = serde_json::json!({"cmd": "auth2", "msg_id": auth1["msg_id"],
+        "authCode": im_proto::LiveChat::auth_code(seed, key), "room_id": "livechat_1", "userId": user});
+    ws.send(Message::Text(auth2.to_string().into()))
+        .await
+        .unwrap();
+    let Message::Text(ok) = next(ws).await else {
+        panic!("no auth_ok")
+    };
+    assert!(ok.as_str().contains("auth_ok"), "{ok}");
+}
+
 /// Log in, ask for `n` messages and decode them all; how long from the ask to the last one.
 pub async fn receive<S>(ws: &mut S, vendor: BlastVendor, n: usize) -> Duration
 where
@@ -97,7 +121,7 @@ fn publish(packet: &[u8]) -> Option<(&str, &[u8])> {
     Some((topic, rest.get(2 + topic_len + id..)?))
 }
 
-async fn mqtt<S>(ws: &mut S, n: usize) -> Duration
+async fn mqtt_login<S>(ws: &mut S)
 where
     S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
         + futures_util::Sink<Message, Error = tungstenite::Error>
@@ -114,6 +138,15 @@ where
     let Message::Binary(_connack) = next(ws).await else {
         panic!("no CONNACK")
     };
+}
+
+async fn mqtt<S>(ws: &mut S, n: usize) -> Duration
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
+        + futures_util::Sink<Message, Error = tungstenite::Error>
+        + Unpin,
+{
+    mqtt_login(ws).await;
     let start = Instant::now();
     let subscribe = Packet::Subscribe {
         packet_id: 1,
@@ -135,7 +168,7 @@ where
     start.elapsed()
 }
 
-async fn socketio<S>(ws: &mut S, n: usize) -> Duration
+async fn socketio_login<S>(ws: &mut S)
 where
     S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
         + futures_util::Sink<Message, Error = tungstenite::Error>
@@ -148,6 +181,15 @@ where
     let Message::Text(_connected) = next(ws).await else {
         panic!("no namespace connect")
     };
+}
+
+async fn socketio<S>(ws: &mut S, n: usize) -> Duration
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
+        + futures_util::Sink<Message, Error = tungstenite::Error>
+        + Unpin,
+{
+    socketio_login(ws).await;
     let start = Instant::now();
     let ask = format!(r#"42["subscribe","{}"]"#, channel(BlastVendor::SocketIo, n));
     ws.send(Message::Text(ask.into())).await.unwrap();
@@ -210,6 +252,61 @@ where
         }
     }
     start.elapsed()
+}
+
+/// Log in, then `n` sequential round trips of an acknowledged message, each its time from the
+/// send to the ack: MQTT a QoS 1 PUBLISH of [`body`](crate::blast::body) and its PUBACK,
+/// Socket.IO an emit with an ack id and its `43<id>[]`. `None` for NATS, whose core protocol
+/// acknowledges nothing.
+pub async fn round_trips<S>(ws: &mut S, vendor: BlastVendor, n: usize) -> Option<Vec<Duration>>
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
+        + futures_util::Sink<Message, Error = tungstenite::Error>
+        + Unpin,
+{
+    let mut out = Vec::with_capacity(n);
+    match vendor {
+        BlastVendor::Mqtt => {
+            mqtt_login(ws).await;
+            for i in 0..n {
+                let start = Instant::now();
+                let id = (i % usize::from(u16::MAX)) as u16 + 1;
+                let mut frame = Vec::new();
+                crate::blast::publish_frame(&mut frame, "echo", Some(id), i);
+                ws.send(Message::Binary(frame.into())).await.unwrap();
+                loop {
+                    let Message::Binary(bytes) = next(ws).await else {
+                        continue;
+                    };
+                    if bytes.first() == Some(&0x40) && bytes.get(2..4) == Some(&id.to_be_bytes()) {
+                        break;
+                    }
+                }
+                out.push(start.elapsed());
+            }
+        }
+        BlastVendor::SocketIo => {
+            socketio_login(ws).await;
+            for i in 0..n {
+                let start = Instant::now();
+                let id = i + 1;
+                let emit = format!(r#"42{id}["echo",{}]"#, crate::blast::body(i));
+                ws.send(Message::Text(emit.into())).await.unwrap();
+                let ack = format!("43{id}[");
+                loop {
+                    let Message::Text(text) = next(ws).await else {
+                        continue;
+                    };
+                    if text.as_str().starts_with(&ack) {
+                        break;
+                    }
+                }
+                out.push(start.elapsed());
+            }
+        }
+        BlastVendor::Nats => return None,
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -130,6 +130,8 @@ struct Inner {
     accept_times: Mutex<Vec<std::time::Instant>>,
     /// Successful logins.
     logins: AtomicUsize,
+    /// Heartbeats received (`wd_heartbeat`), answered or not.
+    heartbeats: AtomicUsize,
     next_session: AtomicU64,
     /// Bumped to drop every connection abruptly.
     generation: watch::Sender<u64>,
@@ -219,6 +221,7 @@ impl LiveChatServer {
             accepted: AtomicUsize::new(0),
             accept_times: Mutex::new(Vec::new()),
             logins: AtomicUsize::new(0),
+            heartbeats: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             generation: watch::channel(0).0,
         });
@@ -270,6 +273,11 @@ impl LiveChatServer {
     /// Successful logins so far.
     pub fn logins(&self) -> usize {
         self.inner.logins.load(Ordering::SeqCst)
+    }
+
+    /// Heartbeats received from clients so far.
+    pub fn heartbeats(&self) -> usize {
+        self.inner.heartbeats.load(Ordering::Relaxed)
     }
 
     /// Sessions currently logged in.
@@ -634,6 +642,9 @@ fn handle(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Value> {
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         return vec![json!({"cmd": "error", "result": {"reason": "malformed JSON"}})];
     };
+    if v["cmd"] == "wd_heartbeat" {
+        inner.heartbeats.fetch_add(1, Ordering::Relaxed);
+    }
     let mut state = inner.state();
     match v["cmd"].as_str() {
         Some("wd_heartbeat") => {
@@ -736,6 +747,9 @@ fn handle_seed(inner: &Inner, session_id: u64, user: u64, text: &str) -> Vec<Val
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         return vec![];
     };
+    if v["cmd"] == "wd_heartbeat" {
+        inner.heartbeats.fetch_add(1, Ordering::Relaxed);
+    }
     let mut state = inner.state();
     match v["cmd"].as_str() {
         Some("wd_heartbeat") if inner.answer_heartbeats.load(Ordering::SeqCst) => {

@@ -144,3 +144,26 @@ pub async fn all_acked(mut events: Events, n: u64) -> u64 {
     }
     acked
 }
+
+/// CPU time this process has used (user + system), from /proc.
+pub fn cpu_time() -> Duration {
+    cpu_time_of("self")
+}
+
+/// CPU time process `pid` (`self` for this one) has used (user + system), from /proc.
+pub fn cpu_time_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(end) = stat.rfind(')') else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) are space-separated; utime and
+    // stime are the 14th and 15th fields, in clock ticks (100 per second on Linux).
+    let rest = stat.get(end + 2..).unwrap_or_default();
+    let f: Vec<u64> = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    Duration::from_millis(f.iter().sum::<u64>() * 10)
+}

@@ -57,15 +57,12 @@ struct Inbound<'a> {
     cmd: &'a str,
     #[serde(borrow)]
     result: Option<InboundResult<'a>>,
-    #[serde(default)]
-    msg_id: Option<Value>,
 }
 
 #[derive(Deserialize)]
 struct InboundResult<'a> {
     #[serde(borrow)]
     message: Option<&'a RawValue>,
-    seed: Option<String>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -93,20 +90,7 @@ where
         + futures_util::Sink<Message, Error = tungstenite::Error>
         + Unpin,
 {
-    let Some(Ok(Message::Text(t))) = ws.next().await else {
-        panic!("no auth1")
-    };
-    let v: Inbound<'_> = serde_json::from_str(t.as_str()).unwrap();
-    let seed = v.result.and_then(|r| r.seed).expect("seed");
-    let auth2 = json!({"cmd": "auth2", "msg_id": v.msg_id, "authCode": LiveChat::auth_code(&seed, KEY),
-        "room_id": "livechat_1", "userId": user});
-    ws.send(Message::Text(auth2.to_string().into()))
-        .await
-        .unwrap();
-    let Some(Ok(Message::Text(ok))) = ws.next().await else {
-        panic!("no auth_ok")
-    };
-    assert!(ok.as_str().contains("auth_ok"));
+    im_tests::raw::livechat_login(ws, user, KEY).await
 }
 
 /// Receive `n` blasted chat messages, parsing each frame and its body: the raw loop.
@@ -274,6 +258,83 @@ async fn im_vendor<R: im_driver::Runtime + Default>(
     until_connected(&mut events).await;
     receive_blast(client, events, &im_tests::raw::channel(vendor, n), n).await
 }
+
+/// Sequential acked round trips of `vendor` through im-tokio: the time from each send to its
+/// `Acked` (MQTT QoS 1 and its PUBACK, a Socket.IO emit with an ack id and its answer).
+async fn im_vendor_rtts(url: &str, vendor: BlastVendor, n: usize) -> Vec<Duration> {
+    let builder = im_tokio::Client::builder().endpoint(url);
+    let builder = match vendor {
+        BlastVendor::Mqtt => builder.protocol(im_proto::Mqtt::new("bench-im")),
+        BlastVendor::SocketIo => builder.protocol(im_proto::SocketIo::new()),
+        BlastVendor::Nats => builder.protocol(im_proto::Nats::new("bench-im")),
+    };
+    let (client, mut events) = builder.connect().unwrap();
+    until_connected(&mut events).await;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = Instant::now();
+        let body = im_proto::Json::parse(im_tests::blast::body(i)).unwrap();
+        let message = im_proto::OutgoingMessage::new("echo", im_proto::Body::Json(body))
+            .with_delivery(im_proto::Delivery::AtLeastOnce);
+        let id = client.send(message).unwrap();
+        while let Some(e) = events.recv().await {
+            if e == (im_proto::Event::Acked { id }) {
+                break;
+            }
+        }
+        out.push(start.elapsed());
+    }
+    client.close().await;
+    out
+}
+
+async fn raw_vendor_rtts(url: &str, vendor: BlastVendor, n: usize) -> Vec<Duration> {
+    let request = im_tests::raw::request(url, vendor);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
+            .await
+            .unwrap();
+    let out = im_tests::raw::round_trips(&mut ws, vendor, n).await;
+    let _ = ws.close(None).await;
+    out.expect("a vendor with acks")
+}
+
+/// The round trip's p50, im over raw, for a vendor that acknowledges messages: `rounds`
+/// alternating runs of `n` each side on one thread (as livechat's), every sample pooled.
+fn vendor_rtt_ratio(
+    rt1: &tokio::runtime::Runtime,
+    vendor: BlastVendor,
+    rounds: usize,
+    n: usize,
+) -> (f64, Duration, Duration) {
+    let source = BlastServer::start(vendor).unwrap();
+    let url = source.url();
+    let (mut im, mut raw) = (vec![], vec![]);
+    for r in 0..rounds {
+        let (u1, u2) = (url.clone(), url.clone());
+        let im_run = || spawned(rt1, async move { im_vendor_rtts(&u1, vendor, n).await });
+        let raw_run = || spawned(rt1, async move { raw_vendor_rtts(&u2, vendor, n).await });
+        if r % 2 == 0 {
+            raw.extend(raw_run());
+            im.extend(im_run());
+        } else {
+            im.extend(im_run());
+            raw.extend(raw_run());
+        }
+    }
+    let (im_p50, raw_p50) = (percentile(&mut im, 0.5), percentile(&mut raw, 0.5));
+    (
+        im_p50.as_secs_f64() / raw_p50.as_secs_f64(),
+        im_p50,
+        raw_p50,
+    )
+}
+
+/// The vendors with a round trip (an ack) the bench measures, and their keys in `--json`.
+const RTT_VENDORS: [(BlastVendor, &str); 2] = [
+    (BlastVendor::Mqtt, "mqtt"),
+    (BlastVendor::SocketIo, "socketio"),
+];
 
 /// Throughput ratios of one vendor, im over raw: tokio, async-std; each the median of
 /// `rounds` paired rounds (which side goes first alternating), as for livechat.
@@ -453,21 +514,6 @@ fn durable_figures(rounds: usize, n: usize) -> Value {
 // im-async-std ran them before, all on one thread of their own.
 // ---------------------------------------------------------------------------------------------
 
-/// CPU time this process has used (user + system), from /proc.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name (which may hold spaces) are space-separated; utime and
-    // stime are the 14th and 15th fields, in clock ticks (100 per second on Linux).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<u64> = rest
-        .split(' ')
-        .skip(11)
-        .take(2)
-        .map(|v| v.parse().unwrap())
-        .collect();
-    Duration::from_millis((f[0] + f[1]) * 10)
-}
-
 /// Child mode: `clients` im-async-std clients sharing one `Arc` of settings connect (after one
 /// warm-up client), then each receives `each` messages at once. Prints one JSON line: the live
 /// heap and RSS per idle connected client, the aggregate receive rate, and the cores this
@@ -493,7 +539,7 @@ fn fleet_child(url: &str, clients: usize, each: usize, one_thread: bool) {
     let rss = rss_bytes().saturating_sub(before) as f64 / clients as f64;
     let heap = im_tests::alloc::live_bytes().saturating_sub(heap_before) as f64 / clients as f64;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let (start, cpu) = (Instant::now(), cpu_time());
+    let (start, cpu) = (Instant::now(), im_tests::wait::cpu_time());
     for (client, mut events) in fleet {
         let done = done_tx.clone();
         // The readers run where the clients do.
@@ -513,7 +559,7 @@ fn fleet_child(url: &str, clients: usize, each: usize, one_thread: bool) {
     for _ in 0..clients {
         done_rx.recv().unwrap();
     }
-    let (wall, busy) = (start.elapsed(), cpu_time() - cpu);
+    let (wall, busy) = (start.elapsed(), im_tests::wait::cpu_time() - cpu);
     println!(
         "{}",
         json!({"rss_per_client": rss, "heap_per_client": heap,
@@ -717,7 +763,7 @@ fn run_idle_child(kind: &str, url: &str, n: usize) -> (f64, f64, f64) {
 // Herd: real clients, a real restart.
 // ---------------------------------------------------------------------------------------------
 
-const WINDOW: Duration = Duration::from_millis(100);
+use im_tests::herd::{buckets, intended_spread, peak, peak_ratio, spread, WINDOW};
 
 /// Arrival offsets (since the restart) of each client's reconnect, the server down for
 /// `outage` in between.
@@ -761,62 +807,12 @@ async fn herd(clients: usize, jitter: f64, outage: Duration) -> Vec<Duration> {
     arrivals
 }
 
-fn peak(arrivals: &[Duration]) -> usize {
-    let (mut best, mut j) = (0, 0);
-    for i in 0..arrivals.len() {
-        while j < arrivals.len() && arrivals[j] < arrivals[i] + WINDOW {
-            j += 1;
-        }
-        best = best.max(j - i);
-    }
-    best
-}
-
-fn spread(arrivals: &[Duration]) -> Duration {
-    (*arrivals.last().unwrap() - arrivals[0]).max(WINDOW)
-}
-
-/// The spread a policy means a fleet to arrive over after a restart with no outage, and how
-/// many `arrivals` fell outside it. Every client's first reconnect waits `d ∈ [b_0·(1−j), b_0]`
-/// (R1), a window of `j·b_0` (500 ms for the default policy); measuring the busiest 100 ms
-/// against the even rate over that window, not over the arrivals' own spread, keeps one late
-/// client (a connect that failed and waited for a second attempt) from moving the figure.
-fn intended_spread(policy: &ReconnectPolicy, arrivals: &[Duration]) -> (Duration, usize) {
-    let b0 = policy.initial;
-    let spread = b0.mul_f64(policy.jitter).max(WINDOW);
-    // A window of slack either side: connecting takes time, and so does noticing the close.
-    let (from, to) = (
-        b0.mul_f64(1.0 - policy.jitter).saturating_sub(WINDOW),
-        b0 + WINDOW,
-    );
-    let outside = arrivals.iter().filter(|a| **a < from || **a > to).count();
-    (spread, outside)
-}
-
-/// The busiest 100 ms over the uniform rate: the same clients spread evenly over `reference`
-/// (the default policy's spread, for both runs: a herd that arrives all at once would
-/// otherwise look uniform over its own tiny spread).
-fn peak_ratio(arrivals: &[Duration], reference: Duration) -> f64 {
-    let uniform = arrivals.len() as f64 * WINDOW.as_secs_f64() / reference.as_secs_f64();
-    peak(arrivals) as f64 / uniform
-}
-
-fn buckets(arrivals: &[Duration], until: Duration) -> Vec<usize> {
-    let n = (until.as_millis() / WINDOW.as_millis()) as usize + 1;
-    let mut b = vec![0; n];
-    for a in arrivals {
-        let i = (a.as_millis() / WINDOW.as_millis()) as usize;
-        if i < n {
-            b[i] += 1;
-        }
-    }
-    b
-}
-
-/// A small SVG: connects per 100 ms after the restart, default policy vs jitter 0.
 fn herd_svg(jittered: &[Duration], rigid: &[Duration], clients: usize) -> String {
     let until = (*jittered.last().unwrap()).max(*rigid.last().unwrap()) + WINDOW;
-    let (a, b) = (buckets(jittered, until), buckets(rigid, until));
+    let (a, b) = (
+        buckets(jittered, until, WINDOW),
+        buckets(rigid, until, WINDOW),
+    );
     let ymax = a.iter().chain(&b).copied().max().unwrap_or(1).max(1) as f64;
     let (w, h, left, bottom) = (720.0, 320.0, 60.0, 40.0);
     let x = |i: usize| left + i as f64 * (w - left - 20.0) / a.len() as f64;
@@ -973,7 +969,7 @@ const USAGE: &str = "usage: bench [--quick] [--json]
        bench --fleet-async-std [ROUNDS]   (1 and 1,000 im-async-std clients: idle memory, throughput, cores)
        bench --herd-outages [CLIENTS]   (2,000 real clients; outages of 0 to 30 s, ~3 minutes)
        bench --herd [RUNS]   (the full run's herd figure, RUNS times: how much it moves)
-       bench --vendors [ROUNDS] [MESSAGES]   (MQTT, Socket.IO and NATS throughput against their raw loops)
+       bench --vendors [ROUNDS] [MESSAGES]   (MQTT, Socket.IO and NATS throughput against their raw loops; MQTT and Socket.IO round trips)
        bench --only-vendor mqtt|socketio|nats im|raw N   (one run of one side, for callgrind)";
 
 fn main() {
@@ -1010,6 +1006,14 @@ fn main() {
             let (t, a) = vendor_ratios(&rt, vendor, rounds, messages);
             println!(
                 "throughput, {key} ({messages} msgs, {rounds} paired rounds, medians of ratios): im-tokio / raw tokio-tungstenite {t:.3}; im-async-std / raw async-tungstenite {a:.3}"
+            );
+        }
+        for (vendor, key) in RTT_VENDORS {
+            let (ratio, im, raw) = vendor_rtt_ratio(&rt, vendor, rounds, 2_000);
+            println!(
+                "round trip, {key} (send → ack, {rounds} alternating runs of 2000): p50 im {:.1} µs, raw {:.1} µs, ratio {ratio:.3}",
+                im.as_secs_f64() * 1e6,
+                raw.as_secs_f64() * 1e6,
             );
         }
         return;
@@ -1251,6 +1255,16 @@ fn main() {
             json!(async_ratio),
         );
     }
+    for (vendor, key) in RTT_VENDORS {
+        let n = if quick { 1_000 } else { 3_000 };
+        let (ratio, im, raw) = vendor_rtt_ratio(&rt, vendor, rounds as usize, n);
+        say(format!(
+            "round trip, {key} (send → ack, {rounds} alternating runs of {n}): p50 im {:.1} µs, raw {:.1} µs, ratio {ratio:.3}",
+            im.as_secs_f64() * 1e6,
+            raw.as_secs_f64() * 1e6,
+        ));
+        vendor_figures.insert(format!("rtt_p50_ratio_{key}"), json!(ratio));
+    }
 
     // 2. latency, alternating.
     let (mut raw_l, mut im_l) = (vec![], vec![]);
@@ -1397,34 +1411,5 @@ fn main() {
             all.extend(vendor_figures);
         }
         println!("{figures}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Issue 23's complaint: one late client moved the herd figure from 1.2x to 4.19x. Against
-    /// the policy's intended spread it moves nothing, and it is counted as outside.
-    #[test]
-    fn one_late_client_does_not_move_the_herd_figure() {
-        let policy = ReconnectPolicy::default();
-        // 2,000 arrivals spread evenly over the first reconnect's window, [0.5 s, 1 s).
-        let even: Vec<Duration> = (0..2_000)
-            .map(|i| Duration::from_millis(500) + Duration::from_micros(i * 250))
-            .collect();
-        let mut late = even.clone();
-        late.push(Duration::from_secs(4));
-        let (reference, outside) = intended_spread(&policy, &even);
-        assert_eq!(reference, Duration::from_millis(500));
-        assert_eq!(outside, 0);
-        let (late_reference, late_outside) = intended_spread(&policy, &late);
-        assert_eq!(late_reference, reference);
-        assert_eq!(late_outside, 1);
-        let ratio = peak_ratio(&even, reference);
-        assert!((ratio - 1.0).abs() < 0.01, "{ratio}");
-        assert!((peak_ratio(&late, late_reference) - ratio).abs() < 0.01);
-        // What the old definition made of the same late client.
-        assert!(peak_ratio(&late, spread(&late)) > 3.0 * ratio);
     }
 }

@@ -1,0 +1,577 @@
+//! A fleet of idle clients: 100,000 on this 2-core machine (README, "Performance").
+//!
+//! `cargo run --release -p im-tests --bin fleet -- [--clients 100000] [--processes 6]
+//! [--per-process 19000] [--idle-secs 60] [--json]`
+//!
+//! No process may hold more than 20,000 open files here, so the fleet is split into processes,
+//! each against a reference server process of its own (one port per pair, so every pair has
+//! its own range of ephemeral ports):
+//!
+//! 1. **Per client**: one process with `--per-process` im clients and one with as many raw
+//!    loops (tokio-tungstenite with im's buffer settings, the same login and the same heartbeat
+//!    written by hand, a task per connection), side by side: resident memory per client, and
+//!    the CPU each process spends idle per heartbeat.
+//! 2. **The fleet**: `--clients` im clients in `--processes` processes, idle for `--idle-secs`
+//!    with the default heartbeat (every 25 s): the CPU the client processes use, against one
+//!    core, and per heartbeat the servers counted.
+//! 3. **Timers**: one process holding as many bare runtime timers (tokio's wheel), each firing
+//!    every 25 s and doing nothing else, over the same minute: what the timers behind the
+//!    heartbeats cost next to the heartbeats.
+//! 4. **Restart**: every server process is killed and a new one listens on its port at once:
+//!    all clients back, the busiest 100 ms against the even rate over the arrivals' spread.
+//!
+//! The clients' reconnect policy is the one a fleet this size wants: the first reconnect after
+//! a loss waits anywhere in (0, 40 s] (`initial` 40 s, full jitter, R1): 2,500 logins a second,
+//! half of what this machine's twelve processes can take (~5,000 a second, measured: with
+//! `initial` 20 s the logins queued at that rate and the busiest 100 ms was the queue's). The
+//! default (0.5–1 s) would bring 100,000 logins within half a second.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use im_proto::{Event, HeartbeatMode, LiveChat, ReconnectPolicy};
+use im_tests::herd::{buckets, peak, peak_ratio, spread, WINDOW};
+use im_tests::wait::{cpu_time_of, rss_bytes};
+use im_tests::LiveChatServer;
+use serde_json::{json, Value};
+use tungstenite::Message;
+
+const KEY: &str = "fleet-key";
+
+/// The default heartbeat's interval (`HeartbeatMode::default()`).
+const HEARTBEAT: Duration = Duration::from_secs(25);
+
+/// The clients' heartbeat: the default one, or another interval (`--heartbeat-secs`) with the
+/// default's 10 s to answer.
+fn heartbeat_mode(every: Duration) -> HeartbeatMode {
+    if every == HEARTBEAT {
+        return HeartbeatMode::default();
+    }
+    HeartbeatMode::ClientDriven {
+        interval: every,
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// Clients connecting at once in one process: more only fills the servers' accept queues.
+const CONNECTING: usize = 64;
+
+const USAGE: &str = "\
+usage: fleet [--clients N] [--processes P] [--per-process N] [--idle-secs S] [--json]
+
+  --clients N       clients in all (default 100000)
+  --processes P     client processes, each with a server process of its own (default 6)
+  --per-process N   clients in the one process measured per client (default 19000)
+  --idle-secs S     how long the fleet is measured idle (default 60)
+  --heartbeat-secs S  the clients' heartbeat interval (default 25, the default heartbeat's)
+  --json            end with one JSON line of every figure
+";
+
+fn fleet_policy() -> ReconnectPolicy {
+    ReconnectPolicy::default()
+        .initial(Duration::from_secs(40))
+        .max_delay(Duration::from_secs(120))
+        .jitter(1.0)
+}
+
+/// One thread per client process: there are more processes than cores, and an idle client's
+/// work is a heartbeat now and then, which a second worker only makes dearer (wake-ups across
+/// threads: 21 µs a heartbeat against 18 µs with one, 5,000 clients at one a second).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn unix_us(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: a server, a block of clients, a block of timers. Each prints JSON lines and
+// obeys commands on stdin; at the end of stdin it exits.
+// ---------------------------------------------------------------------------------------------
+
+/// `--child-server PORT`: a reference server on `PORT` of 127.0.0.1 (0: a free one), tried
+/// again for a few seconds while the port is still held by the process it replaces. Commands:
+/// `stats`, and `arrivals`, when each connection was accepted (µs since the Unix epoch).
+fn server_child(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let server = loop {
+        match LiveChatServer::start_on(port, KEY) {
+            Ok(server) => break server,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("fleet server: port {port}: {e}; trying again");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("port {port}: {e}"),
+        }
+    };
+    let started = (Instant::now(), SystemTime::now());
+    println!("{}", json!({"url": server.url(), "port": server.port()}));
+    for line in std::io::stdin().lock().lines() {
+        let reply = match line.unwrap_or_default().trim() {
+            "stats" => json!({"logins": server.logins(), "online": server.online(),
+                "heartbeats": server.heartbeats(), "accepted": server.accepted()}),
+            "arrivals" => {
+                let (at, wall) = started;
+                let arrivals: Vec<u64> = server
+                    .accept_times()
+                    .iter()
+                    .map(|t| unix_us(wall + t.saturating_duration_since(at)))
+                    .collect();
+                json!({ "arrivals_us": arrivals })
+            }
+            other => json!({"error": format!("unknown command {other:?}")}),
+        };
+        println!("{reply}");
+    }
+}
+
+/// `--child-clients im|raw URL N FIRST_USER HEARTBEAT_MS`: `N` idle clients of one kind, logged
+/// in. Prints the resident memory they added once all are connected, then holds them until
+/// stdin ends.
+fn clients_child(kind: &str, url: &str, n: usize, first_user: u64, heartbeat: Duration) {
+    let rt = runtime();
+    rt.block_on(async {
+        let before = rss_bytes();
+        let mut held = Vec::with_capacity(n);
+        let users: Vec<u64> = (0..n as u64).map(|i| first_user + i).collect();
+        for batch in users.chunks(CONNECTING) {
+            let connecting = batch.iter().map(|&user| {
+                let url = url.to_owned();
+                let kind = kind.to_owned();
+                tokio::spawn(async move { connect(&kind, &url, user, heartbeat).await })
+            });
+            for task in futures_util::future::join_all(connecting).await {
+                held.push(task.unwrap());
+            }
+        }
+        let after = rss_bytes();
+        println!(
+            "{}",
+            json!({"connected": held.len(), "rss_added": after.saturating_sub(before)})
+        );
+        // Held, not dropped, until the coordinator is done with this process.
+        let _ = tokio::task::spawn_blocking(|| for _ in std::io::stdin().lock().lines() {}).await;
+        std::mem::forget(held);
+    });
+}
+
+/// What keeps one client alive: an im client and its events, or nothing (a raw loop lives in
+/// its own task).
+enum Held {
+    Im {
+        _client: im_tokio::Client,
+        _events: im_tokio::Events,
+    },
+    Raw,
+}
+
+async fn connect(kind: &str, url: &str, user: u64, heartbeat: Duration) -> Held {
+    if kind == "im" {
+        let (client, mut events) = im_tokio::Client::builder()
+            .endpoint(url)
+            .protocol(LiveChat::new(1, user, KEY))
+            .reconnect(fleet_policy())
+            .heartbeat(heartbeat_mode(heartbeat))
+            .seed(user)
+            .connect()
+            .unwrap();
+        while !matches!(events.recv().await, Some(Event::Connected { .. })) {}
+        return Held::Im {
+            _client: client,
+            _events: events,
+        };
+    }
+    // The WebSocket buffers im's driver uses, so that the two differ only in what im adds.
+    let config = im_driver::ws_config(im_proto::Limits::default().max_frame_bytes);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .unwrap();
+    im_tests::raw::livechat_login(&mut ws, user, KEY).await;
+    tokio::spawn(async move {
+        // The loop a user writes by hand: the heartbeat on a timer, anything read is proof of
+        // life (no dead-link detection, which im adds).
+        let beat = r#"{"cmd":"wd_heartbeat"}"#;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if ws.send(Message::Text(beat.into())).await.is_err() {
+                        break;
+                    }
+                }
+                frame = ws.next() => {
+                    if !matches!(frame, Some(Ok(_))) {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    Held::Raw
+}
+
+/// `--child-timers N HEARTBEAT_MS`: `N` runtime timers firing every heartbeat, their phases
+/// spread evenly, doing nothing else.
+fn timers_child(n: usize, every: Duration) {
+    let rt = runtime();
+    rt.block_on(async {
+        let start = tokio::time::Instant::now();
+        for i in 0..n {
+            let phase = every.mul_f64(i as f64 / n as f64);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval_at(start + phase, every);
+                loop {
+                    tick.tick().await;
+                }
+            });
+        }
+        println!("{}", json!({ "timers": n }));
+        let _ = tokio::task::spawn_blocking(|| for _ in std::io::stdin().lock().lines() {}).await;
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The coordinator.
+// ---------------------------------------------------------------------------------------------
+
+/// A child process of this binary, spoken to in JSON lines; killed when dropped.
+struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str]) -> Proc {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Proc {
+            stdin: child.stdin.take(),
+            stdout: BufReader::new(child.stdout.take().unwrap()),
+            child,
+        }
+    }
+
+    fn read(&mut self) -> Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!("child {} said {line:?}: {e}", self.child.id());
+        })
+    }
+
+    fn tell(&mut self, command: &str) {
+        let stdin = self.stdin.as_mut().expect("the child's stdin");
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn ask(&mut self, command: &str) -> Value {
+        self.tell(command);
+        self.read()
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    fn cpu(&self) -> Duration {
+        cpu_time_of(&self.pid())
+    }
+
+    fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()));
+        status
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server process on `port` (0: a free one) and its URL.
+fn server_on(port: u16) -> (Proc, String) {
+    let mut p = Proc::spawn(&["--child-server", &port.to_string()]);
+    let url = p.read()["url"].as_str().unwrap().to_owned();
+    (p, url)
+}
+
+fn server() -> (Proc, String) {
+    server_on(0)
+}
+
+/// Start a block of `n` clients of `kind` against `url` (its report is read by `connected`).
+fn clients(kind: &str, url: &str, n: usize, first_user: u64, heartbeat: Duration) -> Proc {
+    Proc::spawn(&[
+        "--child-clients",
+        kind,
+        url,
+        &n.to_string(),
+        &first_user.to_string(),
+        &heartbeat.as_millis().to_string(),
+    ])
+}
+
+/// Wait for a block of clients to be connected: the resident memory they added.
+fn connected(p: &mut Proc, n: usize) -> u64 {
+    let report = p.read();
+    assert_eq!(report["connected"].as_u64(), Some(n as u64), "{report}");
+    report["rss_added"].as_u64().unwrap()
+}
+
+fn heartbeats(servers: &mut [(Proc, String)]) -> u64 {
+    servers
+        .iter_mut()
+        .map(|(p, _)| p.ask("stats")["heartbeats"].as_u64().unwrap())
+        .sum()
+}
+
+/// CPU the processes use over `window`, and the heartbeats `servers` counted meanwhile.
+fn idle(procs: &[&Proc], servers: &mut [(Proc, String)], window: Duration) -> (Vec<Duration>, u64) {
+    let cpu: Vec<Duration> = procs.iter().map(|p| p.cpu()).collect();
+    let beats = heartbeats(servers);
+    std::thread::sleep(window);
+    let used = procs
+        .iter()
+        .zip(cpu)
+        .map(|(p, before)| p.cpu().saturating_sub(before))
+        .collect();
+    (used, heartbeats(servers) - beats)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+    match arg(0) {
+        "--child-server" => return server_child(arg(1).parse().unwrap_or(0)),
+        "--child-clients" => {
+            let heartbeat = Duration::from_millis(arg(5).parse().unwrap());
+            return clients_child(
+                arg(1),
+                arg(2),
+                arg(3).parse().unwrap(),
+                arg(4).parse().unwrap(),
+                heartbeat,
+            );
+        }
+        "--child-timers" => {
+            let every = Duration::from_millis(arg(2).parse().unwrap());
+            return timers_child(arg(1).parse().unwrap(), every);
+        }
+        _ => {}
+    }
+    let (mut total, mut processes, mut per_process, mut idle_secs, mut as_json) =
+        (100_000usize, 6usize, 19_000usize, 60u64, false);
+    let mut heartbeat_secs = HEARTBEAT.as_secs();
+    let mut i = 0;
+    while i < args.len() {
+        let value = || args.get(i + 1).and_then(|v| v.parse().ok());
+        match args[i].as_str() {
+            "--clients" => total = value().unwrap_or_else(|| usage()),
+            "--processes" => processes = value().unwrap_or_else(|| usage()),
+            "--per-process" => per_process = value().unwrap_or_else(|| usage()),
+            "--idle-secs" => idle_secs = value().unwrap_or_else(|| usage()) as u64,
+            "--heartbeat-secs" => heartbeat_secs = value().unwrap_or_else(|| usage()) as u64,
+            "--json" => {
+                as_json = true;
+                i += 1;
+                continue;
+            }
+            _ => usage(),
+        }
+        i += 2;
+    }
+    let window = Duration::from_secs(idle_secs);
+    let heartbeat = Duration::from_secs(heartbeat_secs.max(1));
+    let mut figures = serde_json::Map::new();
+
+    // 1. Per client: im and raw side by side, one process each.
+    println!("per client: {per_process} im clients and {per_process} raw loops, a process each");
+    let (im_server, raw_server) = (server(), server());
+    let mut im = clients("im", &im_server.1, per_process, 1, heartbeat);
+    let im_rss = connected(&mut im, per_process) as f64 / per_process as f64;
+    let mut raw = clients("raw", &raw_server.1, per_process, 1, heartbeat);
+    let raw_rss = connected(&mut raw, per_process) as f64 / per_process as f64;
+    let mut pair = [im_server, raw_server];
+    let beats_before: Vec<u64> = pair
+        .iter_mut()
+        .map(|(p, _)| p.ask("stats")["heartbeats"].as_u64().unwrap())
+        .collect();
+    let (cpu, _) = idle(&[&im, &raw], &mut [], window);
+    let beats: Vec<u64> = pair
+        .iter_mut()
+        .zip(beats_before)
+        .map(|((p, _), b)| p.ask("stats")["heartbeats"].as_u64().unwrap() - b)
+        .collect();
+    let per_beat = |cpu: Duration, beats: u64| cpu.as_secs_f64() * 1e6 / beats.max(1) as f64;
+    let (im_beat, raw_beat) = (per_beat(cpu[0], beats[0]), per_beat(cpu[1], beats[1]));
+    println!(
+        "  resident memory per client: im {im_rss:.0} B, raw loop {raw_rss:.0} B ({:+.0} B)\n  \
+         idle {idle_secs} s: im {:.2} s CPU for {} heartbeats ({im_beat:.1} µs each), raw loop \
+         {:.2} s for {} ({raw_beat:.1} µs each)",
+        im_rss - raw_rss,
+        cpu[0].as_secs_f64(),
+        beats[0],
+        cpu[1].as_secs_f64(),
+        beats[1],
+    );
+    figures.insert("per_process_clients".into(), json!(per_process));
+    figures.insert("rss_per_client".into(), json!(im_rss));
+    figures.insert("rss_per_client_raw".into(), json!(raw_rss));
+    figures.insert("cpu_us_per_heartbeat".into(), json!(im_beat));
+    figures.insert("cpu_us_per_heartbeat_raw".into(), json!(raw_beat));
+    drop((im, raw, pair));
+
+    // 2. The fleet.
+    println!("fleet: {total} im clients in {processes} processes, a server process each");
+    let mut servers: Vec<(Proc, String)> = (0..processes).map(|_| server()).collect();
+    let started = Instant::now();
+    let mut blocks = Vec::new();
+    let mut first_user = 1u64;
+    for (k, (_, url)) in servers.iter().enumerate() {
+        let n = total / processes + usize::from(k < total % processes);
+        blocks.push((clients("im", url, n, first_user, heartbeat), n));
+        first_user += n as u64;
+    }
+    let added: u64 = blocks.iter_mut().map(|(p, n)| connected(p, *n)).sum();
+    let fleet_rss: u64 = blocks.iter().map(|(p, _)| p.rss()).sum();
+    println!(
+        "  all {total} connected in {:.1} s; resident memory of the client processes {:.0} MB \
+         ({:.0} B per client, {:.0} B added by connecting)",
+        started.elapsed().as_secs_f64(),
+        fleet_rss as f64 / 1e6,
+        fleet_rss as f64 / total as f64,
+        added as f64 / total as f64,
+    );
+    // 3. Timers, measured over the same minute.
+    let mut timers = Proc::spawn(&[
+        "--child-timers",
+        &total.to_string(),
+        &heartbeat.as_millis().to_string(),
+    ]);
+    timers.read();
+    let procs: Vec<&Proc> = blocks.iter().map(|(p, _)| p).chain([&timers]).collect();
+    let (cpu, beats) = idle(&procs, &mut servers, window);
+    let (clients_cpu, timers_cpu) = (cpu[..processes].iter().sum::<Duration>(), cpu[processes]);
+    let share = clients_cpu.as_secs_f64() / window.as_secs_f64() * 100.0;
+    let per_beat = clients_cpu.as_secs_f64() * 1e6 / beats.max(1) as f64;
+    let fires = total as f64 * window.as_secs_f64() / heartbeat.as_secs_f64();
+    let per_fire = timers_cpu.as_secs_f64() * 1e6 / fires;
+    println!(
+        "  idle {idle_secs} s, a heartbeat every {heartbeat_secs} s: the {processes} client processes used \
+         {:.2} s CPU = {share:.2}% of one core, for {beats} heartbeats ({per_beat:.1} µs each)\n  \
+         timers: {total} bare runtime timers firing every {heartbeat_secs} s used {:.2} s ({per_fire:.1} µs a \
+         firing, {:.0}% of a heartbeat's cost)",
+        clients_cpu.as_secs_f64(),
+        timers_cpu.as_secs_f64(),
+        per_fire / per_beat * 100.0,
+    );
+    drop(timers);
+    figures.insert("fleet_clients".into(), json!(total));
+    figures.insert("fleet_processes".into(), json!(processes));
+    figures.insert(
+        "fleet_rss_per_client".into(),
+        json!(fleet_rss as f64 / total as f64),
+    );
+    figures.insert("idle_cpu_percent_of_one_core".into(), json!(share));
+    figures.insert("idle_heartbeats".into(), json!(beats));
+    figures.insert("fleet_cpu_us_per_heartbeat".into(), json!(per_beat));
+    figures.insert("timer_cpu_us_per_firing".into(), json!(per_fire));
+
+    // 4. Every server restarts at once: killed (the kernel closes every connection at once, as
+    // when a server crashes or is redeployed), and a new process listens on the same port.
+    let restart = unix_us(SystemTime::now());
+    let ports: Vec<u16> = servers
+        .iter()
+        .map(|(_, url)| {
+            url.rsplit(':')
+                .next()
+                .and_then(|p| p.trim_end_matches("/ws").parse().ok())
+                .unwrap()
+        })
+        .collect();
+    for (p, _) in &mut servers {
+        let _ = p.child.kill();
+    }
+    drop(std::mem::take(&mut servers));
+    let mut servers: Vec<(Proc, String)> = ports.into_iter().map(server_on).collect();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let logins = |servers: &mut [(Proc, String)]| -> u64 {
+        servers
+            .iter_mut()
+            .map(|(p, _)| p.ask("stats")["logins"].as_u64().unwrap())
+            .sum()
+    };
+    while logins(&mut servers) < total as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let back = logins(&mut servers);
+    let mut arrivals: Vec<Duration> = servers
+        .iter_mut()
+        .flat_map(|(p, _)| {
+            let v = p.ask("arrivals");
+            v["arrivals_us"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| Duration::from_micros(t.as_u64().unwrap().saturating_sub(restart)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    arrivals.sort();
+    let over = spread(&arrivals);
+    let ratio = peak_ratio(&arrivals, over);
+    let intended = fleet_policy().initial.mul_f64(fleet_policy().jitter);
+    println!(
+        "  restart: every server at once; {back} of {total} logged in again, the last {:.1} s \
+         after; busiest {} ms {} = {ratio:.2}x the even rate over the arrivals' spread of \
+         {:.1} s ({:.2}x over the policy's intended {:.0} s)",
+        arrivals.last().copied().unwrap_or_default().as_secs_f64(),
+        WINDOW.as_millis(),
+        peak(&arrivals),
+        over.as_secs_f64(),
+        peak_ratio(&arrivals, intended),
+        intended.as_secs_f64(),
+    );
+    let last = arrivals.last().copied().unwrap_or_default();
+    let per_second = buckets(&arrivals, last, Duration::from_secs(1));
+    println!("  arrivals per second after the restart: {per_second:?}");
+    figures.insert("restart_per_second".into(), json!(per_second));
+    figures.insert("restart_back".into(), json!(back));
+    figures.insert("restart_spread_s".into(), json!(over.as_secs_f64()));
+    figures.insert("restart_peak".into(), json!(peak(&arrivals)));
+    figures.insert("restart_peak_ratio".into(), json!(ratio));
+    drop(blocks);
+    drop(servers);
+    if as_json {
+        println!("{}", Value::Object(figures));
+    }
+    if back < total as u64 {
+        eprintln!("fleet: {} clients did not come back", total as u64 - back);
+        std::process::exit(1);
+    }
+}
+
+fn usage() -> ! {
+    eprint!("{USAGE}");
+    std::process::exit(2);
+}
