@@ -10,14 +10,21 @@ pub const WINDOW: Duration = Duration::from_millis(100);
 
 /// The most arrivals (sorted offsets) within any one [`WINDOW`].
 pub fn peak(arrivals: &[Duration]) -> usize {
-    let (mut best, mut j) = (0, 0);
+    busiest(arrivals).1
+}
+
+/// The busiest [`WINDOW`] of `arrivals` (sorted offsets): when it starts, and how many it holds.
+pub fn busiest(arrivals: &[Duration]) -> (Duration, usize) {
+    let (mut best, mut at, mut j) = (0, Duration::ZERO, 0);
     for i in 0..arrivals.len() {
         while j < arrivals.len() && arrivals[j] < arrivals[i] + WINDOW {
             j += 1;
         }
-        best = best.max(j - i);
+        if j - i > best {
+            (best, at) = (j - i, arrivals[i]);
+        }
     }
-    best
+    (at, best)
 }
 
 /// The arrivals' own spread, first to last (at least one [`WINDOW`]).

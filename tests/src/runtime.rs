@@ -21,12 +21,23 @@ pub fn get() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Connections the kernel holds for a listener until it accepts them: the most Linux allows
+/// by default (`net.core.somaxconn`). std's listeners ask for 128, which a fleet reconnecting
+/// at thousands a second overflows: dropped SYNs are sent again 1, 3, 7 s later, and the
+/// arrivals a test measures would be the kernel's retransmission schedule.
+const BACKLOG: u32 = 4096;
+
 /// A listener on `addr`, registered with the servers' runtime.
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let std = std::net::TcpListener::bind(addr)?;
-    std.set_nonblocking(true)?;
     let _guard = get().enter();
-    TcpListener::from_std(std)
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // A restarted server binds its port again at once, its old connections in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Wait, from any thread, for a task of the servers' runtime to end.

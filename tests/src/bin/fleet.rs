@@ -18,13 +18,16 @@
 //!    every 25 s and doing nothing else, over the same minute: what the timers behind the
 //!    heartbeats cost next to the heartbeats.
 //! 4. **Restart**: every server process is killed and a new one listens on its port at once:
-//!    all clients back, the busiest 100 ms against the even rate over the arrivals' spread.
+//!    all clients back; the busiest 100 ms against the even rate over the spread the policy
+//!    intends (as `bench` defines the herd figure), how many arrived outside it, and the
+//!    arrivals per second.
 //!
-//! The clients' reconnect policy is the one a fleet this size wants: the first reconnect after
-//! a loss waits anywhere in (0, 40 s] (`initial` 40 s, full jitter, R1): 2,500 logins a second,
-//! half of what this machine's twelve processes can take (~5,000 a second, measured: with
-//! `initial` 20 s the logins queued at that rate and the busiest 100 ms was the queue's). The
-//! default (0.5–1 s) would bring 100,000 logins within half a second.
+//! The clients' reconnect policy is the one a fleet this size wants: the default's shape with a
+//! first wait of 30–60 s instead of 0.5–1 s (`initial` 60 s, jitter 0.5, R1): 3,300 logins a
+//! second, which this machine's twelve processes take (~5,000 a second, measured). The default
+//! would bring 100,000 logins within half a second; full jitter (waits from 0) would send the
+//! clients of the first second and a half to servers not yet listening again, and their second
+//! attempts a minute later.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -32,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use im_proto::{Event, HeartbeatMode, LiveChat, ReconnectPolicy};
-use im_tests::herd::{buckets, peak, peak_ratio, spread, WINDOW};
+use im_tests::herd::{buckets, busiest, intended_spread, peak_ratio, spread, WINDOW};
 use im_tests::wait::{cpu_time_of, rss_bytes};
 use im_tests::LiveChatServer;
 use serde_json::{json, Value};
@@ -71,9 +74,8 @@ usage: fleet [--clients N] [--processes P] [--per-process N] [--idle-secs S] [--
 
 fn fleet_policy() -> ReconnectPolicy {
     ReconnectPolicy::default()
-        .initial(Duration::from_secs(40))
-        .max_delay(Duration::from_secs(120))
-        .jitter(1.0)
+        .initial(Duration::from_secs(60))
+        .max_delay(Duration::from_secs(180))
 }
 
 /// One thread per client process: there are more processes than cores, and an idle client's
@@ -512,8 +514,21 @@ fn main() {
     for (p, _) in &mut servers {
         let _ = p.child.kill();
     }
+    // The new processes start at once, each binding its port as soon as the killed one has
+    // let go of it; the old ones are reaped meanwhile.
+    let mut starting: Vec<Proc> = ports
+        .iter()
+        .map(|port| Proc::spawn(&["--child-server", &port.to_string()]))
+        .collect();
     drop(std::mem::take(&mut servers));
-    let mut servers: Vec<(Proc, String)> = ports.into_iter().map(server_on).collect();
+    let mut servers: Vec<(Proc, String)> = starting
+        .drain(..)
+        .map(|mut p| {
+            let url = p.read()["url"].as_str().unwrap().to_owned();
+            (p, url)
+        })
+        .collect();
+    let listening = unix_us(SystemTime::now()).saturating_sub(restart);
     let deadline = Instant::now() + Duration::from_secs(180);
     let logins = |servers: &mut [(Proc, String)]| -> u64 {
         servers
@@ -525,41 +540,74 @@ fn main() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let back = logins(&mut servers);
-    let mut arrivals: Vec<Duration> = servers
+    let per_server: Vec<Vec<Duration>> = servers
         .iter_mut()
-        .flat_map(|(p, _)| {
+        .map(|(p, _)| {
             let v = p.ask("arrivals");
-            v["arrivals_us"]
+            let mut mine: Vec<Duration> = v["arrivals_us"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|t| Duration::from_micros(t.as_u64().unwrap().saturating_sub(restart)))
-                .collect::<Vec<_>>()
+                .collect();
+            mine.sort();
+            mine
         })
         .collect();
-    arrivals.sort();
-    let over = spread(&arrivals);
-    let ratio = peak_ratio(&arrivals, over);
-    let intended = fleet_policy().initial.mul_f64(fleet_policy().jitter);
+    // Where each server's arrivals end: a server (or its clients' process) behind the others
+    // shows here.
+    let ends: Vec<String> = per_server
+        .iter()
+        .map(|a| {
+            let at = |q: f64| a[((a.len() as f64 * q) as usize).min(a.len() - 1)].as_secs_f64();
+            format!("{:.1}/{:.1}/{:.1}", at(0.5), at(0.9), at(1.0))
+        })
+        .collect();
     println!(
-        "  restart: every server at once; {back} of {total} logged in again, the last {:.1} s \
-         after; busiest {} ms {} = {ratio:.2}x the even rate over the arrivals' spread of \
-         {:.1} s ({:.2}x over the policy's intended {:.0} s)",
+        "  per server, arrivals' median/90%/last (s): {}",
+        ends.join(", ")
+    );
+    let mut arrivals: Vec<Duration> = per_server.into_iter().flatten().collect();
+    arrivals.sort();
+    // The figure as the bench defines it (README): the busiest 100 ms against the even rate
+    // over the spread the policy intends for the first reconnect, and how many arrived
+    // outside that spread.
+    let policy = fleet_policy();
+    let (intended, outside) = intended_spread(&policy, &arrivals);
+    let ratio = peak_ratio(&arrivals, intended);
+    let over = spread(&arrivals);
+    let (peak_at, peak_count) = busiest(&arrivals);
+    println!(
+        "  restart: every server killed and started again at once (listening again after {:.2} s); \
+         {back} of {total} logged in again, the last {:.1} s after\n  busiest {} ms {peak_count} \
+         (from {:.2} s) = {ratio:.2}x the even rate over the policy's intended {:.0} s; {outside} \
+         ({:.1}%) arrived outside it; over the arrivals' own spread of {:.1} s: {:.2}x",
+        listening as f64 / 1e6,
         arrivals.last().copied().unwrap_or_default().as_secs_f64(),
         WINDOW.as_millis(),
-        peak(&arrivals),
-        over.as_secs_f64(),
-        peak_ratio(&arrivals, intended),
+        peak_at.as_secs_f64(),
         intended.as_secs_f64(),
+        outside as f64 * 100.0 / arrivals.len().max(1) as f64,
+        over.as_secs_f64(),
+        peak_ratio(&arrivals, over),
     );
     let last = arrivals.last().copied().unwrap_or_default();
     let per_second = buckets(&arrivals, last, Duration::from_secs(1));
     println!("  arrivals per second after the restart: {per_second:?}");
     figures.insert("restart_per_second".into(), json!(per_second));
     figures.insert("restart_back".into(), json!(back));
+    figures.insert(
+        "restart_listening_after_s".into(),
+        json!(listening as f64 / 1e6),
+    );
     figures.insert("restart_spread_s".into(), json!(over.as_secs_f64()));
-    figures.insert("restart_peak".into(), json!(peak(&arrivals)));
+    figures.insert("restart_peak".into(), json!(peak_count));
     figures.insert("restart_peak_ratio".into(), json!(ratio));
+    figures.insert("restart_outside_intended".into(), json!(outside));
+    figures.insert(
+        "restart_peak_ratio_own_spread".into(),
+        json!(peak_ratio(&arrivals, over)),
+    );
     drop(blocks);
     drop(servers);
     if as_json {
