@@ -70,8 +70,6 @@ pub fn buckets(arrivals: &[Duration], until: Duration, width: Duration) -> Vec<u
     b
 }
 
-/// A small SVG: connects per 100 ms after the restart, default policy vs jitter 0.
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -807,6 +807,7 @@ async fn herd(clients: usize, jitter: f64, outage: Duration) -> Vec<Duration> {
     arrivals
 }
 
+/// A small SVG: connects per 100 ms after the restart, default policy vs jitter 0.
 fn herd_svg(jittered: &[Duration], rigid: &[Duration], clients: usize) -> String {
     let until = (*jittered.last().unwrap()).max(*rigid.last().unwrap()) + WINDOW;
     let (a, b) = (
