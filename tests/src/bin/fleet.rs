@@ -58,6 +58,10 @@ fn heartbeat_mode(every: Duration) -> HeartbeatMode {
     }
 }
 
+/// How long clients are left after connecting before they are measured idle: past R2's
+/// `stable_after` (5 s by default), the last deadline a fresh connection fires once.
+const SETTLE: Duration = Duration::from_secs(10);
+
 /// Clients connecting at once in one process: more only fills the servers' accept queues.
 const CONNECTING: usize = 64;
 
@@ -413,6 +417,9 @@ fn main() {
     let im_rss = connected(&mut im, per_process) as f64 / per_process as f64;
     let mut raw = clients("raw", &raw_server.1, per_process, 1, heartbeat);
     let raw_rss = connected(&mut raw, per_process) as f64 / per_process as f64;
+    // Idle means settled: each im client's one-off timer after connecting (R2's `stable_after`,
+    // 5 s) would otherwise count as heartbeat cost.
+    std::thread::sleep(SETTLE);
     let mut pair = [im_server, raw_server];
     let beats_before: Vec<u64> = pair
         .iter_mut()
@@ -464,6 +471,7 @@ fn main() {
         fleet_rss as f64 / total as f64,
         added as f64 / total as f64,
     );
+    std::thread::sleep(SETTLE);
     // 3. Timers, measured over the same minute.
     let mut timers = Proc::spawn(&[
         "--child-timers",
