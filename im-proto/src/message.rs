@@ -96,6 +96,16 @@ impl Body {
         Ok(Body::Json(Json::from_value(value)?))
     }
 
+    /// Received bytes as a body: text when they are UTF-8, bytes otherwise; shared either way
+    /// (what the binary vendors, MQTT and NATS, make of a payload).
+    #[cfg(any(feature = "mqtt", feature = "nats"))]
+    pub(crate) fn from_payload(payload: Bytes) -> Body {
+        match Text::from_utf8(payload.clone()) {
+            Ok(text) => Body::Text(text),
+            Err(_) => Body::Binary(payload),
+        }
+    }
+
     /// Decode the body into `T`: JSON bodies directly, text bodies as JSON text.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         match self {

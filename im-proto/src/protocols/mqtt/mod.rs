@@ -31,7 +31,6 @@ pub use codec::{CodecError, Packet, Publish};
 
 use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
 use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
-use crate::text::Text;
 use crate::transport::Frame;
 
 /// CONNACK return codes (MQTT 3.1.1 §3.2.2.3).
@@ -176,10 +175,7 @@ impl Mqtt {
                 payload,
                 ..
             } => {
-                let body = match Text::from_utf8(payload.clone()) {
-                    Ok(text) => Body::Text(text),
-                    Err(_) => Body::Binary(payload),
-                };
+                let body = Body::from_payload(payload);
                 cx.emit(ProtocolEvent::Message(Message::new(topic, body)));
                 // After the message: a connection lost between the two leaves the broker
                 // without a PUBACK, and it delivers again, rather than the other way round.

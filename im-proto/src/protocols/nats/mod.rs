@@ -26,7 +26,6 @@ use serde_json::json;
 
 use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
 use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
-use crate::text::Text;
 use crate::transport::{Endpoint, Frame};
 
 /// A NATS client session.
@@ -415,13 +414,9 @@ impl Nats {
     }
 }
 
-/// A payload as text when it is UTF-8, else as bytes; shared with `frame`, which holds it.
+/// A payload as a body shared with `frame`, which holds it.
 fn body(frame: &Bytes, payload: &[u8]) -> Body {
-    let shared = frame.slice_ref(payload);
-    match Text::from_utf8(shared.clone()) {
-        Ok(text) => Body::Text(text),
-        Err(_) => Body::Binary(shared),
-    }
+    Body::from_payload(frame.slice_ref(payload))
 }
 
 /// The status of an `HMSG` header block (`NATS/1.0 503`), if it has one.
