@@ -168,17 +168,10 @@ impl Text {
     }
 }
 
-/// `text` kept inline, when it is short enough.
-fn inline(text: &str) -> Option<Text> {
+/// `text` copied inline when it is short enough to be cheaper copied than shared; `None`
+/// otherwise (a decoder then shares the frame's buffer instead).
+pub(crate) fn inline(text: &str) -> Option<Text> {
     ArrayString::from(text).ok().map(|s| Text(Repr::Inline(s)))
-}
-
-impl Text {
-    /// `text` copied inline when it is short enough to be cheaper copied than shared; `None`
-    /// otherwise (a decoder then shares the frame's buffer instead).
-    pub(crate) fn inline(text: &str) -> Option<Text> {
-        inline(text)
-    }
 }
 
 impl Default for Text {

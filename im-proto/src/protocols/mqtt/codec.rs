@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::text::Text;
+use crate::text::{self, Text};
 
 /// A packet this client sends or understands.
 #[derive(Clone, PartialEq, Eq)]
@@ -452,8 +452,8 @@ impl Reader<'_> {
     fn text(&mut self, share: impl Fn(&[u8]) -> Bytes) -> Result<Text, CodecError> {
         let n = usize::from(self.u16()?);
         let bytes = self.take(n)?;
-        let text = std::str::from_utf8(bytes).map_err(|_| CodecError::Utf8)?;
-        Ok(match Text::inline(text) {
+        let string = std::str::from_utf8(bytes).map_err(|_| CodecError::Utf8)?;
+        Ok(match text::inline(string) {
             Some(short) => short,
             None => Text::from_utf8(share(bytes)).map_err(|_| CodecError::Utf8)?,
         })
