@@ -253,6 +253,22 @@ pub trait Protocol: Send + 'static {
     fn on_close(&mut self, _cx: &mut Context<'_>) {}
 }
 
+/// The refusal of a retained message by a vendor with nothing like MQTT's retain flag (every
+/// shipped vendor but MQTT), named after `protocol`.
+#[cfg(any(feature = "livechat", feature = "socketio", feature = "nats"))]
+pub(crate) fn refuse_retain(
+    protocol: &'static str,
+    msg: &OutgoingMessage,
+) -> Result<(), EncodeError> {
+    if msg.retain {
+        return Err(EncodeError::Unsupported {
+            protocol,
+            what: "retain a message",
+        });
+    }
+    Ok(())
+}
+
 /// Refuse JSON nested deeper than `limit` before parsing it: a cheap scan of brackets outside
 /// strings, so a hostile server cannot make a decoder recurse or allocate per level.
 pub fn check_json_depth(text: &str, limit: usize) -> Result<(), ProtocolError> {

@@ -29,7 +29,9 @@ use serde_json::{json, Value};
 
 use self::inbound::{Inbound, Str};
 use crate::message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
-use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::protocol::{
+    refuse_retain, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+};
 use crate::text::Text;
 use crate::transport::Frame;
 
@@ -280,12 +282,7 @@ impl Protocol for LiveChat {
     }
 
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
-        if msg.retain {
-            return Err(EncodeError::Unsupported {
-                protocol: "livechat",
-                what: "retain a message",
-            });
-        }
+        refuse_retain("livechat", msg)?;
         if msg.delivery == Some(Delivery::AtLeastOnce) && self.dialect == Some(Dialect::Seed) {
             return Err(SEED_HAS_NO_ACKS);
         }

@@ -25,7 +25,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::message::{Body, Delivery, Message, OutgoingMessage, SendId};
-use crate::protocol::{Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo};
+use crate::protocol::{
+    refuse_retain, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+};
 use crate::transport::{Endpoint, Frame};
 
 /// A NATS client session.
@@ -535,12 +537,7 @@ impl Protocol for Nats {
                 what: "acknowledge a publish (NATS core is at-most-once; JetStream acks)",
             });
         }
-        if msg.retain {
-            return Err(EncodeError::Unsupported {
-                protocol: "nats",
-                what: "retain a message",
-            });
-        }
+        refuse_retain("nats", msg)?;
         if self.js.is_some() && msg.key.as_deref().is_some_and(|k| k.contains(['\r', '\n'])) {
             // The key travels in a header line.
             return Err(EncodeError::Unsupported {

@@ -41,7 +41,8 @@ use serde_json::Value;
 use crate::config::HeartbeatMode;
 use crate::message::{Body, Delivery, Json, Message, OutgoingMessage, SendId};
 use crate::protocol::{
-    check_json_depth, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent, SendInfo,
+    check_json_depth, refuse_retain, Context, EncodeError, Protocol, ProtocolError, ProtocolEvent,
+    SendInfo,
 };
 use crate::text::Text;
 use crate::transport::{Endpoint, Frame};
@@ -341,12 +342,7 @@ impl Protocol for SocketIo {
     }
 
     fn validate(&self, msg: &OutgoingMessage) -> Result<(), EncodeError> {
-        if msg.retain {
-            return Err(EncodeError::Unsupported {
-                protocol: "socket.io",
-                what: "retain a message",
-            });
-        }
+        refuse_retain("socket.io", msg)?;
         match msg.body {
             Body::Binary(_) => Err(EncodeError::UnsupportedBody {
                 protocol: "socket.io",
