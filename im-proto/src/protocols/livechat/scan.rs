@@ -101,6 +101,34 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    /// Any value but `null`, as its text (what `Option<&RawValue>` holds).
+    fn raw(&mut self, depth: usize) -> Option<&'a str> {
+        self.whitespace();
+        if self.peek() == Some(b'n') {
+            return None;
+        }
+        let start = self.at;
+        self.skip(depth)?;
+        self.text.get(start..self.at)
+    }
+
+    /// A non-negative integer that fits a `u64`, in the form serde_json reads as one.
+    fn u64(&mut self) -> Option<u64> {
+        self.whitespace();
+        let start = self.at;
+        let mut n: u64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        let leading_zero = digits > 1 && self.text.as_bytes()[start] == b'0';
+        if digits == 0 || leading_zero || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(n)
+    }
+
     /// A string field's value.
     #[inline(always)]
     fn str(&mut self) -> Option<Str<'a>> {
