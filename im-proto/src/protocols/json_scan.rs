@@ -293,6 +293,15 @@ mod tests {
 pub(crate) mod arb {
     use proptest::prelude::*;
 
+    /// How the scanners' proofs run: 4,096 cases, nothing written to disk.
+    pub(crate) fn proof_config() -> ProptestConfig {
+        ProptestConfig {
+            cases: 4096,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
     pub(crate) fn string_lit() -> impl Strategy<Value = String> {
         let piece = prop_oneof![
             24 => "[a-z ]{0,3}",

@@ -112,7 +112,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::protocols::json_scan::arb::{damaged, value, ws};
+    use crate::protocols::json_scan::arb::{damaged, proof_config, value, ws};
     use crate::protocols::livechat::scan;
 
     const DEPTH: usize = 32;
@@ -209,11 +209,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: 4096,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(proof_config())]
 
         #[test]
         fn scan_agrees_with_serde(text in frame(), depth in prop_oneof![3 => Just(DEPTH), 1 => 0usize..6]) {

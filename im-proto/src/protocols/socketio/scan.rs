@@ -59,7 +59,7 @@ mod tests {
 
     use super::event;
     use crate::protocol::check_json_depth;
-    use crate::protocols::json_scan::arb::{damaged, scalar, string_lit, value, ws};
+    use crate::protocols::json_scan::arb::{damaged, proof_config, scalar, string_lit, value, ws};
     use crate::protocols::socketio::event_with_serde;
 
     const DEPTH: usize = 32;
@@ -175,11 +175,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: 4096,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(proof_config())]
 
         #[test]
         fn scan_agrees_with_serde(
