@@ -241,11 +241,12 @@ async fn raw_vendor_async(url: &str, vendor: BlastVendor, n: usize) -> Duration 
     t
 }
 
-async fn im_vendor<R: im_driver::Runtime + Default>(
+/// An im client of `vendor` on `url`, connected. (Socket.IO's room events carry the blast's
+/// `subscribe`; nothing else sends them.)
+async fn im_vendor_connected<R: im_driver::Runtime + Default>(
     url: &str,
     vendor: BlastVendor,
-    n: usize,
-) -> Duration {
+) -> (im_driver::Client<R>, im_driver::Events) {
     let builder = im_driver::ClientBuilder::<R>::default().endpoint(url);
     let builder = match vendor {
         BlastVendor::Mqtt => builder.protocol(im_proto::Mqtt::new("bench-im")),
@@ -256,27 +257,42 @@ async fn im_vendor<R: im_driver::Runtime + Default>(
     };
     let (client, mut events) = builder.connect().unwrap();
     until_connected(&mut events).await;
+    (client, events)
+}
+
+async fn im_vendor<R: im_driver::Runtime + Default>(
+    url: &str,
+    vendor: BlastVendor,
+    n: usize,
+) -> Duration {
+    let (client, events) = im_vendor_connected::<R>(url, vendor).await;
     receive_blast(client, events, &im_tests::raw::channel(vendor, n), n).await
 }
 
 /// Sequential acked round trips of `vendor` through im-tokio: the time from each send to its
 /// `Acked` (MQTT QoS 1 and its PUBACK, a Socket.IO emit with an ack id and its answer).
 async fn im_vendor_rtts(url: &str, vendor: BlastVendor, n: usize) -> Vec<Duration> {
-    let builder = im_tokio::Client::builder().endpoint(url);
-    let builder = match vendor {
-        BlastVendor::Mqtt => builder.protocol(im_proto::Mqtt::new("bench-im")),
-        BlastVendor::SocketIo => builder.protocol(im_proto::SocketIo::new()),
-        BlastVendor::Nats => builder.protocol(im_proto::Nats::new("bench-im")),
-    };
-    let (client, mut events) = builder.connect().unwrap();
-    until_connected(&mut events).await;
+    let (client, events) = im_vendor_connected::<im_tokio::Tokio>(url, vendor).await;
+    acked_round_trips(client, events, n, |i| {
+        let body = im_proto::Json::parse(im_tests::blast::body(i)).unwrap();
+        im_proto::OutgoingMessage::new("echo", im_proto::Body::Json(body))
+            .with_delivery(im_proto::Delivery::AtLeastOnce)
+    })
+    .await
+}
+
+/// Send `message(i)` for `i` in `0..n`, one at a time, each timed from the send to its `Acked`;
+/// then close the client.
+async fn acked_round_trips<R: im_driver::Runtime>(
+    client: im_driver::Client<R>,
+    mut events: im_driver::Events,
+    n: usize,
+    message: impl Fn(usize) -> im_proto::OutgoingMessage,
+) -> Vec<Duration> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let start = Instant::now();
-        let body = im_proto::Json::parse(im_tests::blast::body(i)).unwrap();
-        let message = im_proto::OutgoingMessage::new("echo", im_proto::Body::Json(body))
-            .with_delivery(im_proto::Delivery::AtLeastOnce);
-        let id = client.send(message).unwrap();
+        let id = client.send(message(i)).unwrap();
         while let Some(e) = events.recv().await {
             if e == (im_proto::Event::Acked { id }) {
                 break;
@@ -647,20 +663,11 @@ async fn raw_rtts(url: &str, rounds: usize, tag: &str) -> Vec<Duration> {
 }
 
 async fn im_rtts(url: &str, rounds: usize, user: u64) -> Vec<Duration> {
-    let (client, mut events) = im_connected::<im_tokio::Tokio>(settings(url), user).await;
-    let mut out = Vec::with_capacity(rounds);
-    for i in 0..rounds {
-        let start = Instant::now();
-        let id = client.send_json("echo", &json!({ "n": i })).unwrap();
-        while let Some(e) = events.recv().await {
-            if e == (im_proto::Event::Acked { id }) {
-                break;
-            }
-        }
-        out.push(start.elapsed());
-    }
-    client.close().await;
-    out
+    let (client, events) = im_connected::<im_tokio::Tokio>(settings(url), user).await;
+    acked_round_trips(client, events, rounds, |i| {
+        im_proto::OutgoingMessage::json("echo", &json!({ "n": i })).unwrap()
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
