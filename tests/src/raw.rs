@@ -21,6 +21,21 @@ pub struct Numbered {
     pub n: u64,
 }
 
+/// A WebSocket a raw loop reads and writes: tokio-tungstenite's or async-tungstenite's stream.
+pub trait WebSocket:
+    futures_util::Stream<Item = Result<Message, tungstenite::Error>>
+    + futures_util::Sink<Message, Error = tungstenite::Error>
+    + Unpin
+{
+}
+
+impl<S> WebSocket for S where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
+        + futures_util::Sink<Message, Error = tungstenite::Error>
+        + Unpin
+{
+}
+
 /// The upgrade request for `url`: MQTT brokers want the `mqtt` subprotocol offered.
 pub fn request(url: &str, vendor: BlastVendor) -> Request {
     let mut request = url.into_client_request().expect("a WebSocket URL");
@@ -45,9 +60,7 @@ pub fn channel(vendor: BlastVendor, n: usize) -> String {
 /// `livechat_1`) on any tungstenite stream.
 pub async fn livechat_login<S>(ws: &mut S, user: u64, key: &str)
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: WebSocket,
 {
     let Message::Text(auth1) = next(ws).await else {
         panic!("no auth1")
@@ -68,9 +81,7 @@ where
 /// Log in, ask for `n` messages and decode them all; how long from the ask to the last one.
 pub async fn receive<S>(ws: &mut S, vendor: BlastVendor, n: usize) -> Duration
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: WebSocket,
 {
     match vendor {
         BlastVendor::Mqtt => mqtt(ws, n).await,
@@ -123,9 +134,7 @@ fn publish(packet: &[u8]) -> Option<(&str, &[u8])> {
 
 async fn mqtt_login<S>(ws: &mut S)
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: WebSocket,
 {
     let connect = Packet::Connect {
         client_id: "raw".into(),
@@ -142,9 +151,7 @@ where
 
 async fn mqtt<S>(ws: &mut S, n: usize) -> Duration
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: WebSocket,
 {
     mqtt_login(ws).await;
     let start = Instant::now();
@@ -170,9 +177,7 @@ where
 
 async fn socketio_login<S>(ws: &mut S)
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: WebSocket,
 {
     let Message::Text(_open) = next(ws).await else {
         panic!("no Engine.IO open packet")
@@ -185,9 +190,7 @@ where
 
 async fn socketio<S>(ws: &mut S, n: usize) -> Duration
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: WebSocket,
 {
     socketio_login(ws).await;
     let start = Instant::now();
@@ -210,9 +213,7 @@ where
 
 async fn nats<S>(ws: &mut S, n: usize) -> Duration
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: WebSocket,
 {
     let Message::Binary(_info) = next(ws).await else {
         panic!("no INFO")
@@ -260,9 +261,7 @@ where
 /// acknowledges nothing.
 pub async fn round_trips<S>(ws: &mut S, vendor: BlastVendor, n: usize) -> Option<Vec<Duration>>
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: WebSocket,
 {
     let mut out = Vec::with_capacity(n);
     match vendor {

@@ -86,9 +86,7 @@ fn ws_config() -> tungstenite::protocol::WebSocketConfig {
 /// Log in by hand (auth1 → auth2 → auth_ok) on any tungstenite stream.
 async fn raw_login<S>(ws: &mut S, user: u64)
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: im_tests::raw::WebSocket,
 {
     im_tests::raw::livechat_login(ws, user, KEY).await
 }
@@ -96,9 +94,7 @@ where
 /// Receive `n` blasted chat messages, parsing each frame and its body: the raw loop.
 async fn raw_receive<S>(ws: &mut S, n: usize) -> Duration
 where
-    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tungstenite::Error>
-        + Unpin,
+    S: im_tests::raw::WebSocket,
 {
     let start = Instant::now();
     let join = json!({"cmd": "join", "room": format!("blast:{n}")});
