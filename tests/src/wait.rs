@@ -93,7 +93,12 @@ pub async fn resubscribed_after_restart<S>(
 
 /// This process's resident set size in bytes (Linux; 0 where /proc is missing).
 pub fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_bytes_of("self")
+}
+
+/// Resident memory of process `pid` (`self` for this one), from /proc; 0 if it cannot be read.
+pub fn rss_bytes_of(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))

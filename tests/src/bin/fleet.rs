@@ -36,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::{SinkExt, StreamExt};
 use im_proto::{Event, HeartbeatMode, LiveChat, ReconnectPolicy};
 use im_tests::herd::{buckets, busiest, intended_spread, peak_ratio, spread, WINDOW};
-use im_tests::wait::{cpu_time_of, rss_bytes};
+use im_tests::wait::{cpu_time_of, rss_bytes, rss_bytes_of};
 use im_tests::LiveChatServer;
 use serde_json::{json, Value};
 use tungstenite::Message;
@@ -296,14 +296,7 @@ impl Proc {
     }
 
     fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()));
-        status
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024
+        rss_bytes_of(&self.pid())
     }
 }
 
