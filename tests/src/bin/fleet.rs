@@ -337,15 +337,20 @@ fn connected(p: &mut Proc, n: usize) -> u64 {
     report["rss_added"].as_u64().unwrap()
 }
 
-fn heartbeats(servers: &mut [(Proc, String)]) -> u64 {
+/// The heartbeats each server has counted so far.
+fn heartbeats(servers: &mut [(Proc, String)]) -> Vec<u64> {
     servers
         .iter_mut()
         .map(|(p, _)| p.ask("stats")["heartbeats"].as_u64().unwrap())
-        .sum()
+        .collect()
 }
 
-/// CPU the processes use over `window`, and the heartbeats `servers` counted meanwhile.
-fn idle(procs: &[&Proc], servers: &mut [(Proc, String)], window: Duration) -> (Vec<Duration>, u64) {
+/// CPU each process uses over `window`, and the heartbeats each server counted meanwhile.
+fn idle(
+    procs: &[&Proc],
+    servers: &mut [(Proc, String)],
+    window: Duration,
+) -> (Vec<Duration>, Vec<u64>) {
     let cpu: Vec<Duration> = procs.iter().map(|p| p.cpu()).collect();
     let beats = heartbeats(servers);
     std::thread::sleep(window);
@@ -354,7 +359,12 @@ fn idle(procs: &[&Proc], servers: &mut [(Proc, String)], window: Duration) -> (V
         .zip(cpu)
         .map(|(p, before)| p.cpu().saturating_sub(before))
         .collect();
-    (used, heartbeats(servers) - beats)
+    let counted = heartbeats(servers)
+        .into_iter()
+        .zip(beats)
+        .map(|(after, before)| after - before)
+        .collect();
+    (used, counted)
 }
 
 fn main() {
@@ -414,16 +424,7 @@ fn main() {
     // 5 s) would otherwise count as heartbeat cost.
     std::thread::sleep(SETTLE);
     let mut pair = [im_server, raw_server];
-    let beats_before: Vec<u64> = pair
-        .iter_mut()
-        .map(|(p, _)| p.ask("stats")["heartbeats"].as_u64().unwrap())
-        .collect();
-    let (cpu, _) = idle(&[&im, &raw], &mut [], window);
-    let beats: Vec<u64> = pair
-        .iter_mut()
-        .zip(beats_before)
-        .map(|((p, _), b)| p.ask("stats")["heartbeats"].as_u64().unwrap() - b)
-        .collect();
+    let (cpu, beats) = idle(&[&im, &raw], &mut pair, window);
     let per_beat = |cpu: Duration, beats: u64| cpu.as_secs_f64() * 1e6 / beats.max(1) as f64;
     let (im_beat, raw_beat) = (per_beat(cpu[0], beats[0]), per_beat(cpu[1], beats[1]));
     println!(
@@ -474,6 +475,7 @@ fn main() {
     timers.read();
     let procs: Vec<&Proc> = blocks.iter().map(|(p, _)| p).chain([&timers]).collect();
     let (cpu, beats) = idle(&procs, &mut servers, window);
+    let beats: u64 = beats.iter().sum();
     let (clients_cpu, timers_cpu) = (cpu[..processes].iter().sum::<Duration>(), cpu[processes]);
     let share = clients_cpu.as_secs_f64() / window.as_secs_f64() * 100.0;
     let per_beat = clients_cpu.as_secs_f64() * 1e6 / beats.max(1) as f64;
