@@ -96,17 +96,9 @@ impl Body {
         Ok(Body::Json(Json::from_value(value)?))
     }
 
-    /// Received bytes as a body: text when they are UTF-8, bytes otherwise; shared either way
-    /// (what the binary vendors, MQTT and NATS, make of a payload).
-    #[cfg(any(feature = "mqtt", feature = "nats"))]
-    pub(crate) fn from_payload(payload: Bytes) -> Body {
-        match Text::from_utf8(payload.clone()) {
-            Ok(text) => Body::Text(text),
-            Err(_) => Body::Binary(payload),
-        }
-    }
-
-    /// Decode the body into `T`: JSON bodies directly, text bodies as JSON text.
+    /// Decode the body into `T`: JSON bodies directly, text bodies as JSON text, bytes as JSON
+    /// (their UTF-8 checked by the parser where it reads strings, as `serde_json::from_slice`
+    /// does).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         match self {
             Body::Json(raw) => serde_json::from_str(raw.get()),
@@ -115,12 +107,15 @@ impl Body {
         }
     }
 
-    /// The body as text when it is text or JSON.
+    /// The body as text when it is text or JSON, or bytes that are UTF-8. The binary vendors
+    /// (MQTT, NATS) deliver their payloads as [`Body::Binary`]: whether a payload is text is
+    /// checked here, when asked, not on arrival of every message (a consumer that decodes it
+    /// with [`decode`](Self::decode) never pays for the check).
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Body::Json(raw) => Some(raw.get()),
             Body::Text(s) => Some(s.as_str()),
-            Body::Binary(_) => None,
+            Body::Binary(b) => std::str::from_utf8(b).ok(),
         }
     }
 

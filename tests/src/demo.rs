@@ -82,12 +82,10 @@ impl Narrator {
 }
 
 fn body_value(body: &Body) -> Value {
-    match body {
-        Body::Json(_) | Body::Text(_) => body
-            .decode::<Value>()
-            .unwrap_or_else(|_| json!(body.as_text().unwrap_or_default())),
-        other => json!(other.as_bytes()),
-    }
+    body.decode::<Value>()
+        .ok()
+        .or_else(|| body.as_text().map(|text| json!(text)))
+        .unwrap_or_else(|| json!(body.as_bytes()))
 }
 
 fn cause_text(cause: &Cause) -> String {

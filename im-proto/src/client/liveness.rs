@@ -26,6 +26,10 @@ pub(crate) struct Liveness {
     /// pongs answer them, and their round-trip time is not known (reported as `None`, never as
     /// a newer heartbeat's).
     forgotten: u32,
+    /// H3: the instant inbound traffic last re-armed H2. The frames a driver feeds in one batch
+    /// share their `now`, and each would arm the same deadline again: only the first does.
+    /// Forgotten whenever something else moves `DeadLink` (a probe, a pause).
+    watched_at: Option<Instant>,
 }
 
 /// Heartbeats remembered for RTT. More can be unanswered on a slow but live link (answers
@@ -61,6 +65,7 @@ impl Liveness {
             paused: !reading,
             unanswered: VecDeque::new(),
             forgotten: 0,
+            watched_at: None,
         };
         link.watch_from(now, timers);
         link
@@ -80,14 +85,20 @@ impl Liveness {
 
     /// H3: any inbound frame proves liveness; an H4 probe is answered by it.
     pub fn saw_inbound(&mut self, now: Instant, timers: &mut TimerTable) {
+        if self.watched_at == Some(now) {
+            // The same deadline is armed already (and no probe is out: it forgets this).
+            return;
+        }
         self.probing = false;
         self.watch_from(now, timers);
+        self.watched_at = Some(now);
     }
 
     /// The driver stopped or resumed reading. On resume the link gets a fresh window.
     pub fn set_reading(&mut self, now: Instant, reading: bool, timers: &mut TimerTable) {
         let resumed = self.paused && reading;
         self.paused = !reading;
+        self.watched_at = None;
         if resumed {
             self.probing = false;
             self.watch_from(now, timers);
@@ -120,6 +131,7 @@ impl Liveness {
             HeartbeatMode::Off => return None,
         };
         self.probing = true;
+        self.watched_at = None;
         if !self.paused {
             timers.set_after(Timer::DeadLink, now, wait);
         }

@@ -360,6 +360,15 @@ fn vendor_ratios(
     let url = source.url();
     let mps = |d: Duration| n as f64 / d.as_secs_f64();
     let (mut tokio_ratios, mut async_ratios) = (vec![], vec![]);
+    // Unmeasured: the source encodes each side's blast on its first request (both sides ask
+    // for the same frames, so one of each prepares them), and every later one only writes.
+    spawned(rt, {
+        let u = url.clone();
+        async move {
+            raw_vendor_tokio(&u, vendor, n).await;
+            im_vendor::<im_tokio::Tokio>(&u, vendor, n).await
+        }
+    });
     for r in 0..rounds {
         let raw_t = || {
             let u = url.clone();

@@ -175,7 +175,9 @@ impl Mqtt {
                 payload,
                 ..
             } => {
-                let body = Body::from_payload(payload);
+                // Bytes, as MQTT carries them: whether they are text is the reader's question
+                // (`Body::as_text`), not a check on every message.
+                let body = Body::Binary(payload);
                 cx.emit(ProtocolEvent::Message(Message::new(topic, body)));
                 // After the message: a connection lost between the two leaves the broker
                 // without a PUBACK, and it delivers again, rather than the other way round.

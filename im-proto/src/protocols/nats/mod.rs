@@ -58,9 +58,43 @@ enum Auth {
     User(String, String),
 }
 
-/// An operation: its name as [`operation`] spells it (`""` for none NATS has), its line and its
-/// payload (`MSG`, `HMSG`), both borrowed from the bytes read, and how many of those it used.
-type Op<'a> = (&'static str, &'a str, Option<&'a [u8]>, usize);
+/// An operation: its name as [`operation`] spells it (`""` for none NATS has), its line, the
+/// line's words and its payload (`MSG`, `HMSG`), all borrowed from the bytes read, and how many
+/// of those it used.
+struct Op<'a> {
+    name: &'static str,
+    line: &'a str,
+    words: Words<'a>,
+    payload: Option<&'a [u8]>,
+    used: usize,
+}
+
+/// The words of an operation's line, split once (the decoder's hottest line: every message
+/// has one). `MSG subject sid [reply] size` and `HMSG … header_size size` have at most six;
+/// more are only counted, and the line is refused.
+#[derive(Clone, Copy, Default)]
+struct Words<'a> {
+    kept: [&'a str; 6],
+    count: usize,
+}
+
+impl<'a> Words<'a> {
+    fn split(line: &'a str) -> Words<'a> {
+        let mut words = Words::default();
+        for word in line.split_ascii_whitespace() {
+            if let Some(slot) = words.kept.get_mut(words.count) {
+                *slot = word;
+            }
+            words.count += 1;
+        }
+        words
+    }
+
+    /// Every word, or `None` when there were more than six.
+    fn all(&self) -> Option<&[&'a str]> {
+        self.kept.get(..self.count)
+    }
+}
 
 /// The operations a NATS server sends, as the protocol spells them (it takes any case).
 const OPERATIONS: [&str; 7] = ["MSG", "HMSG", "PING", "PONG", "+OK", "-ERR", "INFO"];
@@ -174,14 +208,24 @@ impl Nats {
         };
         let line = std::str::from_utf8(&buf[..eol]).map_err(|_| ProtocolError::InvalidUtf8)?;
         // Fields are separated by spaces or tabs (the NATS protocol allows both).
-        let head = line.split_ascii_whitespace().next().unwrap_or_default();
-        let op = operation(head).unwrap_or_default();
-        if !matches!(op, "MSG" | "HMSG") {
-            return Ok(Some((op, line, None, eol + 2)));
+        let words = Words::split(line);
+        let name = operation(words.kept[0]).unwrap_or_default();
+        let mut op = Op {
+            name,
+            line,
+            words,
+            payload: None,
+            used: eol + 2,
+        };
+        if !matches!(name, "MSG" | "HMSG") {
+            return Ok(Some(op));
         }
-        let total = line
-            .split_ascii_whitespace()
-            .next_back()
+        // The size is the last word (of a line too long to keep, found again).
+        let last = match words.all() {
+            Some(all) => all.last().copied(),
+            None => line.split_ascii_whitespace().next_back(),
+        };
+        let total = last
             .and_then(|n| n.parse::<usize>().ok())
             .ok_or_else(|| ProtocolError::Malformed("NATS: MSG without a size".into()))?;
         if total > limit {
@@ -197,7 +241,9 @@ impl Nats {
                 "NATS: payload size mismatch".into(),
             ));
         }
-        Ok(Some((op, line, Some(&buf[start..end]), end + 2)))
+        op.payload = Some(&buf[start..end]);
+        op.used = end + 2;
+        Ok(Some(op))
     }
 
     /// `frame` holds `line` and `payload`: a message's body is shared out of it.
@@ -205,10 +251,15 @@ impl Nats {
         &mut self,
         cx: &mut Context<'_>,
         frame: &Bytes,
-        op: &'static str,
-        line: &str,
-        payload: Option<&[u8]>,
+        op: Op<'_>,
     ) -> Result<(), ProtocolError> {
+        let Op {
+            name: op,
+            line,
+            words,
+            payload,
+            ..
+        } = op;
         match op {
             "INFO" => {
                 let json = line.get(4..).unwrap_or_default().trim();
@@ -281,16 +332,10 @@ impl Nats {
             }
             "MSG" | "HMSG" => {
                 // MSG subject sid [reply] size; HMSG subject sid [reply] header_size size.
-                // At most 6 words, kept on the stack.
-                let mut parts = [""; 6];
-                let mut count = 0;
-                for word in line.split_ascii_whitespace() {
-                    if count == parts.len() {
-                        return Err(ProtocolError::Malformed(format!("NATS: {op} line")));
-                    }
-                    parts[count] = word;
-                    count += 1;
-                }
+                let Some(parts) = words.all() else {
+                    return Err(ProtocolError::Malformed(format!("NATS: {op} line")));
+                };
+                let count = parts.len();
                 let sizes = if op == "HMSG" { 2 } else { 1 };
                 if !(3 + sizes..=4 + sizes).contains(&count) {
                     return Err(ProtocolError::Malformed(format!("NATS: {op} line")));
@@ -310,8 +355,7 @@ impl Nats {
                 self.on_message(cx, frame, parts[1], reply, status, payload);
             }
             _ => {
-                let head = line.split_ascii_whitespace().next().unwrap_or_default();
-                let head: String = head.chars().take(64).collect();
+                let head: String = words.kept[0].chars().take(64).collect();
                 return Err(ProtocolError::Violation(format!(
                     "NATS: unknown operation {head:?}"
                 )));
@@ -416,9 +460,10 @@ impl Nats {
     }
 }
 
-/// A payload as a body shared with `frame`, which holds it.
+/// A payload as a body shared with `frame`, which holds it: bytes, as NATS carries them
+/// (whether they are text is the reader's question, `Body::as_text`).
 fn body(frame: &Bytes, payload: &[u8]) -> Body {
-    Body::from_payload(frame.slice_ref(payload))
+    Body::Binary(frame.slice_ref(payload))
 }
 
 /// The status of an `HMSG` header block (`NATS/1.0 503`), if it has one.
@@ -496,9 +541,9 @@ impl Protocol for Nats {
         let mut used = 0;
         let result = loop {
             match Self::next_op(&data[used..], limit) {
-                Ok(Some((op, line, payload, n))) => {
-                    used += n;
-                    if let Err(e) = self.on_op(cx, &data, op, line, payload) {
+                Ok(Some(op)) => {
+                    used += op.used;
+                    if let Err(e) = self.on_op(cx, &data, op) {
                         break Err(e);
                     }
                 }
