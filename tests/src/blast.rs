@@ -14,7 +14,7 @@
 //! The body of message `i` is [`body`]`(i)`, `{"n":i,"p":"xx…"}`, 48 bytes. A blast's frames are
 //! encoded once, when it is first asked for, and kept (see [`prepared`]): every later blast of
 //! the same channel writes them as they are, so what a measured run times is the client. The
-//! server also
+//! reference server's livechat `blast:N` room keeps its frames the same way. The server also
 //! answers what a round trip needs: MQTT QoS 1 PUBLISH → PUBACK, a Socket.IO emit with an ack
 //! id → `43<id>[]`, NATS `PING` → `PONG`.
 
@@ -135,7 +135,7 @@ async fn blast(
 /// `frame` the first time and kept, so that a measured blast costs the source a write per frame
 /// and nothing else. A benchmark's unmeasured first round prepares them. At most
 /// [`PREPARED_BLASTS`] are kept, the oldest forgotten first.
-fn prepared(key: String, n: usize, frame: impl Fn(usize) -> Message) -> Arc<[Message]> {
+pub fn prepared(key: String, n: usize, frame: impl Fn(usize) -> Message) -> Arc<[Message]> {
     static KEPT: OnceLock<Mutex<Vec<Prepared>>> = OnceLock::new();
     let kept = KEPT.get_or_init(Mutex::default);
     let found = kept

@@ -29,8 +29,10 @@
 //! clients of the first second and a half to servers not yet listening again, and their second
 //! attempts a minute later.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
@@ -139,7 +141,8 @@ fn server_child(port: u16) {
 
 /// `--child-clients im|raw URL N FIRST_USER HEARTBEAT_MS`: `N` idle clients of one kind, logged
 /// in. Prints the resident memory they added once all are connected, then holds them until
-/// stdin ends.
+/// stdin ends. Commands: `watch`, from now on read every im client's events and tally the
+/// reconnects by cause; `causes`, the tally (`{}` before `watch`, and for raw loops).
 fn clients_child(kind: &str, url: &str, n: usize, first_user: u64, heartbeat: Duration) {
     let rt = runtime();
     rt.block_on(async {
@@ -161,18 +164,62 @@ fn clients_child(kind: &str, url: &str, n: usize, first_user: u64, heartbeat: Du
             "{}",
             json!({"connected": held.len(), "rss_added": after.saturating_sub(before)})
         );
-        // Held, not dropped, until the coordinator is done with this process.
-        let _ = tokio::task::spawn_blocking(|| for _ in std::io::stdin().lock().lines() {}).await;
+        // Held, not dropped, until the coordinator is done with this process. Until `watch`,
+        // nobody reads the events: the figures above are of clients alone.
+        let (tx, mut commands) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                if tx.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+        let tally = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+        while let Some(command) = commands.recv().await {
+            match command.trim() {
+                "watch" => {
+                    for client in &mut held {
+                        if let Held::Im { events, .. } = client {
+                            if let Some(events) = events.take() {
+                                tokio::spawn(tally_reconnects(events, tally.clone()));
+                            }
+                        }
+                    }
+                    println!("{}", json!({"watching": true}));
+                }
+                "causes" => println!("{}", json!(*tally.lock().unwrap())),
+                other => println!("{}", json!({"error": format!("unknown command {other:?}")})),
+            }
+        }
         std::mem::forget(held);
     });
 }
 
-/// What keeps one client alive: an im client and its events, or nothing (a raw loop lives in
-/// its own task).
+/// Count `events`' reconnects by the cause's name (`Reconnecting` events), and how many gave
+/// up or connected again, into `tally`.
+async fn tally_reconnects(mut events: im_tokio::Events, tally: Arc<Mutex<BTreeMap<String, u64>>>) {
+    while let Some(event) = events.recv().await {
+        let key = match event {
+            Event::Reconnecting { attempt, cause, .. } => {
+                // The variant's name, without what it carries.
+                let name = format!("{cause:?}");
+                let name = name.split(['(', ' ', '{']).next().unwrap_or_default();
+                format!("reconnecting after {name}, attempt {attempt}")
+            }
+            Event::Connected { .. } => "connected".to_owned(),
+            Event::GaveUp { .. } => "gave up".to_owned(),
+            _ => continue,
+        };
+        *tally.lock().unwrap().entry(key).or_default() += 1;
+    }
+}
+
+/// What keeps one client alive: an im client and its events (read once `watch` is told), or
+/// nothing (a raw loop lives in its own task).
 enum Held {
     Im {
         _client: im_tokio::Client,
-        _events: im_tokio::Events,
+        events: Option<im_tokio::Events>,
     },
     Raw,
 }
@@ -190,7 +237,7 @@ async fn connect(kind: &str, url: &str, user: u64, heartbeat: Duration) -> Held 
         while !matches!(events.recv().await, Some(Event::Connected { .. })) {}
         return Held::Im {
             _client: client,
-            _events: events,
+            events: Some(events),
         };
     }
     // The WebSocket buffers im's driver uses, so that the two differ only in what im adds.
@@ -491,6 +538,12 @@ fn main() {
         per_fire / per_beat * 100.0,
     );
     drop(timers);
+    // The target's yardstick: what the same heartbeats cost at the raw loop's price (part 1).
+    let raw_share = raw_beat * beats as f64 / 1e6 / window.as_secs_f64() * 100.0;
+    println!(
+        "  the same {beats} heartbeats at the raw loop's {raw_beat:.1} µs each: {raw_share:.2}% of one core"
+    );
+    figures.insert("idle_cpu_percent_at_raw_cost".into(), json!(raw_share));
     figures.insert("fleet_clients".into(), json!(total));
     figures.insert("fleet_processes".into(), json!(processes));
     figures.insert(
@@ -504,6 +557,11 @@ fn main() {
 
     // 4. Every server restarts at once: killed (the kernel closes every connection at once, as
     // when a server crashes or is redeployed), and a new process listens on the same port.
+    for (p, _) in &mut blocks {
+        p.ask("watch");
+    }
+    let clients_cpu_before: Duration = blocks.iter().map(|(p, _)| p.cpu()).sum();
+    let restart_started = Instant::now();
     let restart = unix_us(SystemTime::now());
     let ports: Vec<u16> = servers
         .iter()
@@ -543,6 +601,20 @@ fn main() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let back = logins(&mut servers);
+    // How busy the machine was meanwhile: the client processes since the kill, the new servers
+    // all their lives, against the two cores for as long.
+    let took = restart_started.elapsed();
+    let restart_cpu = blocks.iter().map(|(p, _)| p.cpu()).sum::<Duration>() - clients_cpu_before
+        + servers.iter().map(|(p, _)| p.cpu()).sum::<Duration>();
+    let busy = restart_cpu.as_secs_f64() / took.as_secs_f64() * 100.0;
+    let mut causes = BTreeMap::<String, u64>::new();
+    for (p, _) in &mut blocks {
+        if let Value::Object(tally) = p.ask("causes") {
+            for (cause, n) in tally {
+                *causes.entry(cause).or_default() += n.as_u64().unwrap_or(0);
+            }
+        }
+    }
     let per_server: Vec<Vec<Duration>> = servers
         .iter_mut()
         .map(|(p, _)| {
@@ -594,6 +666,15 @@ fn main() {
         over.as_secs_f64(),
         peak_ratio(&arrivals, over),
     );
+    println!(
+        "  meanwhile ({:.1} s until all were back): clients and servers used {:.1} s CPU, {busy:.0}% of \
+         one core (this machine has two); the clients' events: {}",
+        took.as_secs_f64(),
+        restart_cpu.as_secs_f64(),
+        json!(causes),
+    );
+    figures.insert("restart_cpu_percent_of_one_core".into(), json!(busy));
+    figures.insert("restart_events".into(), json!(causes));
     let last = arrivals.last().copied().unwrap_or_default();
     let per_second = buckets(&arrivals, last, Duration::from_secs(1));
     println!("  arrivals per second after the restart: {per_second:?}");
