@@ -652,7 +652,10 @@ impl Client {
                 if let Err(error) = self.protocol.on_frame(&mut cx, frame) {
                     events.push(ProtocolEvent::Error(error));
                 }
-                self.apply(now, conn, &mut events);
+                // A message alone went straight to the outputs (`Context::with_direct`).
+                if !events.is_empty() {
+                    self.apply(now, conn, &mut events);
+                }
                 self.scratch = events;
             }
         }

@@ -276,7 +276,8 @@ impl Protocol for Mqtt {
             self.partial.extend_from_slice(&bytes);
             self.partial.split().freeze()
         };
-        loop {
+        // Most frames hold whole packets: nothing is left to look at after the last.
+        while !buf.is_empty() {
             match Packet::decode_shared(&buf, limit) {
                 Ok(Some((packet, n))) => {
                     buf.advance(n);
