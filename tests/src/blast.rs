@@ -134,7 +134,7 @@ async fn blast(
 /// The frames of the blast `key` names (its vendor, channel and subscription): encoded by
 /// `frame` the first time and kept, so that a measured blast costs the source a write per frame
 /// and nothing else. A benchmark's unmeasured first round prepares them. At most
-/// [`PREPARED_BLASTS`] are kept, the oldest forgotten first.
+/// eight are kept (`PREPARED_BLASTS`), the oldest forgotten first.
 pub fn prepared(key: String, n: usize, frame: impl Fn(usize) -> Message) -> Arc<[Message]> {
     static KEPT: OnceLock<Mutex<Vec<Prepared>>> = OnceLock::new();
     let kept = KEPT.get_or_init(Mutex::default);

@@ -19,12 +19,14 @@
 //!    heartbeats cost next to the heartbeats.
 //! 4. **Restart**: every server process is killed and a new one listens on its port at once:
 //!    all clients back; the busiest 100 ms against the even rate over the spread the policy
-//!    intends (as `bench` defines the herd figure), how many arrived outside it, and the
-//!    arrivals per second.
+//!    intends (as `bench` defines the herd figure), how many arrived outside it, the arrivals
+//!    per second, the clients' reconnects by cause (their events are read from just before the
+//!    kill) and how busy the machine was meanwhile (every process's CPU time, every 500 ms).
 //!
 //! The clients' reconnect policy is the one a fleet this size wants: the default's shape with a
 //! first wait of 30–60 s instead of 0.5–1 s (`initial` 60 s, jitter 0.5, R1): 3,300 logins a
-//! second, which this machine's twelve processes take (~5,000 a second, measured). The default
+//! second, which the twelve processes took on one host (~5,000 a second, measured) and saturate
+//! both cores on a slower one (docs/PERFORMANCE.md, "100,000 idle clients"). The default
 //! would bring 100,000 logins within half a second; full jitter (waits from 0) would send the
 //! clients of the first second and a half to servers not yet listening again, and their second
 //! attempts a minute later.
