@@ -342,6 +342,94 @@ fn vendor_rtt_ratio(
     )
 }
 
+/// livechat's throughput, im against raw on both runtimes, from `rounds` paired rounds of
+/// `messages` each.
+struct LiveChatThroughput {
+    /// Medians of the per-round ratios, tokio and async-std.
+    ratio_t: f64,
+    ratio_a: f64,
+    /// Medians of each side's messages per second.
+    raw_t: f64,
+    im_t: f64,
+    raw_a: f64,
+    im_a: f64,
+}
+
+/// Every round measures raw and im back to back (which goes first alternates) and yields one
+/// ratio; the figure is the median of those paired ratios. The machine's speed drifts by a
+/// factor of two between seconds here, so a ratio of medians taken over the whole run mostly
+/// measured when each side happened to run.
+fn livechat_throughput(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    rounds: u64,
+    messages: usize,
+) -> LiveChatThroughput {
+    let url = url.to_owned();
+    let (mut raw_t, mut im_t, mut raw_a, mut im_a) = (vec![], vec![], vec![], vec![]);
+    let (mut ratio_t, mut ratio_a) = (vec![], vec![]);
+    // Unmeasured: the server encodes the blast on its first request and only writes it after.
+    spawned(rt, {
+        let u = url.clone();
+        async move { raw_tokio_throughput(&u, messages).await }
+    });
+    for r in 0..rounds {
+        let mps = |d: Duration| messages as f64 / d.as_secs_f64();
+        let raw_tokio = || {
+            let u = url.clone();
+            mps(spawned(rt, async move {
+                raw_tokio_throughput(&u, messages).await
+            }))
+        };
+        let im_tokio = || {
+            let u = url.clone();
+            mps(spawned(rt, async move {
+                im_throughput::<im_tokio::Tokio>(&u, messages, 1_000 + r).await
+            }))
+        };
+        let raw_async = || {
+            let u = url.clone();
+            mps(async_std::task::block_on(async_std::task::spawn(
+                async move { raw_async_throughput(&u, messages).await },
+            )))
+        };
+        let im_async = || {
+            let u = url.clone();
+            mps(async_std::task::block_on(async_std::task::spawn(
+                async move { im_throughput::<im_async_std::AsyncIo>(&u, messages, 2_000 + r).await },
+            )))
+        };
+        let ((rt_, it), (ra, ia)) = if r % 2 == 0 {
+            ((raw_tokio(), im_tokio()), (raw_async(), im_async()))
+        } else {
+            let it = im_tokio();
+            let ia = im_async();
+            ((raw_tokio(), it), (raw_async(), ia))
+        };
+        ratio_t.push(it / rt_);
+        ratio_a.push(ia / ra);
+        raw_t.push(rt_);
+        im_t.push(it);
+        raw_a.push(ra);
+        im_a.push(ia);
+    }
+    let (ratio_t, ratio_a) = (median(&mut ratio_t), median(&mut ratio_a));
+    let (raw_t, im_t, raw_a, im_a) = (
+        median(&mut raw_t),
+        median(&mut im_t),
+        median(&mut raw_a),
+        median(&mut im_a),
+    );
+    LiveChatThroughput {
+        ratio_t,
+        ratio_a,
+        raw_t,
+        im_t,
+        raw_a,
+        im_a,
+    }
+}
+
 /// The vendors with a round trip (an ack) the bench measures, and their keys in `--json`.
 const RTT_VENDORS: [(BlastVendor, &str); 2] = [
     (BlastVendor::Mqtt, "mqtt"),
@@ -983,7 +1071,8 @@ const USAGE: &str = "usage: bench [--quick] [--json]
        bench --herd-outages [CLIENTS]   (2,000 real clients; outages of 0 to 30 s, ~3 minutes)
        bench --herd [RUNS]   (the full run's herd figure, RUNS times: how much it moves)
        bench --vendors [ROUNDS] [MESSAGES]   (MQTT, Socket.IO and NATS throughput against their raw loops; MQTT and Socket.IO round trips)
-       bench --only-vendor mqtt|socketio|nats im|raw N   (one run of one side, for callgrind)";
+       bench --only-vendor mqtt|socketio|nats im|raw N   (one run of one side, for callgrind)
+       bench --livechat [ROUNDS] [N]   (the full run's livechat throughput section alone)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -1008,6 +1097,18 @@ fn main() {
                 peak(&arrivals)
             );
         }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--livechat") {
+        // The full run's livechat throughput section alone.
+        let rounds: u64 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(9);
+        let messages = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+        let server = LiveChatServer::start(KEY).unwrap();
+        let t = livechat_throughput(&one_thread(), &server.url(), rounds, messages);
+        println!(
+            "throughput, livechat ({messages} msgs, {rounds} paired rounds, medians of ratios): im-tokio / raw tokio-tungstenite {:.3}; im-async-std / raw async-tungstenite {:.3}",
+            t.ratio_t, t.ratio_a
+        );
         return;
     }
     if args.first().map(String::as_str) == Some("--vendors") {
@@ -1198,64 +1299,15 @@ fn main() {
     // client's own cost. (Round trips below use one thread for the same reason.)
     let rt = one_thread();
 
-    // 1. throughput. Every round measures raw and im back to back (which goes first alternates)
-    // and yields one ratio; the figure is the median of those paired ratios. The machine's speed
-    // drifts by a factor of two between seconds here, so a ratio of medians taken over the whole
-    // run mostly measured when each side happened to run.
-    let (mut raw_t, mut im_t, mut raw_a, mut im_a) = (vec![], vec![], vec![], vec![]);
-    let (mut ratio_t, mut ratio_a) = (vec![], vec![]);
-    // Unmeasured: the server encodes the blast on its first request and only writes it after.
-    spawned(&rt, {
-        let u = url.clone();
-        async move { raw_tokio_throughput(&u, messages).await }
-    });
-    for r in 0..rounds {
-        let mps = |d: Duration| messages as f64 / d.as_secs_f64();
-        let raw_tokio = || {
-            let u = url.clone();
-            mps(spawned(&rt, async move {
-                raw_tokio_throughput(&u, messages).await
-            }))
-        };
-        let im_tokio = || {
-            let u = url.clone();
-            mps(spawned(&rt, async move {
-                im_throughput::<im_tokio::Tokio>(&u, messages, 1_000 + r).await
-            }))
-        };
-        let raw_async = || {
-            let u = url.clone();
-            mps(async_std::task::block_on(async_std::task::spawn(
-                async move { raw_async_throughput(&u, messages).await },
-            )))
-        };
-        let im_async = || {
-            let u = url.clone();
-            mps(async_std::task::block_on(async_std::task::spawn(
-                async move { im_throughput::<im_async_std::AsyncIo>(&u, messages, 2_000 + r).await },
-            )))
-        };
-        let ((rt_, it), (ra, ia)) = if r % 2 == 0 {
-            ((raw_tokio(), im_tokio()), (raw_async(), im_async()))
-        } else {
-            let it = im_tokio();
-            let ia = im_async();
-            ((raw_tokio(), it), (raw_async(), ia))
-        };
-        ratio_t.push(it / rt_);
-        ratio_a.push(ia / ra);
-        raw_t.push(rt_);
-        im_t.push(it);
-        raw_a.push(ra);
-        im_a.push(ia);
-    }
-    let (ratio_t, ratio_a) = (median(&mut ratio_t), median(&mut ratio_a));
-    let (raw_t, im_t, raw_a, im_a) = (
-        median(&mut raw_t),
-        median(&mut im_t),
-        median(&mut raw_a),
-        median(&mut im_a),
-    );
+    // 1. throughput (see `livechat_throughput`).
+    let LiveChatThroughput {
+        ratio_t,
+        ratio_a,
+        raw_t,
+        im_t,
+        raw_a,
+        im_a,
+    } = livechat_throughput(&rt, &url, rounds, messages);
     say(format!(
         "throughput ({messages} msgs, {rounds} paired rounds, medians): im-tokio {im_t:.0}/s, raw tokio-tungstenite {raw_t:.0}/s, ratio {ratio_t:.3}; im-async-std {im_a:.0}/s, raw async-tungstenite {raw_a:.0}/s, ratio {ratio_a:.3}"
     ));
