@@ -1300,14 +1300,9 @@ fn main() {
     let rt = one_thread();
 
     // 1. throughput (see `livechat_throughput`).
-    let LiveChatThroughput {
-        ratio_t,
-        ratio_a,
-        raw_t,
-        im_t,
-        raw_a,
-        im_a,
-    } = livechat_throughput(&rt, &url, rounds, messages);
+    let t = livechat_throughput(&rt, &url, rounds, messages);
+    let (ratio_t, ratio_a, raw_t, im_t, raw_a, im_a) =
+        (t.ratio_t, t.ratio_a, t.raw_t, t.im_t, t.raw_a, t.im_a);
     say(format!(
         "throughput ({messages} msgs, {rounds} paired rounds, medians): im-tokio {im_t:.0}/s, raw tokio-tungstenite {raw_t:.0}/s, ratio {ratio_t:.3}; im-async-std {im_a:.0}/s, raw async-tungstenite {raw_a:.0}/s, ratio {ratio_a:.3}"
     ));
