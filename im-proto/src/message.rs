@@ -86,7 +86,8 @@ pub enum Body {
     Json(Json),
     /// Text, shared with the frame it arrived in (see [`Text`]).
     Text(Text),
-    /// Bytes, shared with the frame they arrived in.
+    /// Bytes, shared with the frame they arrived in: what the binary vendors (MQTT, NATS)
+    /// deliver, text or not ([`Body::as_text`] tells).
     Binary(Bytes),
 }
 
