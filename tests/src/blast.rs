@@ -12,7 +12,7 @@
 //! | NATS | `SUB blast.N <sid>` | `MSG blast.N <sid> <size>` and the body |
 //!
 //! The body of message `i` is [`body`]`(i)`, `{"n":i,"p":"xx…"}`, 48 bytes. A blast's frames are
-//! encoded once, when it is first asked for, and kept (see [`prepared`]): every later blast of
+//! encoded once, when it is first asked for, and kept (`prepared`): every later blast of
 //! the same channel writes them as they are, so what a measured run times is the client. The
 //! reference server's livechat `blast:N` room keeps its frames the same way. The server also
 //! answers what a round trip needs: MQTT QoS 1 PUBLISH → PUBACK, a Socket.IO emit with an ack
@@ -113,13 +113,17 @@ async fn serve(vendor: BlastVendor, stream: tokio::net::TcpStream) -> Result<(),
 type Ws = WebSocketStream<tokio::net::TcpStream>;
 
 /// Write the `n` frames of the blast `key` names, made by `frame` the first time (see
-/// [`prepared`]), flushing every 256.
-async fn blast(
-    ws: &mut Ws,
+/// `prepared`), flushing every 256: every vendor's source, and the reference server's
+/// livechat `blast:N` room.
+pub async fn blast<S>(
+    ws: &mut WebSocketStream<S>,
     key: String,
     n: usize,
     frame: impl Fn(usize) -> Message,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let frames = prepared(key, n, frame);
     for (i, frame) in frames.iter().enumerate() {
         // A clone shares the frame's buffer.
@@ -135,7 +139,7 @@ async fn blast(
 /// `frame` the first time and kept, so that a measured blast costs the source a write per frame
 /// and nothing else. A benchmark's unmeasured first round prepares them. At most
 /// eight are kept (`PREPARED_BLASTS`), the oldest forgotten first.
-pub fn prepared(key: String, n: usize, frame: impl Fn(usize) -> Message) -> Arc<[Message]> {
+fn prepared(key: String, n: usize, frame: impl Fn(usize) -> Message) -> Arc<[Message]> {
     static KEPT: OnceLock<Mutex<Vec<Prepared>>> = OnceLock::new();
     let kept = KEPT.get_or_init(Mutex::default);
     let found = kept

@@ -861,22 +861,16 @@ where
 {
     let joined = json!({"cmd": "joined", "room": format!("blast:{n}")});
     ws.feed(Message::Text(joined.to_string().into())).await?;
-    // Encoded once and kept, as the other vendors' blasts are (`blast::prepared`).
-    let frames = crate::blast::prepared(format!("livechat blast:{n}"), n, |i| {
+    // Encoded once and kept, as the other vendors' blasts are.
+    crate::blast::blast(ws, format!("livechat blast:{n}"), n, |i| {
         // {"cmd":"chat","result":{"room":"b","message":{"n":7,"p":"xx…"}}}, padded to 64 bytes.
         let mut frame =
             format!(r#"{{"cmd":"chat","result":{{"room":"b","message":{{"n":{i},"p":""}}}}}}"#);
         let pad = 64usize.saturating_sub(frame.len());
         frame.insert_str(frame.len() - 4, &"x".repeat(pad));
         Message::Text(frame.into())
-    });
-    for (i, frame) in frames.iter().enumerate() {
-        ws.feed(frame.clone()).await?;
-        if i % 256 == 255 {
-            ws.flush().await?;
-        }
-    }
-    ws.flush().await
+    })
+    .await
 }
 
 /// The reference server in a process of its own (the `livechat-server` binary at `exe`), for
