@@ -41,3 +41,21 @@ fn a_message_within_the_limit_waits_for_its_payload() {
     let (result, _) = feed(b"MSG lobby 1 4096\r\nPo");
     assert!(result.is_ok(), "{result:?}");
 }
+
+#[test]
+fn a_message_line_of_more_than_six_words_is_refused_without_restarting_the_stream() {
+    // Seven words: the line is refused; its size (the last word) still skips its payload, so
+    // the stream stays in step and need not start over.
+    let (result, events) = feed(b"MSG lobby 1 reply x y 3\r\nabc\r\n");
+    assert!(
+        matches!(&result, Err(ProtocolError::Malformed(why)) if why == "NATS: MSG line"),
+        "{result:?}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            ProtocolEvent::Reconnect { .. } | ProtocolEvent::Message(_)
+        )),
+        "{events:?}"
+    );
+}

@@ -71,7 +71,7 @@ struct Op<'a> {
 
 /// The words of an operation's line, split once (the decoder's hottest line: every message
 /// has one). `MSG subject sid [reply] size` and `HMSG … header_size size` have at most six;
-/// more are only counted, and the line is refused.
+/// a line with more is refused, and its words past the seventh are not looked at.
 #[derive(Clone, Copy, Default)]
 struct Words<'a> {
     kept: [&'a str; 6],
@@ -82,9 +82,13 @@ impl<'a> Words<'a> {
     fn split(line: &'a str) -> Words<'a> {
         let mut words = Words::default();
         for word in line.split_ascii_whitespace() {
-            if let Some(slot) = words.kept.get_mut(words.count) {
-                *slot = word;
-            }
+            let Some(slot) = words.kept.get_mut(words.count) else {
+                // A seventh word is enough to refuse the line: the rest (an `INFO`'s JSON, a
+                // hostile line up to the frame limit) is not walked.
+                words.count += 1;
+                break;
+            };
+            *slot = word;
             words.count += 1;
         }
         words
