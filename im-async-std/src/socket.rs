@@ -15,11 +15,18 @@ use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::Error as WsError;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
-use im_driver::Destination;
+use im_driver::{Destination, ReadAhead};
 
-/// A connected socket, encrypted or not.
+/// A connected socket, encrypted or not, read ahead (`im_driver::ReadAhead`).
 #[derive(Debug)]
-pub enum Socket {
+pub struct Socket {
+    stream: Stream,
+    ahead: ReadAhead,
+}
+
+/// The byte stream itself.
+#[derive(Debug)]
+enum Stream {
     /// `ws://`
     Plain(TcpStream),
     /// `wss://`
@@ -41,7 +48,7 @@ impl Socket {
         let tcp = to.connect_first(addrs, TcpStream::connect).await?;
         tcp.set_nodelay(true)?;
         let Some(name) = to.tls else {
-            return Ok(Self::Plain(tcp));
+            return Ok(Self::over(Stream::Plain(tcp)));
         };
         // Never a plain connection for `wss://`.
         let tls = tls.ok_or_else(|| {
@@ -50,7 +57,14 @@ impl Socket {
         let stream = futures_rustls::TlsConnector::from(tls)
             .connect(name, tcp)
             .await?;
-        Ok(Self::Tls(Box::new(stream)))
+        Ok(Self::over(Stream::Tls(Box::new(stream))))
+    }
+
+    fn over(stream: Stream) -> Self {
+        Self {
+            stream,
+            ahead: ReadAhead::default(),
+        }
     }
 }
 
@@ -60,10 +74,11 @@ impl AsyncRead for Socket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
+        let Self { stream, ahead } = self.get_mut();
+        ahead.poll_read(buf, |into| match stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, into),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, into),
+        })
     }
 }
 
@@ -73,9 +88,9 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -84,23 +99,23 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Self::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_close(cx),
-            Self::Tls(s) => Pin::new(&mut **s).poll_close(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_close(cx),
         }
     }
 }

@@ -23,6 +23,7 @@ mod driver;
 #[cfg(feature = "store")]
 mod durable;
 mod owner;
+mod read_ahead;
 mod runtime;
 #[cfg(not(target_arch = "wasm32"))]
 mod tls;
@@ -32,6 +33,7 @@ pub use client::{Client, Events, Recv, SendJsonError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use destination::{Destination, Unresolved};
 pub use dial::HeaderFn;
+pub use read_ahead::{ReadAhead, READ_AHEAD};
 pub use runtime::{AsyncTimer, MaybeSend, MaybeSync, NoHints, Runtime, SpawnError, TlsConfig};
 /// The TLS library, for building your own [`ClientBuilder::tls`] configuration.
 #[cfg(not(target_arch = "wasm32"))]

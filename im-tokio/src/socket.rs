@@ -10,16 +10,23 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use im_driver::Destination;
+use im_driver::{Destination, ReadAhead};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
-/// A connected socket, encrypted or not.
+/// A connected socket, encrypted or not, read ahead (`im_driver::ReadAhead`).
 #[derive(Debug)]
-pub enum Socket {
+pub struct Socket {
+    stream: Stream,
+    ahead: ReadAhead,
+}
+
+/// The byte stream itself.
+#[derive(Debug)]
+enum Stream {
     /// `ws://`
     Plain(TcpStream),
     /// `wss://`
@@ -41,7 +48,7 @@ impl Socket {
         let tcp = to.connect_first(addrs, TcpStream::connect).await?;
         tcp.set_nodelay(true)?;
         let Some(name) = to.tls else {
-            return Ok(Self::Plain(tcp));
+            return Ok(Self::over(Stream::Plain(tcp)));
         };
         // Never a plain connection for `wss://`.
         let tls = tls.ok_or_else(|| {
@@ -50,7 +57,14 @@ impl Socket {
         let stream = tokio_rustls::TlsConnector::from(tls)
             .connect(name, tcp)
             .await?;
-        Ok(Self::Tls(Box::new(stream)))
+        Ok(Self::over(Stream::Tls(Box::new(stream))))
+    }
+
+    fn over(stream: Stream) -> Self {
+        Self {
+            stream,
+            ahead: ReadAhead::default(),
+        }
     }
 }
 
@@ -60,10 +74,16 @@ impl AsyncRead for Socket {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
+        let Self { stream, ahead } = self.get_mut();
+        let read = ahead.poll_read(buf.initialize_unfilled(), |into| {
+            let mut into = ReadBuf::new(into);
+            let read = match stream {
+                Stream::Plain(s) => Pin::new(s).poll_read(cx, &mut into),
+                Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, &mut into),
+            };
+            read.map_ok(|()| into.filled().len())
+        });
+        read.map_ok(|n| buf.advance(n))
     }
 }
 
@@ -73,23 +93,23 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 
@@ -98,16 +118,16 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Self::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Plain(s) => s.is_write_vectored(),
-            Self::Tls(s) => s.is_write_vectored(),
+        match &self.stream {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
         }
     }
 }

@@ -1,0 +1,167 @@
+//! Read-ahead under the WebSocket: one system call for many of tungstenite's small reads.
+//!
+//! tungstenite reads into what is left of its 4 KiB buffer. It (0.30) also
+//! reserves each frame's length right after the frame's header, even when the frame is already
+//! in the buffer; while earlier frames are still held (im hands bodies on without copying them,
+//! and they wait in the event queue), that reserve cannot reuse the buffer, so `bytes` moves the
+//! unread rest into a new 4 KiB buffer and the next read fills only what is left of it. A busy
+//! connection then made 1.7 times the reads of a loop that drops each frame at once
+//! (docs/PERFORMANCE.md). Reading ahead in chunks of [`READ_AHEAD`] bytes turns those reads
+//! into copies from memory.
+//!
+//! The chunk is allocated when a read finds nothing buffered and freed as soon as the socket
+//! has nothing more to give, so an idle connection holds none of it.
+
+use std::io;
+use std::task::Poll;
+
+/// Bytes read from the socket at once when tungstenite asks for fewer.
+pub const READ_AHEAD: usize = 16 * 1024;
+
+/// Bytes read from a socket and not yet handed to the reader above it: at most
+/// [`READ_AHEAD`], and nothing while the socket has nothing to read.
+#[derive(Debug, Default)]
+pub struct ReadAhead {
+    chunk: Box<[u8]>,
+    /// `chunk[at..end]` is read and not yet handed on.
+    at: usize,
+    end: usize,
+}
+
+impl ReadAhead {
+    /// Bytes held and not yet handed on.
+    pub fn buffered(&self) -> usize {
+        self.end - self.at
+    }
+
+    /// Fill `dst` from what is held, or else from `read` (the socket's own read): straight into
+    /// `dst` when it is at least [`READ_AHEAD`] long, through the chunk when not. `Pending` and
+    /// errors are `read`'s own; nothing held is lost to either.
+    pub fn poll_read(
+        &mut self,
+        dst: &mut [u8],
+        read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if self.buffered() > 0 || dst.is_empty() {
+            return Poll::Ready(Ok(self.hand_on(dst)));
+        }
+        if dst.len() >= READ_AHEAD {
+            return read(dst);
+        }
+        if self.chunk.is_empty() {
+            self.chunk = vec![0; READ_AHEAD].into_boxed_slice();
+        }
+        match read(&mut self.chunk) {
+            Poll::Ready(Ok(n)) => {
+                (self.at, self.end) = (0, n.min(self.chunk.len()));
+                Poll::Ready(Ok(self.hand_on(dst)))
+            }
+            other => {
+                // Nothing more to read for now: an idle connection holds no chunk.
+                self.chunk = Box::default();
+                other
+            }
+        }
+    }
+
+    /// Copy what is held into `dst`, as much as fits.
+    fn hand_on(&mut self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.buffered());
+        dst[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that gives `data` in reads of at most `per_read` bytes, then `Pending`.
+    struct Socket {
+        data: Vec<u8>,
+        per_read: usize,
+        reads: usize,
+    }
+
+    impl Socket {
+        fn read(&mut self, into: &mut [u8]) -> Poll<io::Result<usize>> {
+            if self.data.is_empty() {
+                return Poll::Pending;
+            }
+            self.reads += 1;
+            let n = into.len().min(self.per_read).min(self.data.len());
+            into[..n].copy_from_slice(&self.data[..n]);
+            self.data.drain(..n);
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    fn read_all(ahead: &mut ReadAhead, socket: &mut Socket, asks: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut dst = vec![0; asks];
+        while let Poll::Ready(n) = ahead.poll_read(&mut dst, |into| socket.read(into)) {
+            got.extend_from_slice(&dst[..n.unwrap()]);
+        }
+        got
+    }
+
+    #[test]
+    fn small_reads_are_served_from_one_socket_read_in_order() {
+        let data: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
+        let mut socket = Socket {
+            data: data.clone(),
+            per_read: usize::MAX,
+            reads: 0,
+        };
+        let mut ahead = ReadAhead::default();
+        assert_eq!(read_all(&mut ahead, &mut socket, 1_000), data);
+        assert_eq!(socket.reads, 40_000usize.div_ceil(READ_AHEAD));
+    }
+
+    #[test]
+    fn an_idle_socket_leaves_no_chunk_behind() {
+        let mut socket = Socket {
+            data: vec![7; 100],
+            per_read: 30,
+            reads: 0,
+        };
+        let mut ahead = ReadAhead::default();
+        assert_eq!(read_all(&mut ahead, &mut socket, 64), vec![7; 100]);
+        assert_eq!((ahead.buffered(), ahead.chunk.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_large_read_goes_straight_to_the_socket() {
+        let mut socket = Socket {
+            data: vec![1; READ_AHEAD * 2],
+            per_read: usize::MAX,
+            reads: 0,
+        };
+        let mut ahead = ReadAhead::default();
+        let mut dst = vec![0; READ_AHEAD * 2];
+        let n = ahead.poll_read(&mut dst, |into| socket.read(into));
+        assert!(matches!(n, Poll::Ready(Ok(n)) if n == READ_AHEAD * 2));
+        assert_eq!(ahead.chunk.len(), 0);
+    }
+
+    #[test]
+    fn end_of_stream_and_errors_reach_the_reader_after_what_is_held() {
+        let mut ahead = ReadAhead::default();
+        let mut dst = [0; 4];
+        let once = ahead.poll_read(&mut dst, |into| {
+            into[..6].copy_from_slice(b"abcdef");
+            Poll::Ready(Ok(6))
+        });
+        assert!(matches!(once, Poll::Ready(Ok(4))));
+        let rest = ahead.poll_read(&mut dst, |_| panic!("two bytes are still held"));
+        assert!(matches!(rest, Poll::Ready(Ok(2))));
+        assert_eq!(&dst[..2], b"ef");
+        let eof = ahead.poll_read(&mut dst, |_| Poll::Ready(Ok(0)));
+        assert!(matches!(eof, Poll::Ready(Ok(0))));
+        let err = ahead.poll_read(&mut dst, |_| {
+            Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
+        });
+        assert!(matches!(err, Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset));
+    }
+}
