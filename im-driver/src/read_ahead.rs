@@ -9,8 +9,9 @@
 //! (docs/PERFORMANCE.md). Reading ahead in chunks of [`READ_AHEAD`] bytes turns those reads
 //! into copies from memory.
 //!
-//! The chunk is allocated when a read finds nothing buffered and freed as soon as the socket
-//! has nothing more to give, so an idle connection holds none of it.
+//! The chunk is allocated when a read fills all tungstenite asked for (the socket holds more)
+//! and freed as soon as the socket has nothing more to give, so an idle connection holds none of
+//! it and a heartbeat's few bytes are read as before.
 
 use std::io;
 use std::task::Poll;
@@ -35,8 +36,9 @@ impl ReadAhead {
     }
 
     /// Fill `dst` from what is held, or else from `read` (the socket's own read): straight into
-    /// `dst` when it is at least [`READ_AHEAD`] long, through the chunk when not. `Pending` and
-    /// errors are `read`'s own; nothing held is lost to either.
+    /// `dst` while the socket is quiet or when `dst` is at least [`READ_AHEAD`] long, through
+    /// the chunk while it is busy. `Pending` and errors are `read`'s own; nothing held is lost
+    /// to either.
     pub fn poll_read(
         &mut self,
         dst: &mut [u8],
@@ -45,11 +47,16 @@ impl ReadAhead {
         if self.buffered() > 0 || dst.is_empty() {
             return Poll::Ready(Ok(self.hand_on(dst)));
         }
-        if dst.len() >= READ_AHEAD {
-            return read(dst);
-        }
-        if self.chunk.is_empty() {
-            self.chunk = vec![0; READ_AHEAD].into_boxed_slice();
+        if self.chunk.is_empty() || dst.len() >= READ_AHEAD {
+            let read = read(dst);
+            // A read that fills all it was given says the socket holds more: read ahead from
+            // the next one. A heartbeat's few bytes never allocate the chunk.
+            if matches!(read, Poll::Ready(Ok(n)) if n == dst.len() && n < READ_AHEAD)
+                && self.chunk.is_empty()
+            {
+                self.chunk = vec![0; READ_AHEAD].into_boxed_slice();
+            }
+            return read;
         }
         match read(&mut self.chunk) {
             Poll::Ready(Ok(n)) => {
@@ -116,19 +123,38 @@ mod tests {
         };
         let mut ahead = ReadAhead::default();
         assert_eq!(read_all(&mut ahead, &mut socket, 1_000), data);
-        assert_eq!(socket.reads, 40_000usize.div_ceil(READ_AHEAD));
+        // The first read, straight into the reader's buffer, fills it: the rest comes in chunks.
+        assert_eq!(socket.reads, 1 + 39_000usize.div_ceil(READ_AHEAD));
     }
 
     #[test]
-    fn an_idle_socket_leaves_no_chunk_behind() {
+    fn a_busy_socket_gone_quiet_leaves_no_chunk_behind() {
+        let mut socket = Socket {
+            data: vec![7; 5_000],
+            per_read: 3_000,
+            reads: 0,
+        };
+        let mut ahead = ReadAhead::default();
+        assert_eq!(read_all(&mut ahead, &mut socket, 64), vec![7; 5_000]);
+        assert_eq!((ahead.buffered(), ahead.chunk.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_quiet_socket_is_read_straight_through() {
+        // A heartbeat's frame: less than the reader asked for, so nothing waits behind it.
         let mut socket = Socket {
             data: vec![7; 100],
             per_read: 30,
             reads: 0,
         };
         let mut ahead = ReadAhead::default();
-        assert_eq!(read_all(&mut ahead, &mut socket, 64), vec![7; 100]);
-        assert_eq!((ahead.buffered(), ahead.chunk.len()), (0, 0));
+        let mut dst = [0; 64];
+        let mut sizes = Vec::new();
+        while let Poll::Ready(n) = ahead.poll_read(&mut dst, |into| socket.read(into)) {
+            sizes.push(n.unwrap());
+            assert_eq!(ahead.chunk.len(), 0);
+        }
+        assert_eq!(sizes, [30, 30, 30, 10]);
     }
 
     #[test]
@@ -149,19 +175,23 @@ mod tests {
     fn end_of_stream_and_errors_reach_the_reader_after_what_is_held() {
         let mut ahead = ReadAhead::default();
         let mut dst = [0; 4];
-        let once = ahead.poll_read(&mut dst, |into| {
-            into[..6].copy_from_slice(b"abcdef");
+        let full = ahead.poll_read(&mut dst, |into| {
+            into.copy_from_slice(b"abcd");
+            Poll::Ready(Ok(4))
+        });
+        assert!(matches!(full, Poll::Ready(Ok(4))));
+        let ahead_of_reader = ahead.poll_read(&mut dst, |into| {
+            into[..6].copy_from_slice(b"efghij");
             Poll::Ready(Ok(6))
         });
-        assert!(matches!(once, Poll::Ready(Ok(4))));
+        assert!(matches!(ahead_of_reader, Poll::Ready(Ok(4))));
         let rest = ahead.poll_read(&mut dst, |_| panic!("two bytes are still held"));
         assert!(matches!(rest, Poll::Ready(Ok(2))));
-        assert_eq!(&dst[..2], b"ef");
+        assert_eq!(&dst[..2], b"ij");
         let eof = ahead.poll_read(&mut dst, |_| Poll::Ready(Ok(0)));
         assert!(matches!(eof, Poll::Ready(Ok(0))));
-        let err = ahead.poll_read(&mut dst, |_| {
-            Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
-        });
+        let reset = |_: &mut [u8]| Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        let err = ahead.poll_read(&mut dst, reset);
         assert!(matches!(err, Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset));
     }
 }
