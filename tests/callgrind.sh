@@ -33,7 +33,7 @@ run() { # side messages
     valgrind --tool=callgrind "${sim[@]}" --callgrind-out-file="$out/$1.$2" ./target/release/bench "${args[@]}" >/dev/null 2>&1
     grep -E '^(events|summary):' "$out/$1.$2" >"$out/$1.$2.summary"
     # Exclusive instructions per function, as "count<TAB>function".
-    callgrind_annotate --inclusive=no --threshold=100 "$out/$1.$2" 2>/dev/null |
+    callgrind_annotate --inclusive=no --show=Ir --threshold=100 "$out/$1.$2" 2>/dev/null |
         sed -nE 's/^ *([0-9,]+) +(\([^)]*\) +)?(.*)$/\1\t\3/p' | tr -d , >"$out/$1.$2.txt"
 }
 for side in im raw; do
