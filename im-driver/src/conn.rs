@@ -174,17 +174,21 @@ impl<R: Runtime> Conn<R> {
         }
     }
 
-    /// Arm the driver's timer for the next deadline, unless it already fires no later, and poll
-    /// it. Returns whether it fired (the driver takes another turn).
+    /// Arm the driver's timer for the next deadline, and poll it. Returns whether it fired (the
+    /// driver takes another turn).
     ///
-    /// Re-armed only for an earlier deadline: a later one costs one early wake-up that finds
-    /// nothing due, while moving the timer on every wake-up would re-register it once per frame.
+    /// Re-armed for a later deadline too: left early, it woke the driver for nothing once per
+    /// heartbeat (the heartbeat arms the dead-link deadline, the pong moves it past the next
+    /// heartbeat), a quarter of an idle client's CPU (docs/PERFORMANCE.md). The deadlines move
+    /// once per batch of frames (they share an instant), and a runtime's timer moves later
+    /// cheaply: tokio extends its entry in place, async-io re-inserts it, and the browser's
+    /// keeps its `setTimeout` and sets another when that one fires early.
     pub fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(at) = self.next_deadline() else {
             self.armed = None;
             return false;
         };
-        if self.armed.is_none_or(|armed| armed > at) {
+        if self.armed != Some(at) {
             match &mut self.timer {
                 Some(timer) => timer.as_mut().reset(at),
                 None => self.timer = Some(self.runtime.new_timer(at)),

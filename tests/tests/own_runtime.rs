@@ -26,12 +26,29 @@ struct Mine {
     spawned: Arc<AtomicUsize>,
     timers: Arc<AtomicUsize>,
     resets: Arc<AtomicUsize>,
+    /// Turns of the tasks it spawned (the driver's).
+    turns: Arc<AtomicUsize>,
 }
 
 #[derive(Debug)]
 struct Timer {
     sleep: Pin<Box<tokio::time::Sleep>>,
     resets: Arc<AtomicUsize>,
+}
+
+/// A spawned task, its turns counted.
+struct Counted<F> {
+    future: Pin<Box<F>>,
+    turns: Arc<AtomicUsize>,
+}
+
+impl<F: Future<Output = ()>> Future for Counted<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.turns.fetch_add(1, Ordering::Relaxed);
+        self.future.as_mut().poll(cx)
+    }
 }
 
 impl AsyncTimer for Timer {
@@ -51,7 +68,10 @@ impl Runtime for Mine {
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) -> Result<(), SpawnError> {
         self.spawned.fetch_add(1, Ordering::Relaxed);
-        self.handle.spawn(future);
+        self.handle.spawn(Counted {
+            future: Box::pin(future),
+            turns: self.turns.clone(),
+        });
         Ok(())
     }
 
@@ -98,6 +118,7 @@ fn a_runtime_carrying_its_own_handle_drives_a_client() {
         spawned: Arc::default(),
         timers: Arc::default(),
         resets: Arc::default(),
+        turns: Arc::default(),
     };
     // The application waits on a runtime of its own, which has no timer or I/O driver: only
     // the handle's runtime can run the client.
@@ -146,5 +167,57 @@ fn a_runtime_carrying_its_own_handle_drives_a_client() {
     assert!(
         mine.resets.load(Ordering::Relaxed) > 0,
         "the timer was re-armed"
+    );
+}
+
+/// An idle client's driver is not woken for nothing between heartbeats. The heartbeat arms the
+/// dead-link deadline (H2) from the last pong, which falls before the next heartbeat whenever
+/// the window is under two intervals (the default's 25 s + 10 s is); the new pong moves it past
+/// the next heartbeat, and a timer left at the earlier deadline woke the driver at it to find
+/// nothing due. Two turns a heartbeat are left here: the timer's, and the one each event costs
+/// this test's reader (`until` drops its `recv`, handing the socket back to the driver). The
+/// early wake-up made it four.
+#[test]
+fn an_idle_client_wakes_once_per_heartbeat() {
+    let server = LiveChatServer::start("k").unwrap();
+    let theirs = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mine = Mine {
+        handle: theirs.handle().clone(),
+        spawned: Arc::default(),
+        timers: Arc::default(),
+        resets: Arc::default(),
+        turns: Arc::default(),
+    };
+    let (turns, beats) = theirs.block_on(async {
+        let (client, mut events) = ClientBuilder::with_runtime(mine.clone())
+            .endpoint(server.url())
+            .protocol(LiveChat::new(1, 1, "k"))
+            // The default's proportions (25 s and 10 s), fifty times faster.
+            .heartbeat(HeartbeatMode::ClientDriven {
+                interval: Duration::from_millis(500),
+                timeout: Duration::from_millis(200),
+            })
+            // R2's one-off deadline well past the heartbeats counted.
+            .reconnect(im_proto::ReconnectPolicy::default().stable_after(Duration::from_secs(60)))
+            .connect()
+            .unwrap();
+        let answered = |e: &Event| matches!(e, Event::Heartbeat { rtt: Some(_) });
+        until(&mut events, "an answered heartbeat", answered).await;
+        let before = mine.turns.load(Ordering::Relaxed);
+        let beats = 4;
+        for _ in 0..beats {
+            until(&mut events, "an answered heartbeat", answered).await;
+        }
+        let turns = mine.turns.load(Ordering::Relaxed) - before;
+        client.close().await;
+        (turns, beats)
+    });
+    assert!(
+        turns <= 2 * beats + 2,
+        "the driver took {turns} turns for {beats} heartbeats: woken between them for nothing"
     );
 }
