@@ -92,6 +92,14 @@ mod tests {
     }
 
     impl Socket {
+        fn new(data: Vec<u8>, per_read: usize) -> Self {
+            Socket {
+                data,
+                per_read,
+                reads: 0,
+            }
+        }
+
         fn read(&mut self, into: &mut [u8]) -> Poll<io::Result<usize>> {
             if self.data.is_empty() {
                 return Poll::Pending;
@@ -116,11 +124,7 @@ mod tests {
     #[test]
     fn small_reads_are_served_from_one_socket_read_in_order() {
         let data: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
-        let mut socket = Socket {
-            data: data.clone(),
-            per_read: usize::MAX,
-            reads: 0,
-        };
+        let mut socket = Socket::new(data.clone(), usize::MAX);
         let mut ahead = ReadAhead::default();
         assert_eq!(read_all(&mut ahead, &mut socket, 1_000), data);
         // The first read, straight into the reader's buffer, fills it: the rest comes in chunks.
@@ -129,11 +133,7 @@ mod tests {
 
     #[test]
     fn a_busy_socket_gone_quiet_leaves_no_chunk_behind() {
-        let mut socket = Socket {
-            data: vec![7; 5_000],
-            per_read: 3_000,
-            reads: 0,
-        };
+        let mut socket = Socket::new(vec![7; 5_000], 3_000);
         let mut ahead = ReadAhead::default();
         assert_eq!(read_all(&mut ahead, &mut socket, 64), vec![7; 5_000]);
         assert_eq!((ahead.buffered(), ahead.chunk.len()), (0, 0));
@@ -142,11 +142,7 @@ mod tests {
     #[test]
     fn a_quiet_socket_is_read_straight_through() {
         // A heartbeat's frame: less than the reader asked for, so nothing waits behind it.
-        let mut socket = Socket {
-            data: vec![7; 100],
-            per_read: 30,
-            reads: 0,
-        };
+        let mut socket = Socket::new(vec![7; 100], 30);
         let mut ahead = ReadAhead::default();
         let mut dst = [0; 64];
         let mut sizes = Vec::new();
@@ -159,11 +155,7 @@ mod tests {
 
     #[test]
     fn a_large_read_goes_straight_to_the_socket() {
-        let mut socket = Socket {
-            data: vec![1; READ_AHEAD * 2],
-            per_read: usize::MAX,
-            reads: 0,
-        };
+        let mut socket = Socket::new(vec![1; READ_AHEAD * 2], usize::MAX);
         let mut ahead = ReadAhead::default();
         let mut dst = vec![0; READ_AHEAD * 2];
         let n = ahead.poll_read(&mut dst, |into| socket.read(into));
