@@ -179,7 +179,7 @@ impl<R: Runtime> Conn<R> {
     ///
     /// Re-armed for a later deadline too: left early, it woke the driver for nothing once per
     /// heartbeat (the heartbeat arms the dead-link deadline, the pong moves it past the next
-    /// heartbeat), a quarter of an idle client's CPU (docs/PERFORMANCE.md). The deadlines move
+    /// heartbeat), one idle turn in three (docs/PERFORMANCE.md). The deadlines move
     /// once per batch of frames (they share an instant), and a runtime's timer moves later
     /// cheaply: tokio extends its entry in place, async-io re-inserts it, and the browser's
     /// keeps its `setTimeout` and sets another when that one fires early.

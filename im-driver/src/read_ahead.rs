@@ -1,8 +1,8 @@
 //! Read-ahead under the WebSocket: one system call for many of tungstenite's small reads.
 //!
-//! tungstenite reads into what is left of its 4 KiB buffer. It (0.30) also
-//! reserves each frame's length right after the frame's header, even when the frame is already
-//! in the buffer; while earlier frames are still held (im hands bodies on without copying them,
+//! tungstenite (0.30) reads into what is left of its 4 KiB buffer, and reserves each frame's
+//! length right after the frame's header, even when the frame is already in the buffer; while
+//! earlier frames are still held (im hands bodies on without copying them,
 //! and they wait in the event queue), that reserve cannot reuse the buffer, so `bytes` moves the
 //! unread rest into a new 4 KiB buffer and the next read fills only what is left of it. A busy
 //! connection then made 1.7 times the reads of a loop that drops each frame at once
