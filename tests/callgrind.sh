@@ -65,7 +65,7 @@ if [ "${SIM:-0}" = 1 ]; then
     awk '
         /^events:/ { for (i = 2; i <= NF; i++) name[i] = $i; next }
         { split(FILENAME, p, "/"); key = p[length(p)]; sub(/\.summary$/, "", key)
-          for (i = 2; i <= NF; i++) v[key, name[i]] = $i; n = NF }
+          for (i = 2; i <= NF; i++) v[key, name[i]] = $i }
         function per(side, e) { return (v[side ".40000", e] - v[side ".20000", e]) / 20000 }
         END {
             printf "simulated, per message:   "

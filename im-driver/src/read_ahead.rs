@@ -50,10 +50,9 @@ impl ReadAhead {
         if self.chunk.is_empty() || dst.len() >= READ_AHEAD {
             let read = read(dst);
             // A read that fills all it was given says the socket holds more: read ahead from
-            // the next one. A heartbeat's few bytes never allocate the chunk.
-            if matches!(read, Poll::Ready(Ok(n)) if n == dst.len() && n < READ_AHEAD)
-                && self.chunk.is_empty()
-            {
+            // the next one (a `dst` under READ_AHEAD came here for want of a chunk). A
+            // heartbeat's few bytes never allocate it.
+            if matches!(read, Poll::Ready(Ok(n)) if n == dst.len() && n < READ_AHEAD) {
                 self.chunk = vec![0; READ_AHEAD].into_boxed_slice();
             }
             return read;
