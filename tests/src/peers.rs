@@ -59,12 +59,39 @@ fn npm_ci(dir: &Path) {
     assert!(status.success(), "npm ci --prefix {} failed", dir.display());
 }
 
-/// A free port on 127.0.0.1 (bound and released; the server binds it right after).
+/// A free port on 127.0.0.1 that this process has not handed out before, below the kernel's
+/// ephemeral range (the server binds it right after).
+///
+/// Asking the kernel for port 0 would hand out a port from the ephemeral range at random: two
+/// servers started at once could be given the same one, and an outgoing connection (a client's,
+/// or a NATS node dialling its routes) could take it between our release and the server's bind.
+/// Either way the server exits and the test fails on a port nobody listens on.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 10_000;
+    let ephemeral_low = ephemeral_low();
+    let span = ephemeral_low.saturating_sub(FIRST).max(1);
+    // Each test process starts somewhere else, so that ports a previous run's servers left
+    // in TIME_WAIT are not the first ones tried.
+    let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+    loop {
+        let n = HANDED_OUT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < span, "no free loopback port left below {ephemeral_low}");
+        let port = u16::try_from(FIRST + (start + n) % span).expect("a port below 65536");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The first port the kernel hands out to outgoing connections (Linux's default where it cannot
+/// be read).
+fn ephemeral_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768)
 }
 
 /// Wait until something accepts TCP on `port`, or fail after `limit`.
@@ -80,11 +107,13 @@ pub fn wait_listening(port: u16, limit: Duration) {
 }
 
 /// A server process on a loopback port: started, killed (SIGKILL), restarted on the same port,
-/// and killed when dropped.
+/// and killed when dropped. Its output goes to a log file, quoted when it fails to start, kept
+/// when a test fails and removed otherwise.
 struct Daemon {
     command: Box<dyn Fn() -> Command + Send>,
     port: u16,
     child: Option<Child>,
+    log: PathBuf,
 }
 
 impl Daemon {
@@ -93,18 +122,46 @@ impl Daemon {
             command: Box::new(command),
             port,
             child: None,
+            log: std::env::temp_dir().join(format!("im-peer-{}-{port}.log", std::process::id())),
         };
         d.launch();
         d
     }
 
     fn launch(&mut self) {
-        let child = (self.command)()
-            .stdout(Stdio::null())
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open the server's log");
+        let mut child = (self.command)()
+            .stdout(log.try_clone().expect("share the server's log"))
+            .stderr(log)
             .spawn()
             .expect("start the server process");
+        let limit = Duration::from_secs(20);
+        let deadline = Instant::now() + limit;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            let exited = child.try_wait().expect("ask whether the server runs");
+            if exited.is_some() || Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let output = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = output.lines().rev().take(20).collect();
+                panic!(
+                    "the server for port {} {}; the end of its output ({}):\n{}",
+                    self.port,
+                    match exited {
+                        Some(status) => format!("exited ({status}) before it listened"),
+                        None => format!("did not listen within {limit:?}"),
+                    },
+                    self.log.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.child = Some(child);
-        wait_listening(self.port, Duration::from_secs(20));
     }
 
     fn kill(&mut self) {
@@ -135,6 +192,10 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
+        // Kept when a test fails, for whoever reads the failure.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
@@ -191,7 +252,7 @@ impl Mosquitto {
         let conf = config.clone();
         let daemon = Daemon::start(port, move || {
             let mut c = Command::new(&binary);
-            c.arg("-c").arg(&conf).stderr(Stdio::null());
+            c.arg("-c").arg(&conf);
             c
         });
         Mosquitto { config, daemon }
@@ -411,7 +472,7 @@ impl NatsCluster {
             let binary = binary.clone();
             nodes.push(Some(Daemon::start(*ws, move || {
                 let mut c = Command::new(&binary);
-                c.arg("-c").arg(&config).stderr(Stdio::null());
+                c.arg("-c").arg(&config);
                 c
             })));
         }
@@ -548,8 +609,7 @@ impl RedisServer {
                 "no",
                 "--dir",
                 &std::env::temp_dir().to_string_lossy(),
-            ])
-            .stderr(Stdio::null());
+            ]);
             c
         });
         RedisServer { daemon }
@@ -557,5 +617,52 @@ impl RedisServer {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.daemon.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_never_handed_out_twice_and_stay_out_of_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            ports.len(),
+            "a port handed out twice: {ports:?}"
+        );
+        let below = ephemeral_low();
+        assert!(ports.iter().all(|&p| u32::from(p) < below), "{ports:?}");
+    }
+
+    #[test]
+    fn a_server_that_exits_before_listening_fails_at_once_with_its_output() {
+        let port = free_port();
+        let started = Instant::now();
+        let failed = std::panic::catch_unwind(|| {
+            Daemon::start(port, || {
+                let mut c = Command::new("sh");
+                c.args(["-c", "echo 'bind: address already in use' >&2; exit 3"]);
+                c
+            })
+        });
+        let message = failed.err().and_then(|e| e.downcast::<String>().ok());
+        let message = message.expect("the start failed with a message");
+        assert!(
+            message.contains("exited (exit status: 3) before it listened")
+                && message.contains("bind: address already in use"),
+            "{message}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited the limit out"
+        );
+        // Kept for the reader of a failure; this one was expected.
+        let log = std::env::temp_dir().join(format!("im-peer-{}-{port}.log", std::process::id()));
+        std::fs::remove_file(log).expect("the failed server's log was kept");
     }
 }
