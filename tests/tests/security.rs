@@ -57,10 +57,9 @@ async fn self_signed_server_is_refused<R: im_driver::Runtime + Default>() {
 
 /// A port nobody listens on is a typed refusal, not a string to parse.
 async fn closed_port_is_a_typed_refusal<R: im_driver::Runtime + Default>() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // Handed out to nobody else in this process, and outside the range servers bound to port 0
+    // are given.
+    let port = im_tests::peers::free_port();
     let why = first_failure::<R>(format!("ws://127.0.0.1:{port}/ws")).await;
     assert_eq!(why, TransportError::ConnectionRefused);
 }
