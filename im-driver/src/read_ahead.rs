@@ -21,18 +21,33 @@ pub const READ_AHEAD: usize = 16 * 1024;
 
 /// Bytes read from a socket and not yet handed to the reader above it: at most
 /// [`READ_AHEAD`], and nothing while the socket has nothing to read.
+///
+/// One pointer while idle: the offsets live with the bytes they index.
 #[derive(Debug, Default)]
 pub struct ReadAhead {
-    chunk: Box<[u8]>,
-    /// `chunk[at..end]` is read and not yet handed on.
+    held: Option<Box<Chunk>>,
+}
+
+/// A read from the socket, handed on in pieces.
+struct Chunk {
+    /// `bytes[at..end]` is read and not yet handed on.
     at: usize,
     end: usize,
+    bytes: [u8; READ_AHEAD],
+}
+
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("buffered", &(self.end - self.at))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReadAhead {
     /// Bytes held and not yet handed on.
     pub fn buffered(&self) -> usize {
-        self.end - self.at
+        self.held.as_ref().map_or(0, |c| c.end - c.at)
     }
 
     /// Fill `dst` from what is held, or else from `read` (the socket's own read): straight into
@@ -47,24 +62,31 @@ impl ReadAhead {
         if self.buffered() > 0 || dst.is_empty() {
             return Poll::Ready(Ok(self.hand_on(dst)));
         }
-        if self.chunk.is_empty() || dst.len() >= READ_AHEAD {
-            let read = read(dst);
-            // A read that fills all it was given says the socket holds more: read ahead from
-            // the next one (a `dst` under READ_AHEAD came here for want of a chunk). A
-            // heartbeat's few bytes never allocate it.
-            if matches!(read, Poll::Ready(Ok(n)) if n == dst.len() && n < READ_AHEAD) {
-                self.chunk = vec![0; READ_AHEAD].into_boxed_slice();
+        let chunk = match &mut self.held {
+            Some(chunk) if dst.len() < READ_AHEAD => chunk,
+            _ => {
+                let read = read(dst);
+                // A read that fills all it was given says the socket holds more: read ahead
+                // from the next one (a `dst` under READ_AHEAD came here for want of a chunk).
+                // A heartbeat's few bytes never allocate it.
+                if matches!(read, Poll::Ready(Ok(n)) if n == dst.len() && n < READ_AHEAD) {
+                    self.held = Some(Box::new(Chunk {
+                        at: 0,
+                        end: 0,
+                        bytes: [0; READ_AHEAD],
+                    }));
+                }
+                return read;
             }
-            return read;
-        }
-        match read(&mut self.chunk) {
+        };
+        match read(&mut chunk.bytes) {
             Poll::Ready(Ok(n)) => {
-                (self.at, self.end) = (0, n.min(self.chunk.len()));
+                (chunk.at, chunk.end) = (0, n.min(READ_AHEAD));
                 Poll::Ready(Ok(self.hand_on(dst)))
             }
             other => {
                 // Nothing more to read for now: an idle connection holds no chunk.
-                self.chunk = Box::default();
+                self.held = None;
                 other
             }
         }
@@ -72,9 +94,12 @@ impl ReadAhead {
 
     /// Copy what is held into `dst`, as much as fits.
     fn hand_on(&mut self, dst: &mut [u8]) -> usize {
-        let n = dst.len().min(self.buffered());
-        dst[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
+        let Some(chunk) = &mut self.held else {
+            return 0;
+        };
+        let n = dst.len().min(chunk.end - chunk.at);
+        dst[..n].copy_from_slice(&chunk.bytes[chunk.at..chunk.at + n]);
+        chunk.at += n;
         n
     }
 }
@@ -135,7 +160,16 @@ mod tests {
         let mut socket = Socket::new(vec![7; 5_000], 3_000);
         let mut ahead = ReadAhead::default();
         assert_eq!(read_all(&mut ahead, &mut socket, 64), vec![7; 5_000]);
-        assert_eq!((ahead.buffered(), ahead.chunk.len()), (0, 0));
+        assert_eq!(ahead.buffered(), 0);
+        assert!(ahead.held.is_none());
+    }
+
+    #[test]
+    fn an_idle_connection_pays_one_pointer() {
+        assert_eq!(
+            std::mem::size_of::<ReadAhead>(),
+            std::mem::size_of::<usize>()
+        );
     }
 
     #[test]
@@ -147,7 +181,7 @@ mod tests {
         let mut sizes = Vec::new();
         while let Poll::Ready(n) = ahead.poll_read(&mut dst, |into| socket.read(into)) {
             sizes.push(n.unwrap());
-            assert_eq!(ahead.chunk.len(), 0);
+            assert!(ahead.held.is_none());
         }
         assert_eq!(sizes, [30, 30, 30, 10]);
     }
@@ -159,7 +193,7 @@ mod tests {
         let mut dst = vec![0; READ_AHEAD * 2];
         let n = ahead.poll_read(&mut dst, |into| socket.read(into));
         assert!(matches!(n, Poll::Ready(Ok(n)) if n == READ_AHEAD * 2));
-        assert_eq!(ahead.chunk.len(), 0);
+        assert!(ahead.held.is_none());
     }
 
     #[test]

@@ -1066,6 +1066,7 @@ fn spawned<T: Send + 'static>(
 
 const USAGE: &str = "usage: bench [--quick] [--json]
        bench --only throughput|throughput-async-std|rtt im|raw N
+       bench --only idle im|raw|im-own-url N   (one child of the idle memory measurement)
        bench --core-only
        bench --fleet-async-std [ROUNDS]   (1 and 1,000 im-async-std clients: idle memory, throughput, cores)
        bench --herd-outages [CLIENTS]   (2,000 real clients; outages of 0 to 30 s, ~3 minutes)
@@ -1177,10 +1178,18 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("--only") {
         // For instruction-level profiling (`valgrind --tool=callgrind`): one measurement of one
-        // kind, `--only throughput|rtt im|raw N`, so two totals differ by what im adds.
+        // kind, `--only throughput|rtt im|raw N`, so two totals differ by what im adds; and
+        // `--only idle im|raw|im-own-url N`, one child of the idle measurement.
         let (what, kind, n) = (args[1].clone(), args[2].clone(), args[3].parse().unwrap());
         let server = LiveChatServer::start(KEY).unwrap();
         let url = server.url();
+        if what == "idle" {
+            let (bytes, _, heap) = run_idle_child(&kind, &url, n);
+            println!(
+                "idle {kind}: {n} connections, RSS {bytes:.0} B and live heap {heap:.0} B each"
+            );
+            return;
+        }
         let rt1 = one_thread();
         let t = match (what.as_str(), kind.as_str()) {
             ("throughput", "im") => spawned(&rt1, async move {
@@ -1203,7 +1212,7 @@ fn main() {
             ("rtt", _) => spawned(&rt1, async move { raw_rtts(&url, n, "raw").await })
                 .into_iter()
                 .sum(),
-            _ => panic!("--only throughput|throughput-async-std|rtt im|raw N"),
+            _ => panic!("--only throughput|throughput-async-std|rtt|idle im|raw N"),
         };
         println!("{what} {kind}: {n} in {t:?}");
         return;
