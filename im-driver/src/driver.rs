@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -33,7 +33,8 @@ pub(crate) struct Shared<R: Runtime> {
     /// that every line it and the driver log says which client it is.
     span: tracing::Span,
     owner: OwnerCell,
-    finished: AtomicBool,
+    /// Told when the driver task ends (`Conn::finished`, under the lock, says whether it has:
+    /// one flag, and 8 bytes fewer in every client than an atomic copy of it).
     finished_event: event_listener::Event,
     /// How many `Client` handles exist: the last one's drop closes the client.
     handles: AtomicUsize,
@@ -122,7 +123,10 @@ impl<R: Runtime> Shared<R> {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
+        self.conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .finished
     }
 
     /// Resolves once the driver task has ended.
@@ -217,7 +221,6 @@ pub(crate) fn spawn<R: Runtime>(
         // An `Arc` of it in a browser (see `OwnerCell`).
         #[allow(clippy::useless_conversion)]
         owner: Owner::new().into(),
-        finished: AtomicBool::new(false),
         finished_event: event_listener::Event::new(),
         // The one `Client` the builder returns.
         handles: AtomicUsize::new(1),
@@ -248,7 +251,6 @@ impl<R: Runtime> Future for Drive<R> {
         if shared.poll_drive(cx).is_pending() {
             return Poll::Pending;
         }
-        shared.finished.store(true, Ordering::Release);
         shared.finished_event.notify(usize::MAX);
         shared.owner.wake_reader();
         Poll::Ready(())
