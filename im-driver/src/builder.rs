@@ -235,7 +235,7 @@ impl<R: Runtime> ClientBuilder<R> {
     }
 
     /// How many events wait for the reader before the client stops reading the socket
-    /// (backpressure). Default 256.
+    /// (backpressure). Default 256; anything above `u32::MAX` counts as `u32::MAX`.
     pub fn event_capacity(mut self, n: usize) -> Self {
         self.event_capacity = n;
         self

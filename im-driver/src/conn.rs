@@ -76,7 +76,9 @@ pub(crate) struct Conn<R: Runtime> {
     /// Events for the reader, who takes them all at once. While `capacity` or more wait, the
     /// socket is not read (backpressure to the server) but timers keep running.
     pub events: VecDeque<Event>,
-    capacity: usize,
+    /// 32 bits, packed with the flags beside it: 8 bytes fewer in every client, and four
+    /// billion events waiting would be past any memory anyway.
+    capacity: u32,
     /// The reader dropped its `Events`: events are discarded, the socket always read.
     reader_gone: bool,
     /// Whether the socket is read (false while the reader is `capacity` behind).
@@ -118,7 +120,7 @@ impl<R: Runtime> Conn<R> {
             link: Link::None,
             dialer,
             events: VecDeque::new(),
-            capacity,
+            capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
             reader_gone: false,
             reading: true,
             held: None,
@@ -135,6 +137,11 @@ impl<R: Runtime> Conn<R> {
     }
 
     // ----- getters -----
+
+    /// How many events may wait for the reader before the socket is no longer read.
+    fn capacity(&self) -> usize {
+        usize::try_from(self.capacity).unwrap_or(usize::MAX)
+    }
 
     /// The earliest instant the driver must be awake at.
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -329,7 +336,7 @@ impl<R: Runtime> Conn<R> {
         }
         // Whoever reads now takes over what was left for the reader.
         self.hand_off.read();
-        let room = self.capacity.saturating_sub(self.events.len());
+        let room = self.capacity().saturating_sub(self.events.len());
         let mut budget = if self.reader_gone {
             READ_BATCH
         } else {
@@ -458,7 +465,7 @@ impl<R: Runtime> Conn<R> {
         if let Some(durable) = &mut self.durable {
             durable.note(self.events.range(start..));
         }
-        if self.events.len() > self.capacity {
+        if self.events.len() > self.capacity() {
             // Past capacity, the events go one by one (heartbeat reports may be skipped).
             for event in self.events.split_off(start) {
                 self.deliver(event, pumped);
@@ -474,7 +481,7 @@ impl<R: Runtime> Conn<R> {
             return;
         }
         // A reader that is behind gets the next heartbeat report, not every one.
-        if matches!(event, Event::Heartbeat { .. }) && self.events.len() >= self.capacity {
+        if matches!(event, Event::Heartbeat { .. }) && self.events.len() >= self.capacity() {
             return;
         }
         self.events.push_back(event);
@@ -598,12 +605,12 @@ impl<R: Runtime> Conn<R> {
     /// proves nothing), and close the client if the reader stays away while lifecycle events
     /// keep coming: the queue is bounded too. Returns whether it closed the client.
     fn watch_reader(&mut self, now: Instant) -> bool {
-        let reading = self.reader_gone || self.events.len() < self.capacity;
+        let reading = self.reader_gone || self.events.len() < self.capacity();
         if reading != self.reading {
             self.reading = reading;
             self.core.set_reading(now, reading);
         }
-        let overflow = self.capacity.saturating_mul(4).max(1_024);
+        let overflow = self.capacity().saturating_mul(4).max(1_024);
         if self.events.len() >= overflow && !self.core.is_closed() {
             let pending = self.events.len();
             self.core

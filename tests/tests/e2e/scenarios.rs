@@ -708,3 +708,43 @@ pub async fn a_rejoin_resumes_from_the_last_message_seen_and_a_gap_is_reported<
     alice.close().await;
     bob.close().await;
 }
+
+/// `event_capacity` at its extremes: 1 (the socket is read one event at a time) and
+/// `usize::MAX` (kept as `u32::MAX`, never a limit in practice). Each client still hears the
+/// other, in order, and closes cleanly.
+pub async fn event_capacity_at_its_extremes_delivers_everything<R: Runtime + Default>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let (one, mut one_events) = client::<R>(&server.url(), 1)
+        .event_capacity(1)
+        .connect()
+        .unwrap();
+    let (most, mut most_events) = client::<R>(&server.url(), 2)
+        .event_capacity(usize::MAX)
+        .connect()
+        .unwrap();
+    for (c, events) in [(&one, &mut one_events), (&most, &mut most_events)] {
+        c.subscribe("lobby").unwrap();
+        subscribed(events, "lobby").await;
+    }
+    for (from, to, events) in [(&one, 2, &mut most_events), (&most, 1, &mut one_events)] {
+        for n in 0..20 {
+            from.send_json("lobby", &json!({"n": n, "to": to})).unwrap();
+        }
+        let mut heard = Vec::new();
+        until(events, "twenty messages", |e| {
+            if let Event::Message(m) = e {
+                let v: serde_json::Value = m.body.decode().unwrap();
+                if v["to"] == to {
+                    heard.push(v["n"].as_u64().unwrap());
+                }
+            }
+            heard.len() == 20
+        })
+        .await;
+        assert_eq!(heard, (0..20).collect::<Vec<u64>>());
+    }
+    one.close().await;
+    most.close().await;
+    ends_closed_by_user(&mut one_events).await;
+    ends_closed_by_user(&mut most_events).await;
+}
