@@ -110,11 +110,16 @@ fn unix_us(t: SystemTime) -> u64 {
 /// `stats`, and `arrivals`, when each connection was accepted (µs since the Unix epoch).
 fn server_child(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut said = false;
     let server = loop {
         match LiveChatServer::start_on(port, KEY) {
             Ok(server) => break server,
             Err(e) if Instant::now() < deadline => {
-                eprintln!("fleet server: port {port}: {e}; trying again");
+                // Once, not every 20 ms: the old process usually lets go within a second.
+                if !said {
+                    eprintln!("fleet server: port {port}: {e}; trying again for up to 10 s");
+                    said = true;
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) => panic!("port {port}: {e}"),
