@@ -33,7 +33,10 @@ struct Chunk {
     /// `bytes[at..end]` is read and not yet handed on.
     at: usize,
     end: usize,
-    bytes: [u8; READ_AHEAD],
+    /// Allocated zeroed (`alloc_zeroed`, glibc's `calloc`) rather than written zero: fresh
+    /// pages the allocator knows are zero stay untouched, and cost no resident memory, until a
+    /// read fills them.
+    bytes: Box<[u8]>,
 }
 
 impl std::fmt::Debug for Chunk {
@@ -73,7 +76,7 @@ impl ReadAhead {
                     self.held = Some(Box::new(Chunk {
                         at: 0,
                         end: 0,
-                        bytes: [0; READ_AHEAD],
+                        bytes: vec![0; READ_AHEAD].into_boxed_slice(),
                     }));
                 }
                 return read;
@@ -81,7 +84,7 @@ impl ReadAhead {
         };
         match read(&mut chunk.bytes) {
             Poll::Ready(Ok(n)) => {
-                (chunk.at, chunk.end) = (0, n.min(READ_AHEAD));
+                (chunk.at, chunk.end) = (0, n.min(chunk.bytes.len()));
                 Poll::Ready(Ok(self.hand_on(dst)))
             }
             other => {

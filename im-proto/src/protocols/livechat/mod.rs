@@ -17,7 +17,7 @@ mod inbound;
 mod scan;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -63,11 +63,8 @@ pub struct LiveChat {
     /// than SipHash does.
     awaiting_ack: BTreeMap<String, VecDeque<SendId>>,
     /// Joined room → where this client is in it (im's dialect): kept across connections, so a
-    /// rejoin resumes; one entry per subscribed room. Ordered, not hashed, for the reason
-    /// `awaiting_ack` is, and looked up once per message received: hashing the room's name
-    /// cost more than comparing it with a handful, and the map is 24 bytes smaller in every
-    /// client.
-    rooms: BTreeMap<String, ResumePoint>,
+    /// rejoin resumes; one entry per subscribed room.
+    rooms: HashMap<String, ResumePoint>,
 }
 
 /// The last message of a room this client saw: the server's history (`epoch`, which a server
@@ -86,7 +83,7 @@ impl LiveChat {
             key: key.into(),
             dialect: None,
             awaiting_ack: BTreeMap::new(),
-            rooms: BTreeMap::new(),
+            rooms: HashMap::new(),
         }
     }
 
