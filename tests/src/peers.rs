@@ -96,14 +96,34 @@ fn ephemeral_low() -> u32 {
 
 /// Wait until something accepts TCP on `port`, or fail after `limit`.
 pub fn wait_listening(port: u16, limit: Duration) {
+    if let Err(why) = wait_listening_unless(port, limit, || None) {
+        panic!("{why}");
+    }
+}
+
+/// Wait until something accepts TCP on `port`; `Err` after `limit`, or as soon as `gone` says
+/// why nothing ever will (a server process that exited).
+fn wait_listening_unless(
+    port: u16,
+    limit: Duration,
+    mut gone: impl FnMut() -> Option<String>,
+) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nothing listens on {port} after {limit:?}"
-        );
+        if let Some(why) = gone() {
+            return Err(why);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("nothing listens on {port} after {limit:?}"));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    Ok(())
+}
+
+/// Where the [`Daemon`] on `port` writes its output.
+fn log_path(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("im-peer-{}-{port}.log", std::process::id()))
 }
 
 /// A server process on a loopback port: started, killed (SIGKILL), restarted on the same port,
@@ -122,7 +142,7 @@ impl Daemon {
             command: Box::new(command),
             port,
             child: None,
-            log: std::env::temp_dir().join(format!("im-peer-{}-{port}.log", std::process::id())),
+            log: log_path(port),
         };
         d.launch();
         d
@@ -139,27 +159,23 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .expect("start the server process");
-        let limit = Duration::from_secs(20);
-        let deadline = Instant::now() + limit;
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            let exited = child.try_wait().expect("ask whether the server runs");
-            if exited.is_some() || Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                let output = std::fs::read_to_string(&self.log).unwrap_or_default();
-                let tail: Vec<&str> = output.lines().rev().take(20).collect();
-                panic!(
-                    "the server for port {} {}; the end of its output ({}):\n{}",
-                    self.port,
-                    match exited {
-                        Some(status) => format!("exited ({status}) before it listened"),
-                        None => format!("did not listen within {limit:?}"),
-                    },
-                    self.log.display(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let waited = wait_listening_unless(self.port, Duration::from_secs(20), || {
+            let status = child.try_wait().expect("ask whether the server runs")?;
+            Some(format!(
+                "the server for port {} exited ({status}) before it listened",
+                self.port
+            ))
+        });
+        if let Err(why) = waited {
+            let _ = child.kill();
+            let _ = child.wait();
+            let output = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = output.lines().rev().take(20).collect();
+            panic!(
+                "{why}; the end of its output ({}):\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            );
         }
         self.child = Some(child);
     }
@@ -662,7 +678,6 @@ mod tests {
             "waited the limit out"
         );
         // Kept for the reader of a failure; this one was expected.
-        let log = std::env::temp_dir().join(format!("im-peer-{}-{port}.log", std::process::id()));
-        std::fs::remove_file(log).expect("the failed server's log was kept");
+        std::fs::remove_file(log_path(port)).expect("the failed server's log was kept");
     }
 }
