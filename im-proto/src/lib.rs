@@ -204,6 +204,7 @@
 //! | Q2 order | after (re)connect, held messages go out in FIFO order before newer ones |
 //! | Q3 at-least-once | a message the server will ack is held until acked: resent with the same key after a reconnect and after an ack timeout while retries remain, then `Undelivered`; one it will not ack is `Sent` once written and never resent |
 //! | Q4 accounted | on close every message not delivered is handed back by id |
+//! | Q6 refused | a message the server refused for good (`ProtocolEvent::Refused`) ends at once, `Undelivered{Refused}` with the server's reason; maybe delivered only when an earlier transmission went unanswered |
 //! | S1 resubscribe | every `Ready` re-establishes the whole desired subscription set |
 
 #![forbid(unsafe_code)]

@@ -24,6 +24,9 @@ pub(crate) struct Entry {
     pub sent_on: Option<ConnId>,
     /// It went out at least once: a server may have it (reported with `Undelivered`).
     pub ever_sent: bool,
+    /// Its last transmission was not its first: an earlier one, unanswered, may have arrived
+    /// (Q6: what a refusal, which answers the last, leaves open).
+    pub resent: bool,
     /// Q3: when the ack for its transmission on `sent_on` is overdue (`None`: never).
     pub ack_deadline: Option<Instant>,
     /// Q3: retransmissions made after ack timeouts.
@@ -38,12 +41,16 @@ fn no_frame() -> EncodeError {
 
 impl Entry {
     /// The report that hands this message back.
-    fn undelivered(self, reason: Undelivered) -> Event {
+    pub(crate) fn undelivered(self, reason: Undelivered) -> Event {
+        let maybe_delivered = match reason {
+            Undelivered::Refused { .. } => self.resent,
+            _ => self.ever_sent,
+        };
         Event::Undelivered {
             id: self.id,
             message: Box::new(self.msg),
             reason,
-            maybe_delivered: self.ever_sent,
+            maybe_delivered,
         }
     }
 }
@@ -214,6 +221,7 @@ impl Outbox {
                 Ok(delivery) => {
                     cx.take_transmits(|frame| out.push(Output::Transmit { conn, frame }));
                     entry.sent_on = Some(conn);
+                    entry.resent = entry.ever_sent;
                     entry.ever_sent = true;
                     match delivery {
                         Delivery::AtLeastOnce => entry.ack_deadline = ack_deadline,

@@ -182,6 +182,10 @@ pub enum Undelivered {
     /// Q5: restored from a durable store, it is over this client's present limits (the
     /// message size, or the outbox's count or bytes, set lower than when it was accepted).
     OverLimits,
+    /// Q6: the server refused it for good, for `reason` (a JetStream stream that does not
+    /// take it). The refusal answers its last transmission: `maybe_delivered` is true only
+    /// when an earlier one went unanswered (an ack retry, a reconnect, a restore).
+    Refused { reason: String },
 }
 
 /// An error the client survived, reported as an event.

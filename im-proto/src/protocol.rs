@@ -151,6 +151,9 @@ pub enum ProtocolEvent {
     Message(Message),
     /// The server acknowledged a sent message (Q3).
     Acked(SendId),
+    /// Q6: the server refused a sent message for good (asking again would not change its
+    /// answer): it ends now, `Undelivered` with `reason`, instead of after every ack retry.
+    Refused { id: SendId, reason: String },
     /// The server confirmed a subscription.
     Subscribed(String),
     /// The server refused a subscription.

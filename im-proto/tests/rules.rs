@@ -279,8 +279,11 @@ enum Op {
     Denied,
     /// A frame larger than the frame limit.
     Oversized,
-    /// An ack for a packet the client never sent, or a second one for one it did.
+    /// An ack for a packet the client never sent, or a second one for one it did; a refusal
+    /// (Q6) when odd.
     OddAck(u8),
+    /// Q6: the server refuses (or no longer refuses) what it would ack.
+    Refusing(bool),
     /// A frame on the connection being opened, before `Opened`.
     EarlyFrame,
     Switch,
@@ -323,6 +326,7 @@ fn op_strategy(allow: Allow) -> BoxedStrategy<Op> {
         (10, ms(1..=15_000).prop_map(Op::Advance).boxed()),
         (3, (0u8..4).prop_map(Op::SetAccept).boxed()),
         (2, any::<bool>().prop_map(Op::DropAcks).boxed()),
+        (2, any::<bool>().prop_map(Op::Refusing).boxed()),
         (2, Just(Op::ServerClose).boxed()),
         (2, Just(Op::Garbage).boxed()),
         (3, Just(Op::ServerMessage).boxed()),
@@ -407,6 +411,8 @@ fn ops_strategy(allow: Allow) -> impl Strategy<Value = Vec<Op>> {
 struct Flags {
     mute_pongs: bool,
     drop_acks: bool,
+    /// Q6: the server refuses what it would ack.
+    refuse: bool,
     acks: bool,
 }
 
@@ -463,7 +469,8 @@ impl Run {
                 match parse_client(frame) {
                     Some(ClientFrame::Ping) if !f.mute_pongs => vec![Reply::text("PONG")],
                     Some(ClientFrame::Msg { packet, .. }) if f.acks && !f.drop_acks => {
-                        vec![Reply::text(format!("ACK {packet}"))]
+                        let answer = if f.refuse { "NACK" } else { "ACK" };
+                        vec![Reply::text(format!("{answer} {packet}"))]
                     }
                     Some(ClientFrame::Sub(ch)) => vec![Reply::text(format!("SUBOK {ch}"))],
                     _ => vec![],
@@ -705,8 +712,11 @@ impl Run {
                     .server_send(Frame::Text(format!("IN ch0 {big}").into()));
             }
             Op::OddAck(p) => {
-                self.h.server_send(Frame::Text(format!("ACK {p}").into()));
+                let answer = if p % 2 == 1 { "NACK" } else { "ACK" };
+                self.h
+                    .server_send(Frame::Text(format!("{answer} {}", p / 2).into()));
             }
+            Op::Refusing(on) => self.flags.borrow_mut().refuse = on,
             Op::EarlyFrame => {
                 if let Some(conn) = self.h.client.connection() {
                     let event = TransportEvent::Frame(Frame::Text("WELCOME".into()));
@@ -766,6 +776,7 @@ impl Run {
             let mut f = self.flags.borrow_mut();
             f.mute_pongs = false;
             f.drop_acks = false;
+            f.refuse = false;
         }
         let p = &self.setup.policy;
         // Long enough for a reconnect and the outbox to drain, within an hour of virtual time
@@ -1434,6 +1445,46 @@ fn check_q4(run: &Run) {
     );
 }
 
+/// Q6 refused: a refusal ends its message at once, `Undelivered{Refused}`, after it went out;
+/// maybe delivered exactly when an earlier transmission went unanswered (more than one, or one
+/// of a message restored from a store).
+fn check_q6(run: &Run) {
+    let mut sent: HashMap<SendId, usize> = HashMap::new();
+    let mut restored: BTreeSet<SendId> = BTreeSet::new();
+    // A key the toy cannot map to an id (a caller's own key): its transmissions are not counted.
+    let mut uncounted = false;
+    for (_, _, rec) in run.records() {
+        match rec {
+            Record::Output(Output::Transmit { frame, .. }) => match msg_id(frame) {
+                Some((id, _)) => *sent.entry(id).or_default() += 1,
+                None => uncounted |= matches!(parse_client(frame), Some(ClientFrame::Msg { .. })),
+            },
+            Record::Output(Output::Event(Event::Restored { id, .. })) => {
+                restored.insert(*id);
+            }
+            Record::Output(Output::Event(Event::Undelivered {
+                id,
+                reason: Undelivered::Refused { .. },
+                maybe_delivered,
+                ..
+            })) => {
+                let n = sent.get(id).copied().unwrap_or(0);
+                if n == 0 {
+                    assert!(uncounted, "Q6: {id} refused before it went out");
+                    continue;
+                }
+                assert_eq!(
+                    *maybe_delivered,
+                    n > 1 || restored.contains(id),
+                    "Q6: {id} refused after {n} transmissions (restored: {})",
+                    restored.contains(id)
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 /// S1: on every Ready the whole desired set is (re)subscribed, before anything else happens.
 fn check_s1(run: &Run) {
     for (i, _, rec) in run.records() {
@@ -1470,6 +1521,7 @@ fn check_all(run: &Run) {
     check_q2(run);
     check_q3(run);
     check_q4(run);
+    check_q6(run);
     check_s1(run);
 }
 
@@ -1665,6 +1717,15 @@ proptest! {
     fn q4_undelivered_accounted(setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
         let run = run_case(setup, &ops);
         check_q4(&run);
+        check_q6(&run);
+    }
+
+    #[test]
+    fn q6_a_refusal_ends_its_message(mut setup in setup_strategy(), ops in ops_strategy(Allow::ALL)) {
+        setup.acks = true;
+        let run = run_case(setup, &ops);
+        check_q6(&run);
+        check_q4(&run);
     }
 
     #[test]
@@ -1724,6 +1785,7 @@ proptest! {
         check_r5(&run);
         check_r8(&run);
         check_q4(&run);
+        check_q6(&run);
     }
 
     /// The rules that hold whatever the wire, under each real vendor's protocol against a
@@ -1747,6 +1809,7 @@ proptest! {
         check_r5(&run);
         check_h2(&run);
         check_q4(&run);
+        check_q6(&run);
     }
 }
 

@@ -504,9 +504,24 @@ impl NatsCluster {
     /// `replicas` copies. Asked of a live node's client port until JetStream answers (a
     /// cluster elects its JetStream leader a few seconds after it starts); panics after 30 s.
     pub fn add_stream(&self, name: &str, subjects: &[&str], replicas: usize) {
-        let config = serde_json::json!({
+        self.add_stream_with(name, subjects, replicas, serde_json::json!({}));
+    }
+
+    /// [`add_stream`](Self::add_stream) with more of the stream's configuration (`extra`'s
+    /// fields, as `nats stream add` takes them: `max_msg_size`, `max_msgs`, …).
+    pub fn add_stream_with(
+        &self,
+        name: &str,
+        subjects: &[&str],
+        replicas: usize,
+        extra: serde_json::Value,
+    ) {
+        let mut config = serde_json::json!({
             "name": name, "subjects": subjects, "num_replicas": replicas, "storage": "file",
         });
+        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            config.extend(extra.clone());
+        }
         self.api(
             &format!("$JS.API.STREAM.CREATE.{name}"),
             &config.to_string(),

@@ -12,7 +12,7 @@ use im_tests::wait::{cut_off, until};
 use im_tests::{FaultProxy, NatsCluster};
 use im_tokio::{
     Client, Delivery, Event, JetStream, Nats, OutgoingMessage, ReconnectPolicy, ReportedError,
-    SendError,
+    SendError, Undelivered,
 };
 
 const STREAM: &str = "CHAT";
@@ -114,6 +114,67 @@ async fn publishes_are_acked_by_the_stream_and_stored_once_per_key() {
         })
         .collect();
     assert_eq!(ids, [Some("1".into()), Some("2".into()), Some("3".into())]);
+    client.close().await;
+}
+
+/// Q6 against stock nats-server: a stream that will never take a message (over its
+/// `max_msg_size`) refuses it, and the message ends at once, `Undelivered` with the stream's
+/// reason and not maybe delivered, instead of after every ack retry; a message it takes is
+/// acked beside it. The ack timeout is a minute, so only the refusal can end it in time.
+#[cfg_attr(
+    im_missing_nats_server,
+    ignore = "needs nats-server, not installed here"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_stream_refuses_for_good_ends_at_once_with_its_reason() {
+    let cluster = NatsCluster::start_jetstream(1);
+    cluster.add_stream_with(
+        STREAM,
+        &["chat.>"],
+        1,
+        serde_json::json!({ "max_msg_size": 64 }),
+    );
+    let (client, mut events) = jetstream(&cluster.url(0), "refused")
+        .ack_timeout(Duration::from_secs(60))
+        .connect()
+        .unwrap();
+    until(&mut events, "connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    let big = client.send_text("chat.refused", "x".repeat(200)).unwrap();
+    let small = client.send_text("chat.refused", "fits").unwrap();
+    let (mut refused, mut acked) = (None, false);
+    let seen = until(
+        &mut events,
+        "the big one refused and the small one acked",
+        |e| {
+            match e {
+                Event::Undelivered {
+                    id,
+                    reason,
+                    maybe_delivered,
+                    ..
+                } if *id == big => refused = Some((reason.clone(), *maybe_delivered)),
+                Event::Acked { id } if *id == small => acked = true,
+                _ => {}
+            }
+            refused.is_some() && acked
+        },
+    )
+    .await;
+    let (reason, maybe_delivered) = refused.unwrap();
+    assert!(
+        matches!(&reason, Undelivered::Refused { reason } if reason.contains("maximum")),
+        "{reason:?}; saw {seen:#?}"
+    );
+    assert!(!maybe_delivered, "refused on its only transmission");
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::Acked { id } if *id == big)),
+        "{seen:#?}"
+    );
     client.close().await;
 }
 

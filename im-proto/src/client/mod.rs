@@ -695,6 +695,13 @@ impl Client {
                     self.emit(Event::Acked { id });
                     self.maybe_finish_switch(now);
                 }
+                // Q6: a refusal for something no longer held (acked, expired) changes nothing.
+                ProtocolEvent::Refused { id, reason } => {
+                    if let Some(entry) = self.outbox.take(id) {
+                        self.emit(entry.undelivered(Undelivered::Refused { reason }));
+                        self.maybe_finish_switch(now);
+                    }
+                }
                 ProtocolEvent::Subscribed(channel) => self.emit(Event::Subscribed { channel }),
                 ProtocolEvent::SubscribeRefused { channel, reason } => {
                     self.emit(Event::SubscribeRefused { channel, reason })
@@ -985,6 +992,7 @@ impl Client {
             msg,
             sent_on: None,
             ever_sent,
+            resent: false,
             ack_deadline: None,
             ack_retries: 0,
         });

@@ -3,7 +3,7 @@
 //!
 //! client → server: `PING`, `MSG <packet> <key> <channel> <body>`, `SUB <ch>`, `UNSUB <ch>`, `BYE`
 //! server → client: `WELCOME`, `WELCOME-SD <interval ms> <timeout ms>`, `PONG`, `SPING`,
-//! `ACK <packet>`, `IN <ch> <body>`, `KICK`, `RETRY <ms>`, `DENIED`, `SUBOK <ch>`, `NODES <url>…`
+//! `ACK <packet>`, `NACK <packet>` (refused for good), `IN <ch> <body>`, `KICK`, `RETRY <ms>`, `DENIED`, `SUBOK <ch>`, `NODES <url>…`
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -110,6 +110,18 @@ impl Protocol for Toy {
                     .ok_or_else(|| ProtocolError::Malformed("ACK without packet".into()))?;
                 if let Some(id) = self.packets.remove(&packet) {
                     cx.emit(ProtocolEvent::Acked(id));
+                }
+            }
+            Some("NACK") => {
+                let packet: u32 = w
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| ProtocolError::Malformed("NACK without packet".into()))?;
+                if let Some(id) = self.packets.remove(&packet) {
+                    cx.emit(ProtocolEvent::Refused {
+                        id,
+                        reason: format!("packet {packet} refused"),
+                    });
                 }
             }
             Some("IN") => {

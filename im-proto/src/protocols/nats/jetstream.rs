@@ -5,8 +5,11 @@
 //! - **Publish.** `HPUB subject <inbox>.p<id>` with a `Nats-Msg-Id` header carrying the
 //!   message's idempotency key (Q3). The stream answers on the inbox with `{"stream","seq"}`:
 //!   `Acked`. It drops a repeat of a key within its duplicate window (2 minutes by default) and
-//!   still acks it, so a retransmission after a reconnect or a restart (Q5) is stored once. An
-//!   error answer is reported and the core's ack timeout sends the message again.
+//!   still acks it, so a retransmission after a reconnect or a restart (Q5) is stored once. A
+//!   refusal asking again cannot change (any API error but 408 and 503: a message over the
+//!   stream's size limit, say) ends the message at once, `Undelivered` with the stream's reason
+//!   (Q6); a transient one (no leader, no stream listening yet) or an unreadable answer is
+//!   reported and the core's ack timeout sends the message again.
 //! - **Subscribe.** Each subscribed subject gets a durable push consumer with explicit acks,
 //!   named from the client's consumer name and the subject, delivering to `_IM.<durable>`. The
 //!   client subscribes to that subject and asks the server to create the consumer, which is a
@@ -109,6 +112,10 @@ pub(super) enum Refusal {
     Transient(String),
     /// A refusal that asking again will not change.
     Final(String),
+    /// No JetStream answer (not JSON, or neither a sequence nor a consumer): whether the
+    /// request took effect is unknown. A publish is asked again (the stream stores a key once);
+    /// a consumer create is refused.
+    Unreadable(String),
 }
 
 #[derive(Deserialize)]
@@ -140,11 +147,11 @@ pub(super) fn read_reply(status: Option<u16>, payload: &[u8]) -> Result<Option<S
         });
     }
     let reply: ApiReply = serde_json::from_slice(payload)
-        .map_err(|e| Refusal::Final(format!("JetStream answer unreadable: {e}")))?;
+        .map_err(|e| Refusal::Unreadable(format!("JetStream answer unreadable: {e}")))?;
     match reply.error {
         Some(e) if matches!(e.code, 408 | 503) => Err(Refusal::Transient(e.description)),
         Some(e) => Err(Refusal::Final(format!("{} ({})", e.description, e.code))),
-        None if reply.seq.is_none() && reply.created.is_none() => Err(Refusal::Final(
+        None if reply.seq.is_none() && reply.created.is_none() => Err(Refusal::Unreadable(
             "JetStream answer without a sequence or consumer".into(),
         )),
         None => Ok(reply.created),
@@ -314,7 +321,9 @@ impl Session {
                 self.retry.insert(channel);
                 ConsumerAnswer::Later
             }
-            Err(Refusal::Final(why)) => ConsumerAnswer::Refused { channel, why },
+            Err(Refusal::Final(why) | Refusal::Unreadable(why)) => {
+                ConsumerAnswer::Refused { channel, why }
+            }
         })
     }
 
@@ -419,10 +428,13 @@ mod tests {
             read_reply(None, br#"{"error":{"code":404,"err_code":10059,"description":"stream not found"}}"#),
             Err(Refusal::Final(why)) if why.contains("stream not found")
         ));
-        assert!(matches!(read_reply(None, b"{}"), Err(Refusal::Final(_))));
+        assert!(matches!(
+            read_reply(None, b"{}"),
+            Err(Refusal::Unreadable(_))
+        ));
         assert!(matches!(
             read_reply(None, b"not json"),
-            Err(Refusal::Final(_))
+            Err(Refusal::Unreadable(_))
         ));
     }
 

@@ -402,10 +402,18 @@ impl Nats {
                                 js.stored();
                                 cx.emit(ProtocolEvent::Acked(SendId(id)));
                             }
+                            // Q6: the stream will not take it, however often it is asked.
+                            Err(jetstream::Refusal::Final(why)) => {
+                                cx.emit(ProtocolEvent::Refused {
+                                    id: SendId(id),
+                                    reason: format!("JetStream did not store it: {why}"),
+                                });
+                            }
                             // Not acked: the core sends it again after its ack timeout, under
                             // the same `Nats-Msg-Id`, which the stream stores once.
                             Err(
-                                jetstream::Refusal::Transient(why) | jetstream::Refusal::Final(why),
+                                jetstream::Refusal::Transient(why)
+                                | jetstream::Refusal::Unreadable(why),
                             ) => {
                                 if let Some(why) = js.report_refusal(why) {
                                     cx.emit(ProtocolEvent::Error(ProtocolError::Server(format!(
