@@ -103,24 +103,19 @@ impl Protocol for Toy {
                 cx.transmit(Frame::Text("SPONG".into()));
                 cx.emit(ProtocolEvent::ServerPing);
             }
-            Some("ACK") => {
+            Some(answer @ ("ACK" | "NACK")) => {
                 let packet: u32 = w
                     .next()
                     .and_then(|p| p.parse().ok())
-                    .ok_or_else(|| ProtocolError::Malformed("ACK without packet".into()))?;
+                    .ok_or_else(|| ProtocolError::Malformed(format!("{answer} without packet")))?;
                 if let Some(id) = self.packets.remove(&packet) {
-                    cx.emit(ProtocolEvent::Acked(id));
-                }
-            }
-            Some("NACK") => {
-                let packet: u32 = w
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .ok_or_else(|| ProtocolError::Malformed("NACK without packet".into()))?;
-                if let Some(id) = self.packets.remove(&packet) {
-                    cx.emit(ProtocolEvent::Refused {
-                        id,
-                        reason: format!("packet {packet} refused"),
+                    cx.emit(if answer == "ACK" {
+                        ProtocolEvent::Acked(id)
+                    } else {
+                        ProtocolEvent::Refused {
+                            id,
+                            reason: format!("packet {packet} refused"),
+                        }
                     });
                 }
             }
