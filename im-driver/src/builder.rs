@@ -235,7 +235,9 @@ impl<R: Runtime> ClientBuilder<R> {
     }
 
     /// How many events wait for the reader before the client stops reading the socket
-    /// (backpressure). Default 256; anything above `u32::MAX` counts as `u32::MAX`.
+    /// (backpressure) and holds new messages in the outbox (Q7: `send` says `OutboxFull` once
+    /// it is full, until the reader catches up). Default 256; anything above `u32::MAX` counts
+    /// as `u32::MAX`.
     pub fn event_capacity(mut self, n: usize) -> Self {
         self.event_capacity = n;
         self

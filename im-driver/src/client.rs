@@ -146,6 +146,11 @@ impl<R: Runtime> Client<R> {
 
 /// The events of one client, in order. Ends after [`Event::Closed`].
 ///
+/// Read them, or drop this: events wait for a reader, and once
+/// [`event_capacity`](crate::ClientBuilder::event_capacity) of them do, the client stops
+/// reading the socket and holds new messages in the outbox (Q7) until they are read. Dropped,
+/// events are discarded and nothing waits on them.
+///
 /// [`recv`](Events::recv) is the fast path: a reader waiting in it reads the socket itself when
 /// a message arrives, with no hand-over between tasks. Read as a [`Stream`], events are read by
 /// the driver task while the reader waits (a `Stream` cannot tell a reader that gave up

@@ -1,11 +1,11 @@
-//! H2 and backpressure: while the driver does not read the socket (its user is behind on
+//! H2, Q7 and backpressure: while the driver does not read the socket (its user is behind on
 //! events), silence proves nothing and the link is not declared dead; reading again gives it a
-//! fresh window.
+//! fresh window; messages wait in the outbox meanwhile and go out, in order, on resume.
 
 use std::time::{Duration, Instant};
 
 use im_proto::sim::{Harness, ScriptedPeer};
-use im_proto::{Cause, Config, Event, Frame, HeartbeatMode, State};
+use im_proto::{Cause, Config, Event, Frame, HeartbeatMode, OutgoingMessage, SendError, State};
 
 mod support;
 use support::toy::Toy;
@@ -51,4 +51,56 @@ fn h2_is_suspended_while_the_driver_is_not_reading() {
         Some(resumed + interval + timeout),
         "a fresh window from the resume"
     );
+}
+
+/// Q7: while the driver is not reading (its user is behind on events), messages wait in the
+/// outbox, so their fates cannot pile up among the unread events, and a full outbox says so
+/// at `send`; reading again sends what waited, in order.
+#[test]
+fn q7_messages_wait_while_the_driver_is_not_reading_and_go_out_in_order_after() {
+    let config = Config::builder()
+        .seed(1)
+        .endpoint("ws://x/ws")
+        .limits(im_proto::Limits::default().outbox_messages(3))
+        .build()
+        .unwrap();
+    let peer = ScriptedPeer::new().greeting(|_| vec![Frame::Text("WELCOME".into())]);
+    // A toy without acks: each message is `Sent` once written.
+    let mut sim = Harness::new(config, Box::new(Toy::new(false)), peer, Instant::now()).unwrap();
+    sim.client.connect(sim.clock.now());
+    sim.settle();
+    assert_eq!(sim.client.state(), State::Ready);
+    let sent = |sim: &Harness| {
+        sim.events()
+            .filter_map(|e| match e {
+                Event::Sent { id } => Some(id.0),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+
+    sim.client.set_reading(sim.clock.now(), false);
+    let ids: Vec<u64> = (0..3)
+        .map(|n| {
+            let msg = OutgoingMessage::text("lobby", format!("m{n}"));
+            sim.client.send(sim.clock.now(), msg).unwrap().0
+        })
+        .collect();
+    let full = sim
+        .client
+        .send(sim.clock.now(), OutgoingMessage::text("lobby", "m3"));
+    assert!(
+        matches!(full, Err(SendError::OutboxFull { messages: 3, .. })),
+        "{full:?}"
+    );
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sent(&sim), Vec::<u64>::new(), "nothing went out unread");
+    assert_eq!(sim.client.state(), State::Ready);
+
+    sim.client.set_reading(sim.clock.now(), true);
+    sim.settle();
+    assert_eq!(sent(&sim), ids, "what waited went out, in order");
+    sim.client
+        .send(sim.clock.now(), OutgoingMessage::text("lobby", "m4"))
+        .unwrap();
 }

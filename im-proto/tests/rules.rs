@@ -439,6 +439,8 @@ struct Run {
     /// The instant the client was last told, when it is behind the harness clock (`Op::Back`):
     /// its deadlines are due relative to that.
     told: Option<Instant>,
+    /// Q7: journal index of each `set_reading`, and what it said.
+    reading_marks: Vec<(usize, bool)>,
     /// Vendor switches by the user: a new vendor's servers owe nothing to the old one's hints.
     switches: Vec<Instant>,
 }
@@ -494,6 +496,7 @@ impl Run {
             op_marks: Vec::new(),
             told: None,
             switches: Vec::new(),
+            reading_marks: Vec::new(),
         };
         run.h.client.connect(start);
         run.h.settle();
@@ -640,6 +643,7 @@ impl Run {
                 self.h.settle();
             }
             Op::SetReading(on) => {
+                self.reading_marks.push((self.h.journal.len(), on));
                 self.h.client.set_reading(now, on);
                 self.h.settle();
             }
@@ -1485,6 +1489,28 @@ fn check_q6(run: &Run) {
     }
 }
 
+/// Q7 held while unread: no message goes out while the driver is not reading (what waits then
+/// goes out on resume: `backpressure.rs`).
+fn check_q7(run: &Run) {
+    let reading_at = |i: usize| {
+        run.reading_marks
+            .iter()
+            .take_while(|(at, _)| *at <= i)
+            .last()
+            .is_none_or(|(_, on)| *on)
+    };
+    for (i, _, rec) in run.records() {
+        if let Record::Output(Output::Transmit { frame, .. }) = rec {
+            if let Some((id, _)) = msg_id(frame) {
+                assert!(
+                    reading_at(i),
+                    "Q7: {id} sent while the driver was not reading"
+                );
+            }
+        }
+    }
+}
+
 /// S1: on every Ready the whole desired set is (re)subscribed, before anything else happens.
 fn check_s1(run: &Run) {
     for (i, _, rec) in run.records() {
@@ -1522,6 +1548,7 @@ fn check_all(run: &Run) {
     check_q3(run);
     check_q4(run);
     check_q6(run);
+    check_q7(run);
     check_s1(run);
 }
 
@@ -1786,6 +1813,7 @@ proptest! {
         check_r8(&run);
         check_q4(&run);
         check_q6(&run);
+        check_q7(&run);
     }
 
     /// The rules that hold whatever the wire, under each real vendor's protocol against a

@@ -45,7 +45,9 @@ async fn client_learns_the_cluster_and_fails_over_when_its_node_dies() {
     .await;
 
     // A publisher on node 1, one numbered message every 10 ms.
-    let (publ, _pub_events) = nats(&cluster.url(1), "publisher").connect().unwrap();
+    // Its events are not read: dropped, so they hold nothing back (Q7).
+    let (publ, pub_events) = nats(&cluster.url(1), "publisher").connect().unwrap();
+    drop(pub_events);
     let publisher = publ.clone();
     let pumping = tokio::spawn(async move {
         for n in 0u64.. {

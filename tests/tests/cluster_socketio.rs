@@ -44,7 +44,9 @@ async fn client_fails_over_between_nodes_sharing_rooms_through_redis() {
     })
     .await;
 
-    let (writer, _writer_events) = test_app_client(&[node_b.url()]).connect().unwrap();
+    // Its events are not read: dropped, so they hold nothing back (Q7).
+    let (writer, writer_events) = test_app_client(&[node_b.url()]).connect().unwrap();
+    drop(writer_events);
     let w = writer.clone();
     let pumping = tokio::spawn(async move {
         for n in 0u64.. {

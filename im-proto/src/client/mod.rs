@@ -434,11 +434,19 @@ impl Client {
 
     /// The driver stopped (`false`) or resumed (`true`) reading the socket, for backpressure
     /// when the user reads events slowly. While not reading, silence proves nothing, so dead-link
-    /// detection (H2) is suspended; on resume the link gets a fresh window.
+    /// detection (H2) is suspended; on resume the link gets a fresh window. Q7: messages wait
+    /// in the outbox meanwhile (each would add its fate to the events the user is behind on);
+    /// on resume they go out, in order.
     pub fn set_reading(&mut self, now: Instant, reading: bool) {
+        let resumed = reading && !self.reading;
         self.reading = reading;
-        if let Phase::Ready { link, .. } = &mut self.phase {
+        if let Phase::Ready { link, conn, .. } = &mut self.phase {
             link.set_reading(now, reading, &mut self.timers);
+            if resumed {
+                let conn = *conn;
+                self.flush_outbox(now, conn);
+                self.arm_outbox_timers();
+            }
         }
     }
 
@@ -924,9 +932,10 @@ impl Client {
     // ----- the outbox (Q1–Q4; the bookkeeping is the outbox's) -----
 
     /// Transmit every held message not yet sent on `conn` (Q2, Q3). Not while leaving this
-    /// vendor: new messages wait for the next one.
+    /// vendor: new messages wait for the next one. Not while the driver is not reading (Q7):
+    /// the user is behind on events, and every message sent adds its fate to them.
     fn flush_outbox(&mut self, now: Instant, conn: ConnId) {
-        if self.switching.is_some() {
+        if self.switching.is_some() || !self.reading {
             return;
         }
         let ack_timeout = self.config.ack_timeout;

@@ -59,6 +59,7 @@ on_every_runtime!(
     scenarios::an_absent_reader_does_not_stall_the_link,
     scenarios::a_rejoin_resumes_from_the_last_message_seen_and_a_gap_is_reported,
     scenarios::event_capacity_at_its_extremes_delivers_everything,
+    scenarios::a_sender_that_reads_no_events_meets_a_full_outbox_not_a_closed_client,
     seed_exact::seed_exact_ready_after_auth2_chats_at_most_once,
     seed_exact::seed_exact_offline_queue_goes_out_once_in_order_after_reconnect,
     seed_exact::seed_exact_half_open_link_is_detected_within_interval_plus_timeout,

@@ -748,3 +748,57 @@ pub async fn event_capacity_at_its_extremes_delivers_everything<R: Runtime + Def
     ends_closed_by_user(&mut one_events).await;
     ends_closed_by_user(&mut most_events).await;
 }
+
+/// Q7 through a driver: a sender that reads no events while it sends thousands of messages
+/// meets a full outbox (`OutboxFull`, which it can wait out), never a closed client. Once it
+/// reads, every accepted message has its fate, in order, and the client goes on.
+pub async fn a_sender_that_reads_no_events_meets_a_full_outbox_not_a_closed_client<
+    R: Runtime + Default,
+>() {
+    let server = LiveChatServer::start(KEY).unwrap();
+    let (c, mut events) = client::<R>(&server.url(), 1).connect().unwrap();
+    connected(&mut events).await;
+    let at_most_once = |n: u64| {
+        im_proto::OutgoingMessage::json("lobby", &json!({ "n": n }))
+            .unwrap()
+            .with_delivery(im_proto::Delivery::AtMostOnce)
+    };
+    let mut accepted = Vec::new();
+    let refused = loop {
+        match c.send(at_most_once(accepted.len() as u64)) {
+            Ok(id) => accepted.push(id),
+            Err(e) => break e,
+        }
+        assert!(accepted.len() < 100_000, "the outbox never filled");
+        // Room for the driver to write what was sent (and, before Q7, to queue its fates).
+        if accepted.len() % 50 == 0 {
+            async_io::Timer::after(Duration::from_millis(1)).await;
+        }
+    };
+    assert!(
+        matches!(refused, SendError::OutboxFull { .. }),
+        "after {} sends: {refused:?}",
+        accepted.len()
+    );
+    let mut fates = Vec::new();
+    let seen = until(&mut events, "every accepted message's fate", |e| {
+        if let Event::Sent { id } = e {
+            fates.push(*id);
+        }
+        matches!(e, Event::Closed { .. }) || fates.len() == accepted.len()
+    })
+    .await;
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::Closed { .. })),
+        "closed: {:?}",
+        seen.last()
+    );
+    assert_eq!(fates, accepted, "each accepted message Sent once, in order");
+    let last = c.send(at_most_once(u64::MAX)).unwrap();
+    until(&mut events, "the next message's fate", |e| {
+        *e == Event::Sent { id: last }
+    })
+    .await;
+    c.close().await;
+    ends_closed_by_user(&mut events).await;
+}
