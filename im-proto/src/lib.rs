@@ -205,7 +205,7 @@
 //! | Q3 at-least-once | a message the server will ack is held until acked: resent with the same key after a reconnect and after an ack timeout while retries remain, then `Undelivered`; one it will not ack is `Sent` once written and never resent |
 //! | Q4 accounted | on close every message not delivered is handed back by id |
 //! | Q6 refused | a message the server refused for good (`ProtocolEvent::Refused`) ends at once, `Undelivered{Refused}` with the server's reason; maybe delivered only when an earlier transmission went unanswered |
-//! | Q7 held while unread | while the driver does not read (`set_reading(false)`: its user is behind on events) no message goes out, so fates cannot pile up among unread events; the outbox fills and `send` says `OutboxFull`; on resume what waited goes out, in order |
+//! | Q7 held while unread | while the driver does not read (`set_reading(false)`: its user is behind on events) no message goes out, so fates cannot pile up among unread events, and no ack times out, since none can be read; the outbox fills and `send` says `OutboxFull`; on resume what waited goes out, in order, and every ack awaited gets a full `ack_timeout` again |
 //! | S1 resubscribe | every `Ready` re-establishes the whole desired subscription set |
 
 #![forbid(unsafe_code)]

@@ -150,6 +150,16 @@ impl Outbox {
         self.entries.iter().filter_map(|e| e.ack_deadline).min()
     }
 
+    /// Q7: the driver reads again: no ack could be read while it did not, so every ack
+    /// awaited gets at least a full `ack_timeout` from `now`.
+    pub fn renew_ack_deadlines(&mut self, now: Instant, ack_timeout: Duration) {
+        let fresh = now.checked_add(ack_timeout);
+        for e in &mut self.entries {
+            // A window too long to represent is no deadline at all, as at transmission.
+            e.ack_deadline = e.ack_deadline.and_then(|d| fresh.map(|f| d.max(f)));
+        }
+    }
+
     /// Q3: messages whose ack is overdue at `now`, in FIFO order.
     fn ack_overdue(&self, now: Instant) -> Vec<SendId> {
         self.entries

@@ -104,3 +104,51 @@ fn q7_messages_wait_while_the_driver_is_not_reading_and_go_out_in_order_after() 
         .send(sim.clock.now(), OutgoingMessage::text("lobby", "m4"))
         .unwrap();
 }
+
+/// Q7 and Q3: no ack can be read while the driver does not read, so none is overdue meanwhile;
+/// on resume every ack awaited gets a full `ack_timeout` again, and only then does the message
+/// time out (here with no retries left).
+#[test]
+fn q7_an_ack_timeout_waits_while_the_driver_is_not_reading() {
+    let ack_timeout = Duration::from_secs(1);
+    let config = Config::builder()
+        .seed(1)
+        .endpoint("ws://x/ws")
+        .ack_timeout(ack_timeout)
+        .ack_retries(0)
+        .build()
+        .unwrap();
+    // The server never acks.
+    let peer = ScriptedPeer::new().greeting(|_| vec![Frame::Text("WELCOME".into())]);
+    let mut sim = Harness::new(config, Box::new(Toy::new(true)), peer, Instant::now()).unwrap();
+    sim.client.connect(sim.clock.now());
+    sim.settle();
+    assert_eq!(sim.client.state(), State::Ready);
+    let id = sim
+        .client
+        .send(sim.clock.now(), OutgoingMessage::text("lobby", "m"))
+        .unwrap();
+    sim.settle();
+
+    sim.client.set_reading(sim.clock.now(), false);
+    sim.run_for(ack_timeout * 30);
+    let timed_out = |sim: &Harness| {
+        sim.timed_events().find_map(|(t, e)| {
+            matches!(e, Event::Undelivered { id: i, .. } if *i == id).then_some(t)
+        })
+    };
+    assert_eq!(
+        timed_out(&sim),
+        None,
+        "no ack could be read: none was overdue"
+    );
+
+    let resumed = sim.clock.now();
+    sim.client.set_reading(resumed, true);
+    sim.run_for(ack_timeout * 2);
+    assert_eq!(
+        timed_out(&sim),
+        Some(resumed + ack_timeout),
+        "a full ack timeout from the resume"
+    );
+}

@@ -399,6 +399,21 @@ fn hint_ops_strategy() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op, 1..60)
 }
 
+/// A user behind on events (Q7): the driver stops and resumes reading while messages are sent,
+/// acked late or never, and refused.
+fn unread_ops_strategy() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        5 => ms(1..=15_000).prop_map(Op::Advance),
+        4 => (1usize..4, prop::option::weighted(0.2, ms(1..=20_000)))
+            .prop_map(|(n, ttl)| Op::Send(n, ttl)),
+        4 => any::<bool>().prop_map(Op::SetReading),
+        2 => any::<bool>().prop_map(Op::DropAcks),
+        1 => any::<bool>().prop_map(Op::Refusing),
+        1 => Just(Op::ServerClose),
+    ];
+    prop::collection::vec(op, 1..60)
+}
+
 fn ops_strategy(allow: Allow) -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op_strategy(allow), 1..60)
 }
@@ -1489,8 +1504,8 @@ fn check_q6(run: &Run) {
     }
 }
 
-/// Q7 held while unread: no message goes out while the driver is not reading (what waits then
-/// goes out on resume: `backpressure.rs`).
+/// Q7 held while unread: no message goes out, and no ack times out, while the driver is not
+/// reading (what waits then goes out on resume, with a fresh ack window: `backpressure.rs`).
 fn check_q7(run: &Run) {
     let reading_at = |i: usize| {
         run.reading_marks
@@ -1500,13 +1515,26 @@ fn check_q7(run: &Run) {
             .is_none_or(|(_, on)| *on)
     };
     for (i, _, rec) in run.records() {
-        if let Record::Output(Output::Transmit { frame, .. }) = rec {
-            if let Some((id, _)) = msg_id(frame) {
+        match rec {
+            Record::Output(Output::Transmit { frame, .. }) => {
+                if let Some((id, _)) = msg_id(frame) {
+                    assert!(
+                        reading_at(i),
+                        "Q7: {id} sent while the driver was not reading"
+                    );
+                }
+            }
+            Record::Output(Output::Event(Event::Undelivered {
+                id,
+                reason: Undelivered::AckTimeout,
+                ..
+            })) => {
                 assert!(
                     reading_at(i),
-                    "Q7: {id} sent while the driver was not reading"
+                    "Q7: {id} timed out while no ack could be read"
                 );
             }
+            _ => {}
         }
     }
 }
@@ -1745,6 +1773,15 @@ proptest! {
         let run = run_case(setup, &ops);
         check_q4(&run);
         check_q6(&run);
+    }
+
+    #[test]
+    fn q7_nothing_goes_out_or_times_out_unread(mut setup in setup_strategy(), ops in unread_ops_strategy()) {
+        setup.acks = true;
+        let run = run_case(setup, &ops);
+        check_q7(&run);
+        check_q3(&run);
+        check_q4(&run);
     }
 
     #[test]

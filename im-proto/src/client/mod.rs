@@ -435,8 +435,9 @@ impl Client {
     /// The driver stopped (`false`) or resumed (`true`) reading the socket, for backpressure
     /// when the user reads events slowly. While not reading, silence proves nothing, so dead-link
     /// detection (H2) is suspended; on resume the link gets a fresh window. Q7: messages wait
-    /// in the outbox meanwhile (each would add its fate to the events the user is behind on);
-    /// on resume they go out, in order.
+    /// in the outbox meanwhile (each would add its fate to the events the user is behind on),
+    /// and ack timeouts wait too (no ack can be read); on resume they go out, in order, and
+    /// every ack awaited gets a full `ack_timeout` again.
     pub fn set_reading(&mut self, now: Instant, reading: bool) {
         let resumed = reading && !self.reading;
         self.reading = reading;
@@ -444,10 +445,12 @@ impl Client {
             link.set_reading(now, reading, &mut self.timers);
             if resumed {
                 let conn = *conn;
+                self.outbox
+                    .renew_ack_deadlines(now, self.config.ack_timeout);
                 self.flush_outbox(now, conn);
-                self.arm_outbox_timers();
             }
         }
+        self.arm_outbox_timers();
     }
 
     /// A hint from the platform that the network is back: skip the rest of a backoff wait, or
@@ -587,8 +590,9 @@ impl Client {
             return;
         }
         self.timers.set(Timer::Expiry, self.outbox.next_expiry());
-        self.timers
-            .set(Timer::AckTimeout, self.outbox.next_ack_deadline());
+        // Q7: no ack can be read while the driver does not read; none is overdue meanwhile.
+        let ack_deadline = self.outbox.next_ack_deadline().filter(|_| self.reading);
+        self.timers.set(Timer::AckTimeout, ack_deadline);
     }
 
     /// Move to `phase`: the deadlines of the one left are stopped (the new one arms its own).
