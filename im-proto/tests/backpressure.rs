@@ -10,20 +10,25 @@ use im_proto::{Cause, Config, Event, Frame, HeartbeatMode, OutgoingMessage, Send
 mod support;
 use support::toy::Toy;
 
-#[test]
-fn h2_is_suspended_while_the_driver_is_not_reading() {
-    let (interval, timeout) = (Duration::from_secs(2), Duration::from_secs(1));
-    let config = Config::builder()
-        .seed(1)
-        .endpoint("ws://x/ws")
-        .heartbeat(HeartbeatMode::ClientDriven { interval, timeout })
-        .build()
-        .unwrap();
+/// A client of `config` connected to a toy server that greets and answers nothing else
+/// (`acks`: whether the toy asks for acks, which then never come), `Ready`.
+fn ready(config: im_proto::ConfigBuilder, acks: bool) -> Harness {
+    let config = config.seed(1).endpoint("ws://x/ws").build().unwrap();
     let peer = ScriptedPeer::new().greeting(|_| vec![Frame::Text("WELCOME".into())]);
-    let mut sim = Harness::new(config, Box::new(Toy::new(false)), peer, Instant::now()).unwrap();
+    let mut sim = Harness::new(config, Box::new(Toy::new(acks)), peer, Instant::now()).unwrap();
     sim.client.connect(sim.clock.now());
     sim.settle();
     assert_eq!(sim.client.state(), State::Ready);
+    sim
+}
+
+#[test]
+fn h2_is_suspended_while_the_driver_is_not_reading() {
+    let (interval, timeout) = (Duration::from_secs(2), Duration::from_secs(1));
+    let mut sim = ready(
+        Config::builder().heartbeat(HeartbeatMode::ClientDriven { interval, timeout }),
+        false,
+    );
     sim.peer.silent = true;
 
     sim.client.set_reading(sim.clock.now(), false);
@@ -58,18 +63,11 @@ fn h2_is_suspended_while_the_driver_is_not_reading() {
 /// at `send`; reading again sends what waited, in order.
 #[test]
 fn q7_messages_wait_while_the_driver_is_not_reading_and_go_out_in_order_after() {
-    let config = Config::builder()
-        .seed(1)
-        .endpoint("ws://x/ws")
-        .limits(im_proto::Limits::default().outbox_messages(3))
-        .build()
-        .unwrap();
-    let peer = ScriptedPeer::new().greeting(|_| vec![Frame::Text("WELCOME".into())]);
     // A toy without acks: each message is `Sent` once written.
-    let mut sim = Harness::new(config, Box::new(Toy::new(false)), peer, Instant::now()).unwrap();
-    sim.client.connect(sim.clock.now());
-    sim.settle();
-    assert_eq!(sim.client.state(), State::Ready);
+    let mut sim = ready(
+        Config::builder().limits(im_proto::Limits::default().outbox_messages(3)),
+        false,
+    );
     let sent = |sim: &Harness| {
         sim.events()
             .filter_map(|e| match e {
@@ -111,19 +109,11 @@ fn q7_messages_wait_while_the_driver_is_not_reading_and_go_out_in_order_after() 
 #[test]
 fn q7_an_ack_timeout_waits_while_the_driver_is_not_reading() {
     let ack_timeout = Duration::from_secs(1);
-    let config = Config::builder()
-        .seed(1)
-        .endpoint("ws://x/ws")
-        .ack_timeout(ack_timeout)
-        .ack_retries(0)
-        .build()
-        .unwrap();
     // The server never acks.
-    let peer = ScriptedPeer::new().greeting(|_| vec![Frame::Text("WELCOME".into())]);
-    let mut sim = Harness::new(config, Box::new(Toy::new(true)), peer, Instant::now()).unwrap();
-    sim.client.connect(sim.clock.now());
-    sim.settle();
-    assert_eq!(sim.client.state(), State::Ready);
+    let mut sim = ready(
+        Config::builder().ack_timeout(ack_timeout).ack_retries(0),
+        true,
+    );
     let id = sim
         .client
         .send(sim.clock.now(), OutgoingMessage::text("lobby", "m"))
