@@ -41,7 +41,7 @@ fn no_frame() -> EncodeError {
 
 impl Entry {
     /// The report that hands this message back.
-    pub(crate) fn undelivered(self, reason: Undelivered) -> Event {
+    fn undelivered(self, reason: Undelivered) -> Event {
         let maybe_delivered = match reason {
             Undelivered::Refused { .. } => self.resent,
             _ => self.ever_sent,
@@ -278,6 +278,16 @@ impl Outbox {
                 out.event(entry.undelivered(reason));
             }
         }
+    }
+
+    /// Q6: the server refused `id` for good: handed back now. False when it is no longer held
+    /// (acked, expired), which changes nothing.
+    pub fn refuse(&mut self, id: SendId, reason: String, out: &mut Outputs) -> bool {
+        let Some(entry) = self.take(id) else {
+            return false;
+        };
+        out.event(entry.undelivered(Undelivered::Refused { reason }));
+        true
     }
 
     /// Q1 TTL: hand back the entries waiting for a connection whose time is up.

@@ -591,7 +591,10 @@ impl Client {
         }
         self.timers.set(Timer::Expiry, self.outbox.next_expiry());
         // Q7: no ack can be read while the driver does not read; none is overdue meanwhile.
-        let ack_deadline = self.outbox.next_ack_deadline().filter(|_| self.reading);
+        let ack_deadline = self
+            .reading
+            .then(|| self.outbox.next_ack_deadline())
+            .flatten();
         self.timers.set(Timer::AckTimeout, ack_deadline);
     }
 
@@ -709,8 +712,8 @@ impl Client {
                 }
                 // Q6: a refusal for something no longer held (acked, expired) changes nothing.
                 ProtocolEvent::Refused { id, reason } => {
-                    if let Some(entry) = self.outbox.take(id) {
-                        self.emit(entry.undelivered(Undelivered::Refused { reason }));
+                    let held = self.outbox.refuse(id, reason, &mut self.outputs);
+                    if held {
                         self.maybe_finish_switch(now);
                     }
                 }
