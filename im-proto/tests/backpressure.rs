@@ -2,22 +2,19 @@
 //! events), silence proves nothing and the link is not declared dead; reading again gives it a
 //! fresh window; messages wait in the outbox meanwhile and go out, in order, on resume.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use im_proto::sim::{Harness, ScriptedPeer};
 use im_proto::{Cause, Config, Event, Frame, HeartbeatMode, OutgoingMessage, SendError, State};
 
 mod support;
-use support::toy::Toy;
 
 /// A client of `config` connected to a toy server that greets and answers nothing else
 /// (`acks`: whether the toy asks for acks, which then never come), `Ready`.
 fn ready(config: im_proto::ConfigBuilder, acks: bool) -> Harness {
     let config = config.seed(1).endpoint("ws://x/ws").build().unwrap();
     let peer = ScriptedPeer::new().greeting(|_| vec![Frame::Text("WELCOME".into())]);
-    let mut sim = Harness::new(config, Box::new(Toy::new(acks)), peer, Instant::now()).unwrap();
-    sim.client.connect(sim.clock.now());
-    sim.settle();
+    let sim = support::toy_connected(config, acks, peer);
     assert_eq!(sim.client.state(), State::Ready);
     sim
 }

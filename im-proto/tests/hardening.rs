@@ -30,10 +30,7 @@ fn base() -> ConfigBuilder {
 }
 
 fn ready(config: Config, peer: ScriptedPeer) -> Harness {
-    let mut sim = Harness::new(config, Box::new(Toy::new(true)), peer, Instant::now()).unwrap();
-    sim.client.connect(sim.clock.now());
-    sim.settle();
-    sim
+    support::toy_connected(config, true, peer)
 }
 
 /// `f` must return within `limit` (a hang is a failure, not a stuck test run).

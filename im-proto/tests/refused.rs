@@ -9,7 +9,7 @@ use im_proto::sim::{Harness, Reply, ScriptedPeer};
 use im_proto::{Config, Event, Frame, OutgoingMessage, SendId, State, Undelivered};
 
 mod support;
-use support::toy::{parse_client, ClientFrame, Toy};
+use support::toy::{parse_client, ClientFrame};
 
 const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -37,9 +37,7 @@ fn refusing_after(silent: u32) -> Harness {
             }
             _ => vec![],
         });
-    let mut sim = Harness::new(config, Box::new(Toy::new(true)), peer, Instant::now()).unwrap();
-    sim.client.connect(sim.clock.now());
-    sim.settle();
+    let sim = support::toy_connected(config, true, peer);
     assert_eq!(sim.client.state(), State::Ready);
     sim
 }

@@ -1464,9 +1464,9 @@ fn check_q4(run: &Run) {
     );
 }
 
-/// Q6 refused: a refusal ends its message at once, `Undelivered{Refused}`, after it went out;
-/// maybe delivered exactly when an earlier transmission went unanswered (more than one, or one
-/// of a message restored from a store).
+/// Q6 refused, a refusal's fate: `Undelivered{Refused}` only after the message went out, maybe
+/// delivered exactly when an earlier transmission went unanswered (more than one, or one of a
+/// message restored from a store). That a refusal ends its message at once: `tests/refused.rs`.
 fn check_q6(run: &Run) {
     let mut sent: HashMap<SendId, usize> = HashMap::new();
     let mut restored: BTreeSet<SendId> = BTreeSet::new();

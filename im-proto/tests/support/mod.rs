@@ -8,7 +8,18 @@ pub mod vendors;
 
 use std::time::Instant;
 
-use im_proto::{Context, HeartbeatMode, Limits, ProtocolEvent};
+use im_proto::sim::{Harness, ScriptedPeer};
+use im_proto::{Config, Context, HeartbeatMode, Limits, ProtocolEvent};
+
+/// A client of `config` speaking the toy protocol (`acks`: whether it asks for acks) to `peer`,
+/// asked to connect and settled.
+pub fn toy_connected(config: Config, acks: bool, peer: ScriptedPeer) -> Harness {
+    let toy = Box::new(toy::Toy::new(acks));
+    let mut sim = Harness::new(config, toy, peer, Instant::now()).unwrap();
+    sim.client.connect(sim.clock.now());
+    sim.settle();
+    sim
+}
 
 /// Run `f` (a protocol call) with a fresh context under `limits`; the events it emitted and
 /// what it returned.

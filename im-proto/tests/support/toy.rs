@@ -3,7 +3,8 @@
 //!
 //! client → server: `PING`, `MSG <packet> <key> <channel> <body>`, `SUB <ch>`, `UNSUB <ch>`, `BYE`
 //! server → client: `WELCOME`, `WELCOME-SD <interval ms> <timeout ms>`, `PONG`, `SPING`,
-//! `ACK <packet>`, `NACK <packet>` (refused for good), `IN <ch> <body>`, `KICK`, `RETRY <ms>`, `DENIED`, `SUBOK <ch>`, `NODES <url>…`
+//! `ACK <packet>`, `NACK <packet>` (refused for good), `IN <ch> <body>`, `KICK`, `RETRY <ms>`,
+//! `DENIED`, `SUBOK <ch>`, `NODES <url>…`
 
 use std::collections::HashMap;
 use std::time::Duration;
