@@ -400,7 +400,7 @@ fn hint_ops_strategy() -> impl Strategy<Value = Vec<Op>> {
 }
 
 /// A user behind on events (Q7): the driver stops and resumes reading while messages are sent,
-/// acked late or never, and refused.
+/// acked late or never, and refused, and while time stands still or goes back.
 fn unread_ops_strategy() -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
         5 => ms(1..=15_000).prop_map(Op::Advance),
@@ -410,6 +410,9 @@ fn unread_ops_strategy() -> impl Strategy<Value = Vec<Op>> {
         2 => any::<bool>().prop_map(Op::DropAcks),
         1 => any::<bool>().prop_map(Op::Refusing),
         1 => Just(Op::ServerClose),
+        // Time standing still and going back.
+        1 => Just(Op::Still),
+        1 => ms(1..=60_000).prop_map(Op::Back),
     ];
     prop::collection::vec(op, 1..60)
 }
